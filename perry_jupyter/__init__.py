@@ -1,0 +1,9 @@
+"""Perry for Jupyter: isolated Docker workspaces and their coding agents, from Jupyter."""
+
+from ._version import __version__
+
+
+def _jupyter_server_extension_points():
+    from .app import PerryApp
+
+    return [{"module": "perry_jupyter.app", "app": PerryApp}]

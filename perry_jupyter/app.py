@@ -1,0 +1,101 @@
+"""The Perry Jupyter Server extension: configuration and wiring, nothing else."""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
+from traitlets import TraitError
+
+from ._version import __version__
+from .core.errors import PerryError
+from .core.services import Perry
+from .core.workspaces import DIND_MODES, WorkspaceSettings
+
+
+def default_state_dir() -> str:
+    return os.environ.get("PERRY_CONFIG_DIR") or str(Path("~/.config/perry").expanduser())
+
+
+class PerryApp(ExtensionApp):
+    """Perry's REST and WebSocket API inside any Jupyter server."""
+
+    name = "perry_jupyter"
+    description = "Isolated Docker development workspaces and the coding agents inside them"
+    version = __version__
+    load_other_extensions = True
+
+    state_dir = Unicode(help="Where state.json, settings.json and the server token live "
+                             "(default: $PERRY_CONFIG_DIR or ~/.config/perry)").tag(config=True)
+    workspace_prefix = Unicode("workspace-", help="Prefix of container and volume names").tag(config=True)
+    image_tag = Unicode("perry-workspace:latest", help="Tag of the workspace image").tag(config=True)
+    docker_host = Unicode(None, allow_none=True,
+                          help="Docker endpoint (default: DOCKER_HOST or the local socket)").tag(config=True)
+    network = Unicode("perry", help="Name of the bridge network Perry's workspaces share").tag(config=True)
+    ssh_port_range = Tuple(Int(), Int(), default_value=(2200, 2400),
+                           help="Inclusive range of host ports for workspace SSH").tag(config=True)
+    bind_address = Unicode("127.0.0.1", help="Host address published ports bind to").tag(config=True)
+    dind_mode = Enum(list(DIND_MODES), default_value="auto",
+                     help="Docker-in-Docker: auto tries privileged, then an explicit capability set").tag(config=True)
+    restart_policy = Enum(["no", "always", "unless-stopped", "on-failure"], default_value="unless-stopped",
+                          help="Docker restart policy of workspace containers").tag(config=True)
+    ready_timeout = Float(120.0, help="Seconds to wait for a new workspace to be ready").tag(config=True)
+    ssh_public_keys = List(Unicode(), help="Public key files copied into workspaces' authorized_keys "
+                                           "(default: ~/.ssh/*.pub)").tag(config=True)
+    git_config = Unicode("~/.gitconfig", allow_none=True, help="Git config copied into workspaces").tag(config=True)
+    workspace_env = Union([Dict(), Callable()], default_value={},
+                          help="Environment for new workspaces: a dict, or a callable taking the "
+                               "workspace name and returning one").tag(config=True)
+    executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return default_state_dir()
+
+    @default("ssh_public_keys")
+    def _default_keys(self) -> list[str]:
+        return sorted(glob.glob(os.path.expanduser("~/.ssh/*.pub")))
+
+    @validate("ssh_port_range")
+    def _check_range(self, proposal):
+        lo, hi = proposal["value"]
+        if not 0 < lo <= hi < 65536:
+            raise TraitError(f"ssh_port_range {lo}-{hi} is not a range of TCP ports")
+        return proposal["value"]
+
+    def initialize_settings(self) -> None:
+        settings = WorkspaceSettings(
+            prefix=self.workspace_prefix,
+            image=self.image_tag,
+            network=self.network,
+            ssh_port_range=tuple(self.ssh_port_range),
+            bind_address=self.bind_address,
+            dind_mode=self.dind_mode,
+            restart_policy=self.restart_policy,
+            ready_timeout=self.ready_timeout,
+            ssh_public_keys=list(self.ssh_public_keys),
+            git_config=self.git_config,
+            extra_env=self.workspace_env,
+        )
+        perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
+        self.perry = perry
+        self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,
+                                                                            thread_name_prefix="perry-docker"))
+        try:
+            changes = perry.workspaces.reconcile()
+            self.log.info("Perry: state %s reconciled with Docker (%d change(s))", perry.store.path, len(changes))
+        except PerryError as e:
+            # The engine may come up later; every request tries again.
+            self.log.warning("Perry: could not reconcile with Docker: %s", e.message)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import routes
+
+        self.handlers.extend(routes())
+
+
+main = launch_new_instance = PerryApp.launch_instance

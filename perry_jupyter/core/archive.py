@@ -1,0 +1,68 @@
+"""Files Perry copies into a workspace: the worker, SSH keys and git config.
+
+Docker's archive API takes a tar stream, so each copy is one in-memory tar with
+the owners and modes set right: sshd ignores an authorized_keys file that other
+users can write.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+
+import perry_worker
+
+WORKER_DIR = "/opt/perry"
+WORKER_LAUNCHER = "#!/bin/sh\nexec env PYTHONPATH=/opt/perry python3 -m perry_worker \"$@\"\n"
+WORKSPACE_UID = 1000
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int, uid: int = 0, dir: bool = False) -> None:
+    info = tarfile.TarInfo(name)
+    info.mode = mode
+    info.uid = info.gid = uid
+    info.mtime = int(time.time())
+    if dir:
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    else:
+        info.size = len(data or b"")
+        tar.addfile(info, io.BytesIO(data or b""))
+
+
+def worker_tar() -> bytes:
+    """The perry_worker package plus its launcher, laid out from the container's root."""
+    buf = io.BytesIO()
+    src = Path(perry_worker.__file__).parent
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        _add(tar, "opt/perry", None, 0o755, dir=True)
+        _add(tar, "opt/perry/perry_worker", None, 0o755, dir=True)
+        for f in sorted(src.rglob("*.py")):
+            rel = f.relative_to(src).as_posix()
+            _add(tar, f"opt/perry/perry_worker/{rel}", f.read_bytes(), 0o644)
+        _add(tar, "usr/local/bin/perry-worker", WORKER_LAUNCHER.encode(), 0o755)
+    return buf.getvalue()
+
+
+def put_worker(container) -> None:
+    container.put_archive("/", worker_tar())
+
+
+def put_user_files(container, *, authorized_keys: list[str], git_config: bytes | None) -> list[str]:
+    """Copy the host user's public keys and git config into the workspace home; returns what was copied."""
+    copied = []
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        if authorized_keys:
+            _add(tar, ".ssh", None, 0o700, uid=WORKSPACE_UID, dir=True)
+            text = "\n".join(k for k in authorized_keys if k) + "\n"
+            _add(tar, ".ssh/authorized_keys", text.encode(), 0o600, uid=WORKSPACE_UID)
+            copied.append("ssh keys")
+        if git_config is not None:
+            _add(tar, ".gitconfig", git_config, 0o644, uid=WORKSPACE_UID)
+            copied.append("git config")
+    if copied:
+        container.put_archive("/home/workspace", buf.getvalue())
+    return copied

@@ -1,0 +1,46 @@
+"""Workspace names and the Docker object names derived from them."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidInput
+
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+# Labels let Perry find its own containers again without the state file.
+LABEL_MANAGED = "perry.managed"
+LABEL_WORKSPACE = "perry.workspace"
+LABEL_CREATED = "perry.created"
+LABEL_DIND = "perry.dind"
+
+HOME_DIR = "/home/workspace"
+DOCKER_DIR = "/var/lib/docker"
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid workspace name, else raise ``InvalidInput``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("workspace name is required")
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"invalid workspace name {name!r}: use 1-63 lowercase letters, digits "
+            "and hyphens, starting and ending with a letter or digit"
+        )
+    return name
+
+
+class Naming:
+    """Derives container, volume and hostname from a workspace name."""
+
+    def __init__(self, prefix: str = "workspace-"):
+        self.prefix = prefix
+
+    def container(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def home_volume(self, name: str) -> str:
+        return f"{self.prefix}{name}-home"
+
+    def docker_volume(self, name: str) -> str:
+        return f"{self.prefix}{name}-docker"

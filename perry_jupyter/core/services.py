@@ -1,0 +1,93 @@
+"""All of Perry's core objects, wired once: what the server extension, tests and benchmarks hold."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .doctor import run_checks
+from .engine import Engine
+from .errors import Conflict, PerryError
+from .events import EventBus
+from .settings import SettingsStore
+from .state import StateStore
+from .workspaces import WorkspaceManager, WorkspaceSettings
+
+
+class Perry:
+    def __init__(self, state_dir: str | Path, settings: WorkspaceSettings, docker_host: str | None = None):
+        self.state_dir = Path(state_dir)
+        self.settings = settings
+        self.engine = Engine(docker_host)
+        self.events = EventBus()
+        self.store = StateStore(self.state_dir)
+        self.runtime_settings = SettingsStore(self.state_dir)
+        self.runtime_settings.apply(settings)
+        self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
+        self._build_lock = threading.Lock()
+
+    def image_builder(self):
+        from .image import ImageBuilder  # the build context is only needed when asked about
+
+        return ImageBuilder(self.engine.client, self.settings.image)
+
+    def image_status(self) -> dict[str, Any]:
+        with self.engine.errors("checking the workspace image"):
+            return self.image_builder().status()
+
+    def build_image(self, *, bootstrap: bool | None = None, no_cache: bool = False,
+                    progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        if not self._build_lock.acquire(blocking=False):
+            raise Conflict("an image build is already running on this server")
+        try:
+            with self.engine.errors("building the workspace image"):
+                return self.image_builder().build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
+        finally:
+            self._build_lock.release()
+
+    def info(self) -> dict[str, Any]:
+        from .. import __version__
+
+        engine = self.engine.ping()
+        image = None
+        if engine["reachable"]:
+            try:
+                image = self.image_status()
+            except PerryError as e:
+                image = {"tag": self.settings.image, "present": False, "error": e.message}
+        try:
+            count = len(self.store.workspaces())
+        except PerryError:
+            count = None
+        return {
+            "version": __version__,
+            "engine": engine,
+            "image": image or {"tag": self.settings.image, "present": None},
+            "workspaces": count,
+            "stateDir": str(self.state_dir),
+            "checks": run_checks(engine, image, self.settings, self.state_dir),
+        }
+
+    def config(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "stateDir": str(self.state_dir),
+            "dockerHost": self.engine.address,
+            "workspacePrefix": s.prefix,
+            "imageTag": s.image,
+            "network": s.network,
+            "sshPortRange": list(s.ssh_port_range),
+            "bindAddress": s.bind_address,
+            "dindMode": s.dind_mode,
+            "restartPolicy": s.restart_policy,
+            "readyTimeout": s.ready_timeout,
+            "sshPublicKeys": list(s.ssh_public_keys),
+            "gitConfig": s.git_config,
+            # Values may be secrets: only their names leave the server.
+            "env": sorted(s.env_for("*")) if not callable(s.extra_env) else "(per-workspace callable)",
+        }
+
+    def update_config(self, changes: Any) -> dict[str, Any]:
+        self.runtime_settings.patch(self.settings, changes)
+        return self.config()

@@ -1,0 +1,82 @@
+"""Runtime settings changed through `PATCH /perry/api/config`, kept in settings.json.
+
+Traitlets give the server's configuration at start; these few user-level
+settings can change while it runs and override the traitlets values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InvalidInput
+from .state import atomic_write_json
+from .workspaces import DIND_MODES, WorkspaceSettings, _validate_env
+
+
+def _paths(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInput("sshPublicKeys must be a list of file paths")
+    return value
+
+
+def _optional_path(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidInput("gitConfig must be a file path or null")
+    return value
+
+
+def _dind(value: Any) -> str:
+    if value not in DIND_MODES:
+        raise InvalidInput(f"dindMode must be one of {', '.join(DIND_MODES)}")
+    return value
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 3600:
+        raise InvalidInput("readyTimeout must be a number of seconds between 1 and 3600")
+    return float(value)
+
+
+# JSON key -> (WorkspaceSettings attribute, validator)
+PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "sshPublicKeys": ("ssh_public_keys", _paths),
+    "gitConfig": ("git_config", _optional_path),
+    "env": ("extra_env", _validate_env),
+    "dindMode": ("dind_mode", _dind),
+    "readyTimeout": ("ready_timeout", _timeout),
+}
+
+
+class SettingsStore:
+    def __init__(self, state_dir: str | Path):
+        self.path = Path(state_dir) / "settings.json"
+
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:
+            return {}
+        return {k: v for k, v in data.items() if k in PATCHABLE} if isinstance(data, dict) else {}
+
+    def apply(self, settings: WorkspaceSettings, values: dict[str, Any] | None = None) -> None:
+        for key, value in (self.load() if values is None else values).items():
+            attr, validate = PATCHABLE[key]
+            setattr(settings, attr, validate(value))
+
+    def patch(self, settings: WorkspaceSettings, changes: Any) -> dict[str, Any]:
+        """Validate every change first, then save and apply them all (or nothing)."""
+        if not isinstance(changes, dict) or not changes:
+            raise InvalidInput("send a JSON object with one or more of: " + ", ".join(PATCHABLE))
+        unknown = sorted(set(changes) - set(PATCHABLE))
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)} at run time; changeable: "
+                               + ", ".join(PATCHABLE))
+        validated = {k: PATCHABLE[k][1](v) for k, v in changes.items()}
+        saved = {**self.load(), **validated}
+        atomic_write_json(self.path, saved, mode=0o600)
+        self.apply(settings, validated)
+        return saved

@@ -1,0 +1,609 @@
+"""The workspace manager: Perry's promise (the state file) kept true on Docker.
+
+Docker is the truth for what runs; the state file is the truth for what Perry
+promised. Every method here blocks (Docker calls); the server runs them on an
+executor.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from docker.errors import APIError, ImageNotFound
+from docker.errors import NotFound as DockerNotFound
+
+from . import archive
+from .engine import Engine
+from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .events import EventBus
+from .names import (
+    DOCKER_DIR,
+    HOME_DIR,
+    LABEL_CREATED,
+    LABEL_DIND,
+    LABEL_MANAGED,
+    LABEL_WORKSPACE,
+    Naming,
+    validate_name,
+)
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+DIND_MODES = ("auto", "privileged", "capabilities", "off")
+
+# Docker's default capabilities plus what a nested dockerd needs, minus the ones
+# hosts without a full bounding set refuse (see shared/ENVIRONMENT.md).
+DIND_CAPABILITIES = [
+    "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "SYS_TIME",
+    "SYS_NICE", "SYS_BOOT", "SYS_PACCT", "SYS_TTY_CONFIG", "MKNOD", "AUDIT_CONTROL",
+    "AUDIT_READ", "BLOCK_SUSPEND", "DAC_READ_SEARCH", "IPC_LOCK", "IPC_OWNER",
+    "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "NET_BROADCAST",
+    "SYSLOG", "WAKE_ALARM",
+]
+DIND_SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CLONE_SRC = "/perry/clone-src"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class WorkspaceSettings:
+    prefix: str = "workspace-"
+    image: str = "perry-workspace:latest"
+    network: str = "perry"
+    ssh_port_range: tuple[int, int] = (2200, 2400)
+    bind_address: str = "127.0.0.1"
+    dind_mode: str = "auto"
+    restart_policy: str = "unless-stopped"
+    ready_timeout: float = 120.0
+    stop_timeout: int = 10
+    ssh_public_keys: list[str] = field(default_factory=list)
+    git_config: str | None = None
+    # A dict, or a callable taking the workspace name, for per-workspace values.
+    extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = self.extra_env(name) if callable(self.extra_env) else self.extra_env
+        return dict(env or {})
+
+
+Progress = Callable[[str], None]
+
+
+def _no_progress(message: str) -> None:
+    pass
+
+
+class WorkspaceManager:
+    def __init__(self, engine: Engine, store: StateStore, settings: WorkspaceSettings,
+                 events: EventBus | None = None):
+        if settings.dind_mode not in DIND_MODES:
+            raise InvalidInput(f"dind_mode must be one of {', '.join(DIND_MODES)}, not {settings.dind_mode!r}")
+        lo, hi = settings.ssh_port_range
+        if not (0 < lo <= hi < 65536):
+            raise InvalidInput(f"ssh port range {lo}-{hi} is not a valid range of TCP ports")
+        self.engine = engine
+        self.store = store
+        self.settings = settings
+        self.events = events or EventBus()
+        self.naming = Naming(settings.prefix)
+        # What `auto` settled on for this host, so later creates skip the failed try.
+        self._dind_resolved: str | None = None
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self) -> list[dict[str, Any]]:
+        """All workspaces: one Docker call for the whole list."""
+        records = self.store.workspaces()
+        containers = self._containers()
+        names = sorted(set(records) | set(containers))
+        return [self._describe(n, records.get(n), containers.get(n)) for n in names]
+
+    def get(self, name: str) -> dict[str, Any]:
+        validate_name(name)
+        record = self.store.get_workspace(name)
+        container = self._containers(name).get(name)
+        if record is None and container is None:
+            raise NotFound(f"workspace {name!r} does not exist")
+        return self._describe(name, record, container)
+
+    def _containers(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+        labels = [f"{LABEL_MANAGED}=true"]
+        if name is not None:
+            labels.append(f"{LABEL_WORKSPACE}={name}")
+        with self.engine.errors("listing containers"):
+            found = self.engine.client.api.containers(all=True, filters={"label": labels})
+        out = {}
+        for c in found:
+            ws = (c.get("Labels") or {}).get(LABEL_WORKSPACE)
+            # Only containers of our prefix: two Perry servers with different prefixes share an engine.
+            if ws and f"/{self.naming.container(ws)}" in (c.get("Names") or []):
+                out[ws] = c
+        return out
+
+    def _describe(self, name: str, record: dict | None, container: dict | None) -> dict[str, Any]:
+        record = record or {}
+        labels = (container or {}).get("Labels") or {}
+        status = record.get("status", "stopped")
+        error = record.get("error")
+        if status != "creating":
+            if container is None:
+                status = "error"
+                error = error or (f"container {self.naming.container(name)} is missing; "
+                                  "`perry start` recreates it from its volumes")
+            else:
+                state = container.get("State")
+                if state == "running":
+                    status, error = "running", None
+                elif state == "restarting":
+                    status, error = "error", "the container keeps exiting and restarting; see `perry logs`"
+                else:
+                    status = "error" if status == "error" else "stopped"
+        ssh_port = record.get("ports", {}).get("ssh")
+        if ssh_port is None and container is not None:
+            ssh_port = _published_ssh_port(container)
+        return {
+            "name": name,
+            "status": status,
+            "containerId": (container or {}).get("Id") or record.get("containerId"),
+            "containerName": self.naming.container(name),
+            "created": record.get("created") or labels.get(LABEL_CREATED),
+            "image": (container or {}).get("Image") or record.get("image") or self.settings.image,
+            "ports": {"ssh": ssh_port},
+            "sshHost": self.settings.bind_address,
+            "dind": record.get("dind") or labels.get(LABEL_DIND),
+            "clone": record.get("clone"),
+            "error": error,
+            "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
+        }
+
+    # --------------------------------------------------------------- create
+
+    def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
+               progress: Progress = _no_progress) -> dict[str, Any]:
+        validate_name(name)
+        clone = _validate_clone(clone)
+        env = _validate_env(env)
+        self._require_image()
+        if self._containers(name):
+            raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
+                           "is labelled as it)")
+        record = self._reserve(name, clone=clone, env=env)
+        self.events.publish("workspace.created", name, workspace=self._describe(name, record, None))
+        created_volumes: list[str] = []
+        try:
+            progress("creating volumes")
+            created_volumes = self._ensure_volumes(name)
+            container = self._create_container(name, record, progress)
+            record = self.store.patch_workspace(name, containerId=container.id, dind=record["dind"],
+                                                ports=record["ports"]) or record
+            self._wait_ready(name, progress)
+            progress("copying keys, git config and the worker")
+            self._copy_user_files(name)
+            record = self.store.patch_workspace(name, status="running", error=None) or record
+        except BaseException as e:
+            log.warning("creating workspace %s failed: %s", name, e)
+            self._rollback(name, created_volumes)
+            self.events.publish("workspace.deleted", name)
+            raise
+        progress("ready")
+        ws = self.get(name)
+        self.events.publish("workspace.updated", name, workspace=ws)
+        return ws
+
+    def _require_image(self) -> None:
+        with self.engine.errors("looking up the workspace image"):
+            try:
+                self.engine.client.api.inspect_image(self.settings.image)
+            except ImageNotFound:
+                raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build`",
+                                 code="image_missing", status=409) from None
+
+    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str]) -> dict[str, Any]:
+        """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
+        with self.store.transaction() as data:
+            if name in data["workspaces"]:
+                raise Conflict(f"workspace {name!r} already exists")
+            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
+            port = self._free_port(used)
+            record = {
+                "name": name,
+                "status": "creating",
+                "created": _now(),
+                "image": self.settings.image,
+                "ports": {"ssh": port},
+                "clone": clone,
+                "env": env,
+                "dind": None,
+                "containerId": None,
+                "error": None,
+            }
+            data["workspaces"][name] = record
+            return copy.deepcopy(record)
+
+    def _free_port(self, used: set) -> int:
+        lo, hi = self.settings.ssh_port_range
+        for port in range(lo, hi + 1):
+            if port not in used and _port_free(self.settings.bind_address, port):
+                return port
+        raise Conflict(f"no free SSH port left in {lo}-{hi}; widen PerryApp.ssh_port_range or delete workspaces")
+
+    def _ensure_volumes(self, name: str) -> list[str]:
+        created = []
+        api = self.engine.client.api
+        with self.engine.errors("creating volumes"):
+            for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+                try:
+                    api.inspect_volume(vol)
+                except DockerNotFound:
+                    api.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
+                    created.append(vol)
+        return created
+
+    def _ensure_network(self) -> None:
+        api = self.engine.client.api
+        if not api.networks(names=[self.settings.network]):
+            try:
+                api.create_network(self.settings.network, driver="bridge", labels={LABEL_MANAGED: "true"})
+            except APIError as e:
+                if e.status_code != 409:  # made meanwhile by another process
+                    raise
+
+    def _container_kwargs(self, name: str, record: dict[str, Any], dind: str) -> dict[str, Any]:
+        env = {**self.settings.env_for(name), **(record.get("env") or {})}
+        env["PERRY_WORKSPACE"] = name
+        env["PERRY_DIND"] = "0" if dind == "off" else "1"
+        volumes = {
+            self.naming.home_volume(name): {"bind": HOME_DIR, "mode": "rw"},
+            self.naming.docker_volume(name): {"bind": DOCKER_DIR, "mode": "rw"},
+        }
+        clone = record.get("clone")
+        if clone:
+            if clone.startswith("/"):
+                volumes[clone] = {"bind": CLONE_SRC, "mode": "ro"}
+                env["PERRY_CLONE_URL"] = CLONE_SRC
+            else:
+                env["PERRY_CLONE_URL"] = clone
+        kwargs: dict[str, Any] = dict(
+            image=self.settings.image,
+            name=self.naming.container(name),
+            hostname=name,
+            labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name,
+                    LABEL_CREATED: record["created"], LABEL_DIND: dind},
+            environment=env,
+            volumes=volumes,
+            ports={"22/tcp": (self.settings.bind_address, record["ports"]["ssh"])},
+            network=self.settings.network,
+            restart_policy={"Name": self.settings.restart_policy} if self.settings.restart_policy != "no" else None,
+            detach=True,
+            stop_signal="SIGTERM",
+        )
+        if dind == "privileged":
+            kwargs["privileged"] = True
+        elif dind == "capabilities":
+            kwargs.update(
+                cap_add=DIND_CAPABILITIES,
+                security_opt=DIND_SECURITY_OPT,
+                cgroupns="host",
+            )
+            volumes["/sys/fs/cgroup"] = {"bind": "/sys/fs/cgroup", "mode": "rw"}
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def _create_container(self, name: str, record: dict[str, Any], progress: Progress):
+        """Create and start the container, trying privileged first in `auto` mode."""
+        with self.engine.errors("creating the workspace container"):
+            self._ensure_network()
+            wanted = record.get("dind") or self.settings.dind_mode
+            if wanted == "auto":
+                wanted = self._dind_resolved or "privileged"
+                fallback = self._dind_resolved is None
+            else:
+                fallback = False
+            while True:
+                progress(f"creating container {self.naming.container(name)} (docker-in-docker: {wanted})")
+                container = self.engine.client.containers.create(**self._container_kwargs(name, record, wanted))
+                archive.put_worker(container)
+                try:
+                    progress("starting container")
+                    self._start_with_port_retry(name, container, record)
+                except APIError as e:
+                    if fallback and wanted == "privileged" and _caps_refused(e):
+                        # This host's capability bounding set is short: use the explicit set.
+                        log.info("privileged containers are refused here; using the capability set")
+                        container.remove(force=True)
+                        wanted, fallback = "capabilities", False
+                        continue
+                    container.remove(force=True)
+                    raise
+                if self.settings.dind_mode == "auto":
+                    self._dind_resolved = wanted
+                record["dind"] = wanted
+                return container
+
+    def _start_with_port_retry(self, name: str, container, record: dict[str, Any]) -> None:
+        try:
+            container.start()
+        except APIError as e:
+            if "port is already allocated" not in str(e) and "address already in use" not in str(e):
+                raise
+            # Someone outside Perry took the port between our check and the start.
+            raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; try again") from None
+
+    def _wait_ready(self, name: str, progress: Progress) -> None:
+        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here)."""
+        progress("waiting for the workspace to be ready")
+        timeout = self.settings.ready_timeout
+        result = self._exec(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root")
+        if result["exitCode"] != 0:
+            logs = self.logs(name, tail=30)
+            raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
+                             f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
+
+    def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
+        api = None
+        try:
+            api = self.engine.client.api
+            try:
+                api.remove_container(self.naming.container(name), force=True)
+            except DockerNotFound:
+                pass
+            for vol in created_volumes:
+                try:
+                    api.remove_volume(vol, force=True)
+                except DockerNotFound:
+                    pass
+        except Exception:
+            log.exception("cleaning up after the failed create of %s", name)
+        self.store.remove_workspace(name)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, name: str, progress: Progress = _no_progress) -> dict[str, Any]:
+        validate_name(name)
+        record = self.store.get_workspace(name)
+        containers = self._containers(name)
+        if record is None and not containers:
+            raise NotFound(f"workspace {name!r} does not exist")
+        if record is None:
+            record = self._adopt(name, containers[name])
+        if not containers:
+            self._require_image()
+        with self.engine.errors(f"starting workspace {name!r}"):
+            if not containers:
+                # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
+                progress("recreating the container on its volumes")
+                self._ensure_volumes(name)
+                record["ports"] = record.get("ports") or {}
+                if not record["ports"].get("ssh"):
+                    with self.store.transaction() as data:
+                        used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
+                        record["ports"]["ssh"] = self._free_port(used)
+                container = self._create_container(name, record, progress)
+                self.store.patch_workspace(name, containerId=container.id, dind=record["dind"],
+                                           ports=record["ports"])
+            else:
+                progress("starting container")
+                container = self.engine.client.containers.get(containers[name]["Id"])
+                if container.status != "running":
+                    container.start()
+                archive.put_worker(container)
+        self._wait_ready(name, progress)
+        self._copy_user_files(name)
+        self.store.patch_workspace(name, status="running", error=None)
+        ws = self.get(name)
+        self.events.publish("workspace.updated", name, workspace=ws)
+        return ws
+
+    def stop(self, name: str) -> dict[str, Any]:
+        self.get(name)  # 404 for unknown names
+        container = self._container_or_none(name)
+        with self.engine.errors(f"stopping workspace {name!r}"):
+            if container is not None and container.status in ("running", "restarting", "paused"):
+                container.stop(timeout=self.settings.stop_timeout)
+        self.store.patch_workspace(name, status="stopped")
+        ws = self.get(name)
+        self.events.publish("workspace.updated", name, workspace=ws)
+        return ws
+
+    def delete(self, name: str) -> None:
+        self.get(name)
+        api = self.engine.client.api
+        with self.engine.errors(f"deleting workspace {name!r}"):
+            try:
+                api.remove_container(self.naming.container(name), force=True, v=False)
+            except DockerNotFound:
+                pass
+            for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+                try:
+                    api.remove_volume(vol, force=True)
+                except DockerNotFound:
+                    pass
+        self.store.remove_workspace(name)
+        self.events.publish("workspace.deleted", name)
+
+    def _container_or_none(self, name: str):
+        with self.engine.errors("looking up the container"):
+            try:
+                return self.engine.client.containers.get(self.naming.container(name))
+            except DockerNotFound:
+                return None
+
+    def _running_container(self, name: str):
+        ws = self.get(name)
+        if ws["status"] != "running":
+            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+        return self._container_or_none(name)
+
+    # ------------------------------------------------------ inside the box
+
+    def sync(self, name: str) -> dict[str, Any]:
+        container = self._running_container(name)
+        with self.engine.errors(f"syncing workspace {name!r}"):
+            archive.put_worker(container)
+        copied = self._copy_user_files(name)
+        ws = self.get(name)
+        self.events.publish("workspace.synced", name, workspace=ws)
+        return {"workspace": ws, "copied": ["worker", *copied]}
+
+    def _copy_user_files(self, name: str) -> list[str]:
+        container = self._container_or_none(name)
+        keys = []
+        for path in self.settings.ssh_public_keys:
+            p = Path(path).expanduser()
+            if p.is_file():
+                keys.append(p.read_text(encoding="utf-8").strip())
+        git_config = None
+        if self.settings.git_config:
+            p = Path(self.settings.git_config).expanduser()
+            if p.is_file():
+                git_config = p.read_bytes()
+        with self.engine.errors("copying files into the workspace"):
+            return archive.put_user_files(container, authorized_keys=keys, git_config=git_config)
+
+    def logs(self, name: str, tail: int = 200) -> str:
+        self.get(name)
+        container = self._container_or_none(name)
+        if container is None:
+            return ""
+        with self.engine.errors("reading logs"):
+            return container.logs(tail=tail).decode("utf-8", "replace")
+
+    def exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = HOME_DIR,
+             env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        if (not isinstance(command, list) or not command
+                or not all(isinstance(c, str) for c in command)):
+            raise InvalidInput("command must be a non-empty list of strings")
+        if not isinstance(user, str) or not user:
+            raise InvalidInput("user must be a non-empty string")
+        env = _validate_env(env)
+        self._running_container(name)
+        return self._exec(name, command, user=user, workdir=workdir, env=env)
+
+    def _exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
+              env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        api = self.engine.client.api
+        with self.engine.errors(f"exec in workspace {name!r}"):
+            exec_id = api.exec_create(self.naming.container(name), command, user=user, workdir=workdir,
+                                      environment=dict(env or {}) or None)["Id"]
+            stdout, stderr = api.exec_start(exec_id, demux=True)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        return {
+            "exitCode": code,
+            "stdout": (stdout or b"").decode("utf-8", "replace"),
+            "stderr": (stderr or b"").decode("utf-8", "replace"),
+        }
+
+    # ---------------------------------------------------------- reconcile
+
+    def reconcile(self) -> list[str]:
+        """Bring the state file and Docker back into agreement after a restart; returns what changed."""
+        changes: list[str] = []
+        containers = self._containers()
+        with self.store.transaction() as data:
+            records = data["workspaces"]
+            for name, record in records.items():
+                container = containers.get(name)
+                if record.get("status") == "creating":
+                    if container is not None and container.get("State") == "running":
+                        record.update(status="running", error=None, containerId=container["Id"])
+                        changes.append(f"{name}: creation finished while Perry was down")
+                    else:
+                        record.update(status="error", error="creation was interrupted; "
+                                      f"`perry start {name}` finishes it, `perry delete {name}` removes it")
+                        changes.append(f"{name}: creation interrupted")
+                elif container is None and record.get("status") != "error":
+                    record.update(status="error", error=f"container {self.naming.container(name)} was removed "
+                                  f"outside Perry; `perry start {name}` recreates it from its volumes")
+                    changes.append(f"{name}: container missing")
+            for name, container in containers.items():
+                if name not in records:
+                    records[name] = self._record_from_container(name, container)
+                    changes.append(f"{name}: adopted a labelled container missing from the state")
+        for change in changes:
+            log.info("reconciled %s", change)
+        return changes
+
+    def _adopt(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
+        record = self._record_from_container(name, container)
+        self.store.put_workspace(name, record)
+        return record
+
+    def _record_from_container(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
+        labels = container.get("Labels") or {}
+        return {
+            "name": name,
+            "status": "running" if container.get("State") == "running" else "stopped",
+            "created": labels.get(LABEL_CREATED) or _now(),
+            "image": container.get("Image"),
+            "ports": {"ssh": _published_ssh_port(container)},
+            "clone": None,
+            "env": {},
+            "dind": labels.get(LABEL_DIND),
+            "containerId": container.get("Id"),
+            "error": None,
+        }
+
+
+def _published_ssh_port(container: dict[str, Any]) -> int | None:
+    for p in container.get("Ports") or []:
+        if p.get("PrivatePort") == 22 and p.get("PublicPort"):
+            return int(p["PublicPort"])
+    return None
+
+
+def _caps_refused(error: APIError) -> bool:
+    text = str(error)
+    return "unable to apply caps" in text or "operation not permitted" in text
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _validate_clone(clone: object) -> str | None:
+    if clone is None or clone == "":
+        return None
+    if not isinstance(clone, str):
+        raise InvalidInput("clone must be a git URL or a local path")
+    if clone.startswith(("/", "./", "../", "~")):
+        path = Path(clone).expanduser().resolve()
+        if not path.is_dir():
+            raise InvalidInput(f"clone path {clone!r} is not a directory on the server's machine")
+        return str(path)
+    if re.match(r"^[a-z][a-z0-9+.-]*://\S+$", clone) or re.match(r"^[\w.-]+@[\w.-]+:\S+$", clone):
+        return clone
+    raise InvalidInput(f"clone {clone!r} is neither a git URL (https://..., ssh://..., git@host:repo) "
+                       "nor an absolute local path")
+
+
+def _validate_env(env: object) -> dict[str, str]:
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise InvalidInput("env must be an object of NAME: value strings")
+    out = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not ENV_KEY.match(key):
+            raise InvalidInput(f"env name {key!r} is not a valid variable name")
+        if not isinstance(value, (str, int, float, bool)):
+            raise InvalidInput(f"env value of {key} must be a string")
+        out[key] = str(value)
+    return out

@@ -1,0 +1,33 @@
+"""URL routes of Perry's API; ExtensionApp prefixes them with the server's base_url."""
+
+from __future__ import annotations
+
+NAME = r"(?P<name>[^/]+)"
+
+
+def routes() -> list[tuple]:
+    from .events import EventsSocket
+    from .image import ImageBuildHandler, ImageHandler
+    from .info import ConfigHandler, InfoHandler, OpenAPIHandler
+    from .workspaces import (
+        ExecHandler,
+        LogsHandler,
+        WorkspaceActionHandler,
+        WorkspaceHandler,
+        WorkspacesHandler,
+    )
+
+    api = "/perry/api"
+    return [
+        (f"{api}/info", InfoHandler),
+        (f"{api}/config", ConfigHandler),
+        (f"{api}/openapi.json", OpenAPIHandler),
+        (f"{api}/events", EventsSocket),
+        (f"{api}/image", ImageHandler),
+        (f"{api}/image/build", ImageBuildHandler),
+        (f"{api}/workspaces", WorkspacesHandler),
+        (f"{api}/workspaces/{NAME}", WorkspaceHandler),
+        (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),
+        (f"{api}/workspaces/{NAME}/logs", LogsHandler),
+        (f"{api}/workspaces/{NAME}/exec", ExecHandler),
+    ]

@@ -1,0 +1,37 @@
+"""WebSocket `/perry/api/events`: workspace (later session and task) changes as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from tornado.ioloop import IOLoop
+
+from ..core.names import validate_name
+from .base import PerrySocket
+
+
+class EventsSocket(PerrySocket):
+    def open(self) -> None:
+        only = self.get_argument("workspace", None)
+        if only is not None:
+            validate_name(only)
+        loop = IOLoop.current()
+
+        def deliver(event: dict) -> None:
+            if only is None or event.get("workspace") == only:
+                loop.add_callback(self._send, event)
+
+        self._unsubscribe = self.perry.events.subscribe(deliver)
+        self.write_message(json.dumps({"type": "hello", "workspace": only}))
+
+    def _send(self, event: dict) -> None:
+        if self.ws_connection is not None:
+            self.write_message(json.dumps(event))
+
+    def on_message(self, message) -> None:
+        pass  # the stream is one-way; clients send nothing we act on
+
+    def on_close(self) -> None:
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe:
+            unsubscribe()

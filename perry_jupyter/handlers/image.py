@@ -1,0 +1,54 @@
+"""The workspace image: its status, and builds streamed as JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ..core.errors import InvalidInput, PerryError
+from .base import PerryHandler, api
+
+
+class ImageHandler(PerryHandler):
+    @api
+    async def get(self) -> None:
+        self.reply(await self.blocking(self.perry.image_status))
+
+
+class ImageBuildHandler(PerryHandler):
+    @api
+    async def post(self) -> None:
+        body = self.json_body()
+        bootstrap, no_cache = body.get("bootstrap"), body.get("noCache", False)
+        if bootstrap not in (None, True, False) or not isinstance(no_cache, bool):
+            raise InvalidInput("bootstrap must be true, false or null and noCache a boolean")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def progress(event: dict) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        build = asyncio.ensure_future(self.blocking(self.perry.build_image, bootstrap=bootstrap,
+                                                    no_cache=no_cache, progress=progress))
+        self.set_header("Content-Type", "application/x-ndjson")
+        # The build goes on if the client leaves; we just stop telling it.
+        while not (build.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, build}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                await self._send_line(getter.result())
+            else:
+                getter.cancel()
+        try:
+            final = {"stage": "done", "image": build.result()}
+        except PerryError as e:
+            final = {"stage": "error", **e.to_json()}
+        await self._send_line(final)
+        self.finish()
+
+    async def _send_line(self, event: dict) -> None:
+        self.write(json.dumps(event) + "\n")
+        try:
+            await self.flush()
+        except Exception:  # client went away
+            pass

@@ -1,0 +1,137 @@
+"""The OpenAPI 3 description of the REST API this server serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": {"$ref": "#/components/responses/Invalid"},
+    "404": {"$ref": "#/components/responses/NotFound"},
+    "409": {"$ref": "#/components/responses/Conflict"},
+    "503": {"$ref": "#/components/responses/EngineUnavailable"},
+}
+NAME_PARAM = {"name": "name", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"}}
+
+
+def _ws_action(summary: str, response: dict) -> dict:
+    return {"post": {"summary": summary, "parameters": [NAME_PARAM], "responses": {"200": response, **ERRORS}}}
+
+
+def openapi_document(base_url: str = "/") -> dict[str, Any]:
+    ws = _json(_ref("Workspace"))
+    paths = {
+        "/perry/api/info": {"get": {"summary": "Server, engine and image facts with health checks",
+                                    "responses": {"200": _json(_ref("Info"))}}},
+        "/perry/api/config": {
+            "get": {"summary": "Effective configuration (no secrets)", "responses": {"200": _json(_ref("Config"))}},
+            "patch": {"summary": "Change run-time settings (sshPublicKeys, gitConfig, env, dindMode, readyTimeout)",
+                      "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                      "responses": {"200": _json(_ref("Config")), "400": ERRORS["400"]}},
+        },
+        "/perry/api/image": {"get": {"summary": "Workspace image status", "responses": {"200": _json(_ref("Image"))}}},
+        "/perry/api/image/build": {"post": {
+            "summary": "Build the workspace image; progress streams as newline-delimited JSON",
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "properties": {"bootstrap": {"type": "boolean", "nullable": True},
+                                                 "noCache": {"type": "boolean"}}}}}},
+            "responses": {"200": {"description": "progress events, the last with stage done or error",
+                                  "content": {"application/x-ndjson": {"schema": {"type": "object"}}}}}}},
+        "/perry/api/workspaces": {
+            "get": {"summary": "List workspaces",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "workspaces": {"type": "array", "items": _ref("Workspace")}}}), "503": ERRORS["503"]}},
+            "post": {"summary": "Create a workspace and wait until it is ready",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CreateWorkspace")}}},
+                     "responses": {"201": _json(_ref("Workspace"), "Created and ready"), **ERRORS}},
+        },
+        "/perry/api/workspaces/{name}": {
+            "get": {"summary": "One workspace", "parameters": [NAME_PARAM], "responses": {"200": ws, **ERRORS}},
+            "delete": {"summary": "Delete the container and both volumes", "parameters": [NAME_PARAM],
+                       "responses": {"204": {"description": "Deleted"}, **ERRORS}},
+        },
+        "/perry/api/workspaces/{name}/start": _ws_action("Start (recreating a missing container)", ws),
+        "/perry/api/workspaces/{name}/stop": _ws_action("Stop", ws),
+        "/perry/api/workspaces/{name}/sync": _ws_action("Copy keys, git config and the worker in again", _json(
+            {"type": "object", "properties": {"workspace": _ref("Workspace"),
+                                              "copied": {"type": "array", "items": {"type": "string"}}}})),
+        "/perry/api/workspaces/{name}/logs": {"get": {
+            "summary": "Container logs", "parameters": [NAME_PARAM, {"name": "tail", "in": "query",
+                                                                       "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json({"type": "object", "properties": {"logs": {"type": "string"}}}), **ERRORS}}},
+        "/perry/api/workspaces/{name}/exec": {"post": {
+            "summary": "Run a command in a running workspace", "parameters": [NAME_PARAM],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Exec")}}},
+            "responses": {"200": _json(_ref("ExecResult")), **ERRORS}}},
+    }
+    error = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    schemas = {
+        "Error": error,
+        "Workspace": {"type": "object", "required": ["name", "status"], "properties": {
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": ["creating", "running", "stopped", "error"]},
+            "containerId": {"type": "string", "nullable": True},
+            "containerName": {"type": "string"},
+            "created": {"type": "string", "format": "date-time", "nullable": True},
+            "image": {"type": "string"},
+            "ports": {"type": "object", "properties": {"ssh": {"type": "integer", "nullable": True}}},
+            "sshHost": {"type": "string"},
+            "dind": {"type": "string", "nullable": True},
+            "clone": {"type": "string", "nullable": True},
+            "error": {"type": "string", "nullable": True},
+            "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
+        }},
+        "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
+            "name": NAME_PARAM["schema"],
+            "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "Exec": {"type": "object", "required": ["command"], "additionalProperties": False, "properties": {
+            "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "user": {"type": "string"}, "workdir": {"type": "string"},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "ExecResult": {"type": "object", "properties": {
+            "exitCode": {"type": "integer"}, "stdout": {"type": "string"}, "stderr": {"type": "string"}}},
+        "Image": {"type": "object", "properties": {
+            "tag": {"type": "string"}, "present": {"type": "boolean"}, "upToDate": {"type": "boolean"}}},
+        "Info": {"type": "object", "properties": {
+            "version": {"type": "string"}, "engine": {"type": "object"}, "image": _ref("Image"),
+            "workspaces": {"type": "integer", "nullable": True}, "stateDir": {"type": "string"},
+            "checks": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "ok": {"type": "boolean"}, "message": {"type": "string"},
+                "fix": {"type": "string"}}}}}},
+        "Config": {"type": "object"},
+    }
+
+    def response(description: str) -> dict:
+        return _json(_ref("Error"), description)
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Perry for Jupyter", "version": __version__,
+                 "description": "Isolated Docker development workspaces. Authenticate with Jupyter's token "
+                                "(`Authorization: token <T>`) or its login cookie. WebSocket "
+                                "`/perry/api/events[?workspace=NAME]` streams JSON change events."},
+        "servers": [{"url": base_url.rstrip("/") or "/"}],
+        "security": [{"token": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+            "responses": {"Invalid": response("Invalid input"), "NotFound": response("No such workspace"),
+                          "Conflict": response("Conflicts with the current state"),
+                          "EngineUnavailable": response("The Docker engine is not reachable")},
+        },
+    }
