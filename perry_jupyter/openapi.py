@@ -40,6 +40,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                       "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
                       "responses": {"200": _json(_ref("Config")), "400": ERRORS["400"]}},
         },
+        "/perry/api/openapi.json": {"get": {"summary": "This document",
+                                            "responses": {"200": _json({"type": "object"})}}},
         "/perry/api/image": {"get": {"summary": "Workspace image status", "responses": {"200": _json(_ref("Image"))}}},
         "/perry/api/image/build": {"post": {
             "summary": "Build the workspace image; progress streams as newline-delimited JSON",

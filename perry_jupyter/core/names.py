@@ -22,7 +22,7 @@ def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid workspace name, else raise ``InvalidInput``."""
     if not isinstance(name, str) or not name:
         raise InvalidInput("workspace name is required")
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
             f"invalid workspace name {name!r}: use 1-63 lowercase letters, digits "
             "and hyphens, starting and ending with a letter or digit"

@@ -588,7 +588,7 @@ def _validate_clone(clone: object) -> str | None:
         if not path.is_dir():
             raise InvalidInput(f"clone path {clone!r} is not a directory on the server's machine")
         return str(path)
-    if re.match(r"^[a-z][a-z0-9+.-]*://\S+$", clone) or re.match(r"^[\w.-]+@[\w.-]+:\S+$", clone):
+    if re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", clone) or re.fullmatch(r"[\w.-]+@[\w.-]+:\S+", clone):
         return clone
     raise InvalidInput(f"clone {clone!r} is neither a git URL (https://..., ssh://..., git@host:repo) "
                        "nor an absolute local path")
@@ -601,7 +601,7 @@ def _validate_env(env: object) -> dict[str, str]:
         raise InvalidInput("env must be an object of NAME: value strings")
     out = {}
     for key, value in env.items():
-        if not isinstance(key, str) or not ENV_KEY.match(key):
+        if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
             raise InvalidInput(f"env name {key!r} is not a valid variable name")
         if not isinstance(value, (str, int, float, bool)):
             raise InvalidInput(f"env value of {key} must be a string")

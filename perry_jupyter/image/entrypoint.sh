@@ -1,0 +1,309 @@
+#!/bin/bash
+# Perry workspace entrypoint. Runs as root under tini (PID 1), prepares the workspace,
+# starts sshd and (unless PERRY_DIND=0) dockerd, then supervises both until SIGTERM.
+#
+# Environment:
+#   PERRY_DIND=0                 do not start the inner Docker engine (default: start it)
+#   PERRY_DOCKER_STORAGE_DRIVER  storage driver for the inner dockerd (default: automatic,
+#                                overlay2 where the kernel allows it, else vfs)
+#   PERRY_DOCKERD_ARGS           extra arguments for the inner dockerd (split on spaces)
+#   PERRY_CLONE_URL              git URL to clone once into /home/workspace/<name>, or the
+#                                path of a bind-mounted local repository (/perry/clone-src)
+#   PERRY_CLONE_NAME             directory name for the clone (default: from the URL)
+#   PERRY_CLONE_BRANCH           branch to check out (default: the remote's HEAD)
+#
+# Files:
+#   /run/perry/ready                      exists once sshd accepts connections
+#   /home/workspace/.perry/clone.log      output of the clone (also on failure)
+#   /home/workspace/.perry/clone.done     marker: the clone succeeded (holds its path)
+#   /var/log/dockerd.log                  the inner dockerd's log
+
+set -u
+
+WS_USER=workspace
+WS_UID=1000
+WS_GID=1000
+WS_HOME=/home/workspace
+PERRY_STATE="$WS_HOME/.perry"
+READY_FILE=/run/perry/ready
+DOCKERD_LOG=/var/log/dockerd.log
+
+SSHD_PID=""
+DOCKERD_PID=""
+CLONE_PID=""
+STOPPING=0
+DOCKERD_FAILS=0
+DOCKERD_NEXT_START=0
+
+log() { echo "perry: $*"; }
+
+dind_enabled() { [ "${PERRY_DIND:-1}" != "0" ]; }
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+as_user() {
+    runuser -u "$WS_USER" -- env HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" \
+        SHELL=/bin/bash "$@"
+}
+
+# --- the home volume ------------------------------------------------------------------
+
+prepare_home() {
+    mkdir -p "$WS_HOME"
+    if [ "$(stat -c %u:%g "$WS_HOME")" != "$WS_UID:$WS_GID" ]; then
+        chown "$WS_UID:$WS_GID" "$WS_HOME"
+    fi
+    chmod 0755 "$WS_HOME"
+    if [ ! -d "$PERRY_STATE" ]; then
+        install -d -o "$WS_UID" -g "$WS_GID" -m 0755 "$PERRY_STATE"
+    fi
+    if [ ! -e "$PERRY_STATE/home-initialized" ]; then
+        # Copy as the user (so the files are theirs), never overwriting what is there.
+        as_user cp -rn /etc/skel/. "$WS_HOME/" || log "could not seed $WS_HOME from /etc/skel"
+        as_user touch "$PERRY_STATE/home-initialized"
+        log "home $WS_HOME initialized"
+    fi
+}
+
+# --- sshd -----------------------------------------------------------------------------
+
+ensure_host_keys() {
+    local made=0 type
+    for type in ed25519 ecdsa rsa; do
+        if [ ! -s "/etc/ssh/ssh_host_${type}_key" ]; then
+            rm -f "/etc/ssh/ssh_host_${type}_key" "/etc/ssh/ssh_host_${type}_key.pub"
+            ssh-keygen -q -t "$type" -N '' -C "perry@$(hostname)" \
+                -f "/etc/ssh/ssh_host_${type}_key" </dev/null || log "ssh-keygen $type failed"
+            made=1
+        fi
+    done
+    [ "$made" = 1 ] && log "generated ssh host keys"
+    return 0
+}
+
+start_sshd() {
+    mkdir -p /run/sshd
+    chmod 0755 /run/sshd
+    rm -f /run/sshd.pid
+    /usr/sbin/sshd -D -e &
+    SSHD_PID=$!
+    log "sshd started (pid $SSHD_PID)"
+}
+
+# Reads the banner and answers with an identification, so sshd logs one line, not two.
+sshd_answers() {
+    timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && IFS= read -r -t 1 line <&3 &&
+        [[ $line == SSH-2.0* ]] && printf "SSH-2.0-perry-probe\r\n" >&3' 2>/dev/null
+}
+
+# --- dockerd --------------------------------------------------------------------------
+
+# Debian defaults to iptables-nft; a kernel without nf_tables still has the legacy tables.
+choose_iptables() {
+    if iptables -w -t nat -L -n >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ -x /usr/sbin/iptables-legacy ] && iptables-legacy -w -t nat -L -n >/dev/null 2>&1; then
+        update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy || true
+        update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-legacy || true
+        log "using iptables-legacy"
+    else
+        log "warning: iptables does not work here; the inner dockerd may fail"
+    fi
+}
+
+# overlay2 needs a /var/lib/docker that is not itself on overlayfs (a volume is fine) and
+# the right to mount; vfs works everywhere, only slower and bigger. A driver used before
+# on this /var/lib/docker is kept, so images already pulled stay visible.
+choose_storage_driver() {
+    if [ -n "${PERRY_DOCKER_STORAGE_DRIVER:-}" ]; then
+        echo "$PERRY_DOCKER_STORAGE_DRIVER"
+        return
+    fi
+    local d
+    for d in overlay2 vfs; do
+        if [ -d "/var/lib/docker/$d" ] && [ -n "$(ls -A "/var/lib/docker/$d" 2>/dev/null)" ]; then
+            echo "$d"
+            return
+        fi
+    done
+    mkdir -p /var/lib/docker
+    if [ "$(stat -f -c %T /var/lib/docker)" != "overlayfs" ] && overlay_mount_works; then
+        echo overlay2
+    else
+        echo vfs
+    fi
+}
+
+overlay_mount_works() {
+    local t rc
+    t=$(mktemp -d /var/lib/docker/.perry-overlay-test.XXXXXX) || return 1
+    mkdir -p "$t/lower" "$t/upper" "$t/work" "$t/merged"
+    mount -t overlay overlay -o "lowerdir=$t/lower,upperdir=$t/upper,workdir=$t/work" "$t/merged" \
+        2>/dev/null
+    rc=$?
+    [ "$rc" = 0 ] && umount "$t/merged"
+    rm -rf "$t"
+    return "$rc"
+}
+
+start_dockerd() {
+    local driver
+    driver=$(choose_storage_driver)
+    rm -f /var/run/docker.pid /var/run/docker.sock /var/run/docker/containerd/containerd.pid
+    # shellcheck disable=SC2086
+    dockerd --storage-driver="$driver" --shutdown-timeout=3 ${PERRY_DOCKERD_ARGS:-} \
+        >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    DOCKERD_PID=$!
+    log "dockerd started (pid $DOCKERD_PID, storage driver $driver, log $DOCKERD_LOG)"
+}
+
+# --- clone ----------------------------------------------------------------------------
+
+clone_name() {
+    if [ -n "${PERRY_CLONE_NAME:-}" ]; then
+        echo "$PERRY_CLONE_NAME"
+        return
+    fi
+    local src="${PERRY_CLONE_URL%/}"
+    src="${src##*/}"
+    src="${src##*:}"
+    src="${src%.git}"
+    echo "${src:-repo}"
+}
+
+clone_repo() {
+    local name target rc
+    name=$(clone_name)
+    target="$WS_HOME/$name"
+    {
+        echo "perry: cloning $PERRY_CLONE_URL into $target ($(date -u +%FT%TZ))"
+        local args=(clone --progress)
+        [ -n "${PERRY_CLONE_BRANCH:-}" ] && args+=(--branch "$PERRY_CLONE_BRANCH")
+        # safe.directory: a bind-mounted local repository belongs to another uid.
+        as_user git -c safe.directory='*' "${args[@]}" -- "$PERRY_CLONE_URL" "$target" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "perry: clone done"
+        else
+            echo "perry: clone failed (exit $rc)"
+        fi
+    } >"$PERRY_STATE/clone.log" 2>&1 </dev/null
+    chown "$WS_UID:$WS_GID" "$PERRY_STATE/clone.log" 2>/dev/null
+    if [ "$rc" = 0 ]; then
+        as_user sh -c 'printf "%s\n" "$1" > "$2"' sh "$target" "$PERRY_STATE/clone.done"
+        log "cloned $PERRY_CLONE_URL into $target"
+    else
+        log "clone of $PERRY_CLONE_URL failed, see $PERRY_STATE/clone.log"
+    fi
+    return 0
+}
+
+# --- stop -----------------------------------------------------------------------------
+
+wait_gone() {  # pid, tenths of a second
+    local i=0
+    while alive "$1" && [ "$i" -lt "$2" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    ! alive "$1"
+}
+
+shutdown() {
+    [ "$STOPPING" = 1 ] && return
+    STOPPING=1
+    log "stopping"
+    rm -f "$READY_FILE"
+    alive "$CLONE_PID" && kill -TERM "$CLONE_PID" 2>/dev/null
+    alive "$SSHD_PID" && kill -TERM "$SSHD_PID" 2>/dev/null
+    if alive "$DOCKERD_PID"; then
+        # dockerd itself would give each inner container its 10 s stop timeout, which is
+        # all `docker stop` grants this container: stop them first with 2 s each.
+        local ids
+        ids=$(timeout 2 docker ps -q 2>/dev/null)
+        if [ -n "$ids" ]; then
+            # shellcheck disable=SC2086
+            timeout 4 docker stop -t 2 $ids >/dev/null 2>&1
+        fi
+        kill -TERM "$DOCKERD_PID" 2>/dev/null
+    fi
+    if alive "$DOCKERD_PID" && ! wait_gone "$DOCKERD_PID" 40; then
+        log "dockerd did not stop in time, killing it"
+        kill -KILL "$DOCKERD_PID" 2>/dev/null
+    fi
+    wait_gone "$SSHD_PID" 10 || kill -KILL "$SSHD_PID" 2>/dev/null
+    log "stopped"
+    exit 0
+}
+
+# --- main -----------------------------------------------------------------------------
+
+trap shutdown TERM INT QUIT HUP
+
+rm -f "$READY_FILE"
+mkdir -p /run/perry
+log "starting workspace $(hostname)"
+
+ensure_host_keys
+prepare_home
+
+if dind_enabled; then
+    choose_iptables
+    start_dockerd
+else
+    log "Docker-in-Docker disabled (PERRY_DIND=0)"
+fi
+
+start_sshd
+i=0
+until sshd_answers; do
+    if ! alive "$SSHD_PID"; then
+        log "sshd exited at start, restarting"
+        sleep 0.5
+        start_sshd
+    fi
+    i=$((i + 1))
+    [ "$i" = 200 ] && log "sshd is slow to answer on port 22"
+    sleep 0.05
+done
+touch "$READY_FILE"
+log "ready"
+
+if [ -n "${PERRY_CLONE_URL:-}" ]; then
+    if [ -e "$PERRY_STATE/clone.done" ]; then
+        log "repository already cloned ($(cat "$PERRY_STATE/clone.done"))"
+    else
+        clone_repo &
+        CLONE_PID=$!
+    fi
+fi
+
+# Supervise. `sleep & wait` keeps the shell responsive to SIGTERM between checks.
+while true; do
+    sleep 1 &
+    wait $! 2>/dev/null
+    [ "$STOPPING" = 1 ] && break
+    if ! alive "$SSHD_PID"; then
+        wait "$SSHD_PID" 2>/dev/null
+        log "sshd exited (status $?), restarting"
+        start_sshd
+    fi
+    if dind_enabled && ! alive "$DOCKERD_PID"; then
+        now=$(date +%s)
+        if [ "$DOCKERD_NEXT_START" = 0 ]; then
+            wait "$DOCKERD_PID" 2>/dev/null
+            log "dockerd exited (status $?), see $DOCKERD_LOG"
+            DOCKERD_FAILS=$((DOCKERD_FAILS + 1))
+            # Back off when it keeps failing: 1 s, 2 s, 4 s ... up to 60 s.
+            delay=$((1 << (DOCKERD_FAILS > 6 ? 6 : DOCKERD_FAILS - 1)))
+            DOCKERD_NEXT_START=$((now + delay))
+        elif [ "$now" -ge "$DOCKERD_NEXT_START" ]; then
+            DOCKERD_NEXT_START=0
+            log "restarting dockerd"
+            start_dockerd
+        fi
+    elif dind_enabled && [ "$DOCKERD_FAILS" -gt 0 ] && [ -S /var/run/docker.sock ]; then
+        DOCKERD_FAILS=0
+    fi
+done

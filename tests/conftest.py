@@ -1,0 +1,55 @@
+"""Shared test fixtures: a real Docker engine, the real workspace image, an SSH key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Everything Perry makes in tests carries this prefix, so cleanup never touches a user's workspaces.
+TEST_PREFIX = "perry-test-"
+IMAGE_TAG = os.environ.get("PERRY_TEST_IMAGE", "perry-workspace:latest")
+SSH_PORTS = (2500, 2599)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # the engine is part of the test environment: say so, do not skip
+        pytest.fail(f"no Docker engine reachable ({e}); `.ci/run` installs and starts one", pytrace=False)
+    return client
+
+
+@pytest.fixture(scope="session")
+def workspace_image(docker_client):
+    """The real workspace image, built once (the builder's cache makes later runs instant)."""
+    from perry_jupyter.core.image import ImageBuilder
+
+    status = ImageBuilder(docker_client, IMAGE_TAG).build(
+        progress=lambda e: e.get("stage") != "build" and print("image:", e.get("message", "")[:200])
+    )
+    assert status["present"] and status["upToDate"]
+    return IMAGE_TAG
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory) -> Path:
+    """A fresh ed25519 key pair; returns the private key path (``.pub`` beside it)."""
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+def remove_test_objects(client) -> None:
+    for c in client.containers.list(all=True, filters={"label": "perry.managed=true"}):
+        if c.name.startswith(TEST_PREFIX):
+            c.remove(force=True)
+    for v in client.volumes.list(filters={"label": "perry.managed=true"}):
+        if v.name.startswith(TEST_PREFIX):
+            v.remove(force=True)

@@ -1,0 +1,67 @@
+import json
+import multiprocessing
+import os
+
+import pytest
+
+from perry_jupyter.core.errors import PerryError
+from perry_jupyter.core.state import StateStore
+
+
+def _bump(state_dir: str, who: str, count: int) -> None:
+    store = StateStore(state_dir)
+    for i in range(count):
+        with store.transaction() as data:
+            counters = data.setdefault("counters", {})
+            counters[who] = counters.get(who, 0) + 1
+            counters["total"] = counters.get("total", 0) + 1
+
+
+def test_two_processes_500_updates_each_lose_nothing(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_bump, args=(str(tmp_path), who, 500)) for who in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    counters = StateStore(tmp_path).read()["counters"]
+    assert counters == {"a": 500, "b": 500, "total": 1000}
+
+
+def test_missing_file_reads_as_empty_and_is_created_on_first_change(tmp_path):
+    store = StateStore(tmp_path / "nested")
+    assert store.read()["workspaces"] == {}
+    store.put_workspace("alpha", {"name": "alpha", "status": "running"})
+    assert json.loads((tmp_path / "nested" / "state.json").read_text())["workspaces"]["alpha"]["status"] == "running"
+
+
+def test_failed_transaction_changes_nothing(tmp_path):
+    store = StateStore(tmp_path)
+    store.put_workspace("alpha", {"status": "running"})
+    before = store.path.read_bytes()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as data:
+            data["workspaces"]["alpha"]["status"] = "stopped"
+            data["workspaces"]["beta"] = {}
+            raise RuntimeError("boom")
+    assert store.path.read_bytes() == before
+
+
+def test_corrupt_state_is_reported_and_never_overwritten(tmp_path):
+    store = StateStore(tmp_path)
+    store.path.write_text("{not json")
+    with pytest.raises(PerryError) as e:
+        with store.transaction() as data:
+            data["workspaces"]["x"] = {}
+    assert "not valid JSON" in e.value.message and str(store.path) in e.value.message
+    assert store.path.read_text() == "{not json"
+
+
+def test_no_temp_files_left_behind(tmp_path):
+    store = StateStore(tmp_path)
+    for i in range(20):
+        store.put_workspace(f"w{i}", {"i": i})
+    leftovers = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    assert leftovers == []
+    assert len(store.workspaces()) == 20
