@@ -1,0 +1,69 @@
+"""After a crash or changes behind Perry's back, start-up reconciliation makes state and Docker agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from perry_jupyter.core.services import Perry
+from perry_jupyter.core.workspaces import WorkspaceSettings
+
+from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def perry(perry_state_dir, ssh_key):
+    settings = WorkspaceSettings(prefix=TEST_PREFIX, image=IMAGE_TAG, network="perry-test",
+                                 ssh_port_range=SSH_PORTS, ssh_public_keys=[str(ssh_key) + ".pub"])
+    return Perry(perry_state_dir, settings)
+
+
+def test_container_removed_behind_perrys_back_is_recreated_on_its_volumes(perry, docker_client):
+    perry.workspaces.create("recon")
+    perry.workspaces.exec("recon", ["sh", "-c", "echo survived > keep.txt"])
+    docker_client.containers.get(f"{TEST_PREFIX}recon").remove(force=True)
+
+    changes = perry.workspaces.reconcile()
+    assert changes == ["recon: container missing"]
+    ws = perry.workspaces.get("recon")
+    assert ws["status"] == "error" and "removed outside Perry" in ws["error"]
+
+    ws = perry.workspaces.start("recon")
+    assert ws["status"] == "running" and ws["error"] is None
+    assert perry.workspaces.exec("recon", ["cat", "keep.txt"])["stdout"] == "survived\n"
+    assert perry.workspaces.reconcile() == []
+
+
+def test_labelled_container_missing_from_state_is_adopted(perry, docker_client):
+    created = perry.workspaces.create("orphan")
+    perry.store.remove_workspace("orphan")  # as if the state file were lost
+
+    assert perry.workspaces.reconcile() == ["orphan: adopted a labelled container missing from the state"]
+    record = perry.store.get_workspace("orphan")
+    assert record["status"] == "running"
+    assert record["ports"]["ssh"] == created["ports"]["ssh"]
+    assert perry.workspaces.get("orphan")["status"] == "running"
+
+
+def test_workspace_left_creating_by_a_crash(perry):
+    with perry.store.transaction() as data:
+        data["workspaces"]["halfway"] = {"name": "halfway", "status": "creating", "created": "2026-01-01T00:00:00+00:00",
+                                         "ports": {"ssh": SSH_PORTS[1]}, "env": {}, "clone": None}
+    assert perry.workspaces.reconcile() == ["halfway: creation interrupted"]
+    ws = perry.workspaces.get("halfway")
+    assert ws["status"] == "error" and "interrupted" in ws["error"]
+    # The user can finish it: start builds the container on the reserved port.
+    ws = perry.workspaces.start("halfway")
+    assert ws["status"] == "running" and ws["ports"]["ssh"] == SSH_PORTS[1]
+    perry.workspaces.delete("halfway")
+    assert perry.store.get_workspace("halfway") is None
+
+
+def test_list_is_one_docker_call(perry):
+    perry.workspaces.create("one")
+    perry.workspaces.create("two")
+    before = perry.engine.api_calls
+    names = [w["name"] for w in perry.workspaces.list()]
+    assert names == ["one", "two"]
+    assert perry.engine.api_calls - before == 1
