@@ -1,0 +1,524 @@
+"""The `perry` command line: a thin face over the REST API (perry_jupyter.client).
+
+Nothing of jupyter_server, tornado or the Docker SDK is imported on this path (only
+`perry serve` / `perry agent run` import the server, inside the command), so `perry list`
+answers at once. rich is imported inside the commands that draw with it.
+
+The command functions raise click exceptions and never call sys.exit, so the same tree
+can be driven by the `%perry` magics with ``cli.main(args, standalone_mode=False,
+obj={"client": client})``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import click
+
+from perry_jupyter import clientconfig
+from perry_jupyter._version import __version__
+from perry_jupyter.client import PerryClient, PerryClientError, ServerUnreachable
+
+ALIASES = {"ls": "list", "rm": "delete"}
+STATUS_STYLE = {"running": "green", "stopped": "yellow", "creating": "cyan", "error": "bold red"}
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+class CliError(click.ClickException):
+    """One line on stderr, ``error: <message>``, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        message = " ".join(self.format_message().split())  # one line, whatever the server sent
+        if file is None:
+            click.echo(f"error: {message}", err=True)
+        else:
+            click.echo(f"error: {message}", file=file)
+
+
+class PerryGroup(click.Group):
+    """The top-level group: aliases (ls, rm) and client errors turned into CliError."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        _, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PerryClientError as e:
+            raise CliError(e.message) from None
+
+
+# -- helpers -------------------------------------------------------------------------
+
+def _client() -> PerryClient:
+    """The client in ``ctx.obj["client"]`` (magics, tests), else the configured one."""
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and obj.get("client") is not None:
+        return obj["client"]
+    try:
+        client = PerryClient.from_config()
+    except ValueError as e:  # a broken client.json or PERRY_URL
+        raise CliError(str(e)) from None
+    ctx.call_on_close(client.close)
+    return client
+
+
+def _console(stderr: bool = False):
+    # Built per call: rich fixes the color system at construction, and the magics and
+    # tests swap sys.stdout between runs. rich itself honours NO_COLOR and non-ttys.
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    with _console(stderr=True).status(text):
+        yield
+
+
+def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
+        if not sep:  # KEY alone passes this machine's value, keeping secrets off the command line
+            if key not in os.environ:
+                raise click.BadParameter(f"{item!r} is not KEY=VALUE and ${key} is not set here", ctx, param)
+            value = os.environ[key]
+        env[key] = value
+    return env
+
+
+def _clone_arg(value: str | None) -> str | None:
+    """URLs and scp-like git addresses go as they are; local paths become absolute."""
+    if not value:
+        return None
+    if "://" in value:
+        return value
+    expanded = os.path.expanduser(value)
+    if os.path.exists(expanded) or value.startswith((".", "/", "~")):
+        return os.path.abspath(expanded)
+    return value
+
+
+def _age(created: Any) -> str:
+    if not isinstance(created, str) or not created:
+        return "-"
+    try:
+        when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = max(0, int((datetime.now(timezone.utc) - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _ssh_host(ws: dict, server_url: str) -> str:
+    host = ws.get("sshHost")
+    if not host or host in ("0.0.0.0", "::", "[::]"):
+        host = urlsplit(server_url).hostname or "127.0.0.1"
+    return host
+
+
+def _ssh_port(ws: dict) -> int | None:
+    port = (ws.get("ports") or {}).get("ssh")
+    return port if isinstance(port, int) and port > 0 else None
+
+
+def _ssh_command(ws: dict, server_url: str) -> str | None:
+    port = _ssh_port(ws)
+    if port is None:
+        return None
+    return f"ssh -p {port} workspace@{_ssh_host(ws, server_url)}"
+
+
+def _status_text(status: Any):
+    from rich.text import Text
+
+    status = str(status or "?")
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _report_workspace(ws: dict, server_url: str, verb: str) -> None:
+    from rich.text import Text
+
+    line = Text.assemble(f"{verb} workspace {ws.get('name')}: ", _status_text(ws.get("status")))
+    ssh = _ssh_command(ws, server_url)
+    if ssh and ws.get("status") == "running":
+        line.append(f"  ({ssh})")
+    if ws.get("error"):
+        line.append(f"\n  error: {ws['error']}", style="red")
+    _console().print(line)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str]) -> dict:
+    with _spinner(f"Creating workspace {name} (the first start can take a minute)..."):
+        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None)
+
+
+def _run_server(args: tuple[str, ...]) -> None:
+    from perry_jupyter.serve import main as serve_main  # the only heavy import, on purpose here
+
+    code = serve_main(list(args))
+    if isinstance(code, int) and code:
+        raise click.exceptions.Exit(code)
+
+
+# -- the command tree ----------------------------------------------------------------
+
+@click.group(cls=PerryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="perry",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """Perry: isolated Docker development workspaces, served by Jupyter.
+
+    The CLI talks to a Perry server (`perry serve`, or any Jupyter server with the
+    extension): set it with `perry config worker HOST[:PORT] --token T` or the
+    PERRY_URL / PERRY_TOKEN environment variables.
+    """
+
+
+@cli.command(context_settings=PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def serve(args: tuple[str, ...]) -> None:
+    """Run the Perry server headless (port 7391); extra args go to Jupyter Server."""
+    _run_server(args)
+
+
+@cli.group()
+def agent() -> None:
+    """The Perry server as an agent (alias of `perry serve`)."""
+
+
+@agent.command("run", context_settings=PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def agent_run(args: tuple[str, ...]) -> None:
+    """Run the Perry server headless (same as `perry serve`)."""
+    _run_server(args)
+
+
+@cli.command()
+@click.option("--bootstrap/--no-bootstrap", default=None,
+              help="Build the base with debootstrap (no registry needed), or not; default: the server decides.")
+@click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
+def build(bootstrap: bool | None, no_cache: bool) -> None:
+    """Build the workspace image."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn)
+    from rich.text import Text
+
+    client = _client()
+    final: dict | None = None
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_console(stderr=True)) as progress:
+        task = progress.add_task("starting the build", total=None)
+        for event in client.build_image(bootstrap=bootstrap, no_cache=no_cache):
+            stage = str(event.get("stage") or "")
+            if stage == "done":
+                final = event
+                total = progress.tasks[0].total
+                progress.update(task, description="done", **({"completed": total} if total else {"total": 1, "completed": 1}))
+                break
+            message = " ".join(str(event.get("message") or "").split())
+            update: dict[str, Any] = {"description": stage + (f": {message[:60]}" if message else "")}
+            if isinstance(event.get("steps"), int) and event["steps"] > 0:
+                update["total"] = event["steps"]
+            if isinstance(event.get("step"), int):
+                update["completed"] = event["step"]
+            progress.update(task, **update)
+            if message:
+                progress.console.print(Text.assemble((f"{stage:>9} ", "dim"), message))
+    image = (final or {}).get("image") or {}
+    details = ", ".join(x for x in (
+        f"id {str(image['id'])[:19]}" if image.get("id") else "",
+        f"created {image['created']}" if image.get("created") else "",
+        "up to date" if image.get("upToDate") else "") if x)
+    click.echo(f"Image {image.get('tag') or '(unknown tag)'} is built" + (f" ({details})" if details else ""))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--clone", metavar="URL_OR_PATH", help="A git repository to clone into the workspace.")
+@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+              help="An environment variable for the workspace (repeatable; KEY alone takes this shell's value).")
+def create(name: str, clone: str | None, env: dict[str, str]) -> None:
+    """Create a workspace and wait until it is ready."""
+    client = _client()
+    _report_workspace(_create(client, name, clone, env), client.url, "Created")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--clone", metavar="URL_OR_PATH", help="Used only when the workspace has to be created.")
+@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+              help="Used only when the workspace has to be created (repeatable).")
+def start(name: str, clone: str | None, env: dict[str, str]) -> None:
+    """Start a workspace (creating it if it does not exist)."""
+    client = _client()
+    try:
+        with _spinner(f"Starting workspace {name}..."):
+            ws = client.start_workspace(name)
+        verb = "Started"
+    except PerryClientError as e:
+        if e.status != 404 or e.code != "not_found":
+            raise
+        ws, verb = _create(client, name, clone, env), "Created"
+    _report_workspace(ws, client.url, verb)
+
+
+@cli.command()
+@click.argument("name")
+def stop(name: str) -> None:
+    """Stop a workspace (its volumes stay)."""
+    client = _client()
+    with _spinner(f"Stopping workspace {name}..."):
+        ws = client.stop_workspace(name)
+    _report_workspace(ws, client.url, "Stopped")
+
+
+@cli.command("list", short_help="List workspaces (alias: ls).")
+@click.option("--json", "as_json", is_flag=True, help="Print the workspaces as JSON.")
+def list_(as_json: bool) -> None:
+    """List workspaces (alias: ls)."""
+    client = _client()
+    workspaces = client.list_workspaces()
+    if as_json:
+        _print_json(workspaces)
+        return
+    if not workspaces:
+        click.echo("No workspaces yet; create one with `perry create NAME`.", err=True)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NAME", "STATUS", "SSH", "AGE", "IMAGE"):
+        table.add_column(column, no_wrap=column != "IMAGE")
+    for ws in sorted(workspaces, key=lambda w: str(w.get("name"))):
+        port = _ssh_port(ws)
+        table.add_row(str(ws.get("name")), _status_text(ws.get("status")),
+                      f"{_ssh_host(ws, client.url)}:{port}" if port else "-",
+                      _age(ws.get("created")), str(ws.get("image") or "-"))
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
+def info(name: str, as_json: bool) -> None:
+    """Show one workspace: status, SSH command line, container and volumes."""
+    client = _client()
+    ws = client.get_workspace(name)
+    if as_json:
+        _print_json(ws)
+        return
+    from rich.table import Table
+
+    volumes = ws.get("volumes") or {}
+    created = ws.get("created")
+    container = ws.get("containerName") or "-"
+    if ws.get("containerId"):
+        container += f" ({str(ws['containerId'])[:12]})"
+    rows: list[tuple[str, Any]] = [
+        ("name", ws.get("name")),
+        ("status", _status_text(ws.get("status"))),
+        ("ssh", _ssh_command(ws, client.url) or "-"),
+        ("created", f"{created} ({_age(created)} ago)" if created else "-"),
+        ("image", ws.get("image") or "-"),
+        ("container", container),
+        ("home volume", volumes.get("home") or "-"),
+        ("docker volume", volumes.get("docker") or "-"),
+        ("docker-in-docker", ws.get("dind") or "-"),
+        ("clone", ws.get("clone") or "-"),
+    ]
+    if ws.get("error"):
+        rows.append(("error", ws["error"]))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if not isinstance(value, (str, int, bool)) else str(value))
+    _console().print(table)
+
+
+class _ExecCommand(click.Command):
+    """`perry exec NAME -- CMD...`; without `--`, everything after NAME is the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # With `--`, options may come anywhere before it; without, options must precede NAME
+        # so that `perry exec ws ls -la` does not read `-la` as Perry's option.
+        ctx.allow_interspersed_args = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@cli.command("exec", cls=_ExecCommand)
+@click.option("--user", "-u", help="Run as this user (default: the server's, `workspace`).")
+@click.option("--workdir", "-w", help="Working directory inside the workspace.")
+@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+              help="An environment variable for the command (repeatable).")
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[str, str],
+          name: str, command: tuple[str, ...]) -> None:
+    """Run a command in a workspace: perry exec NAME -- CMD [ARGS...]."""
+    result = _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
+    if result.get("stdout"):
+        click.echo(result["stdout"], nl=False)
+    if result.get("stderr"):
+        click.echo(result["stderr"], nl=False, err=True)
+    code = result.get("exitCode")
+    if isinstance(code, int) and code != 0:
+        ctx.exit(code if 0 < code < 256 else 1)
+
+
+@cli.command()
+@click.argument("name")
+def sync(name: str) -> None:
+    """Copy this machine's user files (SSH keys, git config, the worker) into a workspace."""
+    client = _client()
+    with _spinner(f"Syncing workspace {name}..."):
+        result = client.sync_workspace(name)
+    copied = result.get("copied") or []
+    click.echo(f"Synced workspace {name}: " + (", ".join(map(str, copied)) if copied else "nothing to copy"))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
+              help="How many lines from the end.")
+def logs(name: str, tail: int) -> None:
+    """Print a workspace container's logs."""
+    text = _client().logs(name, tail=tail)
+    if text:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command(short_help="Delete a workspace, its container and volumes (alias: rm).")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def delete(name: str, yes: bool) -> None:
+    """Delete a workspace: its container and both of its volumes (alias: rm)."""
+    client = _client()
+    if not yes:
+        ws = client.get_workspace(name)  # also a clear not_found before asking anything
+        volumes = ws.get("volumes") or {}
+        click.echo(
+            f"Deleting workspace {name} removes its container {ws.get('containerName') or name}, "
+            f"its home volume {volumes.get('home') or '(home)'} (everything under /home/workspace) and "
+            f"its Docker volume {volumes.get('docker') or '(docker)'} (images and containers made inside). "
+            "This cannot be undone.", err=True)
+        click.confirm(f"Delete workspace {name}?", abort=True, err=True)
+    with _spinner(f"Deleting workspace {name}..."):
+        client.delete_workspace(name)
+    click.echo(f"Deleted workspace {name}")
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the server, the Docker engine, the image and the host setup."""
+    from rich.text import Text
+
+    client = _client()
+    console = _console()
+    ok_mark, bad_mark = Text("✓", style="green"), Text("✗", style="bold red")
+    try:
+        data = client.info()
+    except ServerUnreachable as e:
+        console.print(Text.assemble(bad_mark, " server: ", str(e)))
+        ctx.exit(1)
+    console.print(Text.assemble(ok_mark, f" server: Perry {data.get('version', '?')} at {client.url}"))
+    checks = data.get("checks")
+    if not isinstance(checks, list) or not checks:  # an older server: derive them
+        engine, image = data.get("engine") or {}, data.get("image") or {}
+        checks = [
+            {"name": "engine", "ok": bool(engine.get("reachable")),
+             "message": engine.get("error") or f"Docker engine at {engine.get('address', '?')}"},
+            {"name": "image", "ok": bool(image.get("present")),
+             "message": f"workspace image {image.get('tag', '?')}", "fix": "run `perry build`"},
+        ]
+    failed = 0
+    for check in checks:
+        ok = bool(check.get("ok"))
+        failed += not ok
+        console.print(Text.assemble(ok_mark if ok else bad_mark, f" {check.get('name', '?')}: ",
+                                    str(check.get("message") or "")))
+        if not ok and check.get("fix"):
+            console.print(Text.assemble("    fix: ", (str(check["fix"]), "yellow")))
+    if failed:
+        ctx.exit(1)
+
+
+@cli.group()
+def config() -> None:
+    """Which Perry server this CLI talks to."""
+
+
+@config.command("worker")
+@click.argument("target", metavar="HOST[:PORT]|URL")
+@click.option("--token", help="The server's token (else the local `perry serve` token file, for this machine only).")
+def config_worker(target: str, token: str | None) -> None:
+    """Point the CLI at a Perry server (default port 7391)."""
+    try:
+        url = clientconfig.normalize_url(target)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="HOST[:PORT]") from None
+    if token is None:
+        # Re-pointing at the same server keeps its token; a new server does not inherit it.
+        try:
+            previous = clientconfig.read_client_file()
+        except ValueError:
+            previous = {}
+        if str(previous.get("url", "")).rstrip("/") == url.rstrip("/"):
+            token = previous.get("token") if isinstance(previous.get("token"), str) else None
+    try:
+        path = clientconfig.write_client_file(url, token)
+    except OSError as e:
+        raise CliError(f"cannot write the client file: {e}") from None
+    click.echo(f"The CLI now talks to {url} (token {'set' if token else 'not set'}); saved in {path}")
+    if os.environ.get("PERRY_URL"):
+        click.echo("note: PERRY_URL is set in this shell and wins over the client file", err=True)
+
+
+@config.command("show")
+def config_show() -> None:
+    """Show the server URL the CLI uses and where the token comes from (never the token)."""
+    try:
+        cfg = clientconfig.resolve()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    click.echo(f"url:        {cfg.url}  ({cfg.url_source})")
+    click.echo(f"token:      {'set' if cfg.token else 'not set'}"
+               + (f"  ({cfg.token_source})" if cfg.token_source else ""))
+    click.echo(f"config dir: {clientconfig.config_dir()}")
+
+
+def main() -> None:
+    """The `perry` console script."""
+    cli.main(prog_name="perry")
+
+
+if __name__ == "__main__":
+    main()

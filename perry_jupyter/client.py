@@ -1,0 +1,296 @@
+"""The Python client of Perry's REST API, shared by the CLI, the magics and the widgets.
+
+Small and light on purpose (requests only, nothing of Jupyter, tornado or Docker), so that
+``perry list`` answers at once. The token goes into the ``Authorization`` header and
+nowhere else: it is never logged, printed or put into a message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import quote
+
+import requests
+from requests.auth import AuthBase
+
+CONNECT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 30.0
+LONG_TIMEOUT = 600.0  # create/start block until the workspace is ready
+BUILD_TIMEOUT = 3600.0  # longest silence tolerated between two build events
+
+UNREACHABLE_FIX = ("start it with `perry serve`, or point the CLI at one with "
+                   "`perry config worker HOST:PORT --token T`")
+TOKEN_FIX = ("the server refused the token: run `perry config worker HOST --token T` "
+             "or set PERRY_TOKEN")
+
+# The status an error code would have had, for errors that arrive inside a 200 stream.
+_CODE_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "image_missing": 409,
+                "engine_unavailable": 503, "docker_error": 502, "not_ready": 504}
+
+
+class PerryClientError(Exception):
+    """An error answer from the server (or no answer at all)."""
+
+    def __init__(self, status: int | None, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
+
+
+class ServerUnreachable(PerryClientError):
+    """Nothing answered at the URL: connection refused, DNS failure or a timeout."""
+
+
+class _TokenAuth(AuthBase):
+    # An explicit auth object also keeps ~/.netrc from replacing our header.
+    def __init__(self, token: str | None):
+        self._token = token
+
+    def __call__(self, request):
+        if self._token:
+            request.headers["Authorization"] = f"token {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth(<hidden>)"
+
+
+class PerryClient:
+    """One method per route of ``/perry/api``; answers are the decoded JSON."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._auth = _TokenAuth(token)
+        self._session = requests.Session()
+        self._session.headers["Accept"] = "application/json"
+
+    @classmethod
+    def from_config(cls, timeout: float = DEFAULT_TIMEOUT) -> "PerryClient":
+        """A client for the server ``perry_jupyter.clientconfig`` resolves."""
+        from perry_jupyter import clientconfig
+
+        cfg = clientconfig.resolve()
+        return cls(cfg.url, cfg.token, timeout=timeout)
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._auth._token)
+
+    def __repr__(self) -> str:
+        return f"PerryClient(url={self.url!r}, token={'set' if self.has_token else 'not set'})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "PerryClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- server ----------------------------------------------------------------------
+
+    def info(self) -> dict:
+        return self._json("GET", "info")
+
+    def config(self) -> dict:
+        return self._json("GET", "config")
+
+    def update_config(self, **settings: Any) -> dict:
+        return self._json("PATCH", "config", body=settings)
+
+    # -- workspaces ------------------------------------------------------------------
+
+    def list_workspaces(self) -> list[dict]:
+        return self._json("GET", "workspaces").get("workspaces", [])
+
+    def get_workspace(self, name: str) -> dict:
+        return self._json("GET", _ws(name))
+
+    def create_workspace(self, name: str, clone: str | None = None,
+                         env: Mapping[str, str] | None = None) -> dict:
+        body: dict[str, Any] = {"name": name}
+        if clone:
+            body["clone"] = clone
+        if env:
+            body["env"] = dict(env)
+        return self._json("POST", "workspaces", body=body, timeout=LONG_TIMEOUT)
+
+    def start_workspace(self, name: str) -> dict:
+        return self._json("POST", _ws(name, "start"), timeout=LONG_TIMEOUT)
+
+    def stop_workspace(self, name: str) -> dict:
+        return self._json("POST", _ws(name, "stop"), timeout=LONG_TIMEOUT)
+
+    def sync_workspace(self, name: str) -> dict:
+        return self._json("POST", _ws(name, "sync"), timeout=LONG_TIMEOUT)
+
+    def delete_workspace(self, name: str) -> None:
+        self._request("DELETE", _ws(name), timeout=LONG_TIMEOUT)
+
+    def logs(self, name: str, tail: int = 200) -> str:
+        return self._json("GET", _ws(name, "logs"), params={"tail": int(tail)}).get("logs", "")
+
+    def exec(self, name: str, command: Sequence[str] | str, user: str | None = None,
+             workdir: str | None = None, env: Mapping[str, str] | None = None,
+             timeout: float = LONG_TIMEOUT) -> dict:
+        """Run a command in a workspace: ``{"exitCode", "stdout", "stderr"}``.
+
+        A string is run by ``sh -c``; a list is run as is.
+        """
+        argv = ["sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
+        body: dict[str, Any] = {"command": argv}
+        if user:
+            body["user"] = user
+        if workdir:
+            body["workdir"] = workdir
+        if env:
+            body["env"] = dict(env)
+        return self._json("POST", _ws(name, "exec"), body=body, timeout=timeout)
+
+    # -- image -----------------------------------------------------------------------
+
+    def image(self) -> dict:
+        return self._json("GET", "image")
+
+    def build_image(self, bootstrap: bool | None = None, no_cache: bool = False) -> Iterator[dict]:
+        """Build the workspace image, yielding the progress events as they arrive.
+
+        The final ``{"stage": "done", "image": {...}}`` event is yielded too; an
+        ``{"stage": "error"}`` event raises PerryClientError instead.
+        """
+        body = {"bootstrap": bootstrap, "noCache": bool(no_cache)}
+        response = self._request("POST", "image/build", body=body, timeout=BUILD_TIMEOUT, stream=True)
+        finished = False
+        try:
+            for line in response.iter_lines():
+                if not line or not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    raise PerryClientError(response.status_code, "bad_response",
+                                           f"{self.url} sent a build event that is not JSON: {line[:200]!r}") from None
+                if not isinstance(event, dict):
+                    continue
+                if event.get("stage") == "error":
+                    error = event.get("error") if isinstance(event.get("error"), dict) else {}
+                    code = str(error.get("code") or "build_failed")
+                    raise PerryClientError(_CODE_STATUS.get(code, 500), code,
+                                           str(error.get("message") or event.get("message") or "the image build failed"))
+                yield event
+                if event.get("stage") == "done":
+                    finished = True
+                    break
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+            raise ServerUnreachable(None, "unreachable",
+                                    f"lost the connection to the Perry server at {self.url} during the build "
+                                    f"({_reason(e)}); the build may still be running there") from None
+        except requests.Timeout:
+            raise ServerUnreachable(None, "timeout",
+                                    f"the Perry server at {self.url} sent nothing for {BUILD_TIMEOUT:.0f} s "
+                                    "during the build") from None
+        finally:
+            response.close()
+        if not finished:
+            raise PerryClientError(None, "incomplete", "the build stream ended without a result")
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _endpoint(self, path: str) -> str:
+        return f"{self.url}/perry/api/{path}"
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise PerryClientError(response.status_code, "bad_response",
+                                   f"{self._endpoint(path)} did not answer with JSON; "
+                                   "is this a Perry server (and is the extension enabled)?") from None
+
+    def _request(self, method: str, path: str, *, body: Any = None, params: Mapping | None = None,
+                 timeout: float | None = None, stream: bool = False) -> requests.Response:
+        url = self._endpoint(path)
+        read_timeout = timeout if timeout is not None else self.timeout
+        try:
+            response = self._session.request(
+                method, url, json=body, params=params, auth=self._auth, stream=stream,
+                timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout), allow_redirects=False)
+        except requests.exceptions.ConnectTimeout:
+            raise ServerUnreachable(None, "unreachable",
+                                    f"no Perry server answered at {self.url} (connection timed out); "
+                                    + UNREACHABLE_FIX) from None
+        except requests.exceptions.ReadTimeout:
+            raise ServerUnreachable(None, "timeout",
+                                    f"the Perry server at {self.url} did not answer within {read_timeout:.0f} s "
+                                    "(it may still be working on the request)") from None
+        except requests.exceptions.InvalidURL as e:
+            raise PerryClientError(None, "invalid_url", f"bad server URL {self.url!r}: {e}") from None
+        except requests.ConnectionError as e:
+            raise ServerUnreachable(None, "unreachable",
+                                    f"no Perry server answered at {self.url} ({_reason(e)}); "
+                                    + UNREACHABLE_FIX) from None
+        if response.status_code >= 300:
+            try:
+                raise self._error_from(response, url)
+            finally:
+                response.close()
+        return response
+
+    def _error_from(self, response: requests.Response, url: str) -> PerryClientError:
+        status = response.status_code
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            pass
+        error = body.get("error") if isinstance(body, dict) else None
+        code = str(error.get("code") or "error") if isinstance(error, dict) else None
+        # Jupyter's own refusal (bad or missing token) comes in many shapes, Perry's
+        # handlers wrap it as {"code": "forbidden", "message": "Forbidden"}: say what to do.
+        if status in (401, 403) and code in (None, "forbidden", "unauthorized", "error"):
+            return PerryClientError(status, "forbidden", TOKEN_FIX)
+        if isinstance(error, dict) and error.get("message"):
+            return PerryClientError(status, code or "error", str(error["message"]))
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            if "login" in location:
+                return PerryClientError(status, "forbidden", TOKEN_FIX)
+            return PerryClientError(status, "redirect", f"{url} redirected to {location or '?'}; "
+                                                        "check the server URL (scheme and base path)")
+        if status == 404:
+            return PerryClientError(status, "no_api",
+                                    f"{url} was not found (HTTP 404): is the Perry extension enabled on "
+                                    "that server, and is the base path in the URL right?")
+        detail = body.get("message") if isinstance(body, dict) else None
+        if not detail:
+            detail = (response.text or "").strip().splitlines()[0][:200] if response.text else ""
+        return PerryClientError(status, "http_error", f"HTTP {status} from {url}" + (f": {detail}" if detail else ""))
+
+
+def _ws(name: str, action: str | None = None) -> str:
+    path = f"workspaces/{quote(str(name), safe='')}"
+    return f"{path}/{action}" if action else path
+
+
+def _reason(error: Exception) -> str:
+    """A short reason for a connection error, without urllib3's nested noise."""
+    text = str(error)
+    for marker in ("Connection refused", "Name or service not known", "nodename nor servname",
+                   "Temporary failure in name resolution", "No route to host", "Network is unreachable",
+                   "Connection reset", "Connection aborted", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return type(error).__name__
