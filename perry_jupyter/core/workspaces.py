@@ -11,7 +11,6 @@ import copy
 import logging
 import re
 import socket
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +48,8 @@ DIND_CAPABILITIES = [
     "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "NET_BROADCAST",
     "SYSLOG", "WAKE_ALARM",
 ]
-DIND_SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
+# ("systempaths=unconfined" is a docker CLI option the engine API refuses.)
+DIND_SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined"]
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CLONE_SRC = "/perry/clone-src"

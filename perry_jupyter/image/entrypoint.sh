@@ -9,7 +9,8 @@
 #   PERRY_DOCKERD_ARGS           extra arguments for the inner dockerd (split on spaces)
 #   PERRY_CLONE_URL              git URL to clone once into /home/workspace/<name>, or the
 #                                path of a bind-mounted local repository (/perry/clone-src)
-#   PERRY_CLONE_NAME             directory name for the clone (default: from the URL)
+#   PERRY_CLONE_NAME             directory name for the clone (default: from the URL, or
+#                                for a bind-mounted path, the name of the host's folder)
 #   PERRY_CLONE_BRANCH           branch to check out (default: the remote's HEAD)
 #
 # Files:
@@ -165,23 +166,50 @@ clone_name() {
         echo "$PERRY_CLONE_NAME"
         return
     fi
-    local src="${PERRY_CLONE_URL%/}"
+    local src="${PERRY_CLONE_URL%/}" root
+    # A bind-mounted local repository: name it after the host folder (the mount's root).
+    case "$src" in
+        /*)
+            root=$(awk -v mp="$src" '$5 == mp { print $4 }' /proc/self/mountinfo | tail -n 1)
+            root="${root//\\040/ }"
+            [ -n "$root" ] && [ "$root" != / ] && src="$root"
+            ;;
+    esac
     src="${src##*/}"
     src="${src##*:}"
     src="${src%.git}"
     echo "${src:-repo}"
 }
 
+# A bind-mounted local repository belongs to another uid, and git refuses it ("dubious
+# ownership"). `git -c` does not reach the upload-pack of a local clone, and later fetches
+# from origin need it too: trust that one path system-wide.
+trust_local_source() {
+    local src="${1#file://}" dir
+    case "$src" in /*) ;; *) return 0 ;; esac
+    src="${src%/}"
+    for dir in "$src" "$src/.git"; do
+        git config --system --get-all safe.directory 2>/dev/null | grep -qxF "$dir" ||
+            git config --system --add safe.directory "$dir"
+    done
+}
+
 clone_repo() {
     local name target rc
     name=$(clone_name)
+    name="${name//\//-}"
+    case "$name" in .|..|"") name=repo ;; esac
     target="$WS_HOME/$name"
     {
         echo "perry: cloning $PERRY_CLONE_URL into $target ($(date -u +%FT%TZ))"
         local args=(clone --progress)
         [ -n "${PERRY_CLONE_BRANCH:-}" ] && args+=(--branch "$PERRY_CLONE_BRANCH")
-        # safe.directory: a bind-mounted local repository belongs to another uid.
-        as_user git -c safe.directory='*' "${args[@]}" -- "$PERRY_CLONE_URL" "$target" 2>&1
+        trust_local_source "$PERRY_CLONE_URL"
+        # Nobody can answer a prompt here: fail instead of hanging on a password or on an
+        # unknown SSH host key (accepted on first use).
+        GIT_TERMINAL_PROMPT=0 \
+            GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new" \
+            as_user git "${args[@]}" -- "$PERRY_CLONE_URL" "$target" 2>&1
         rc=$?
         if [ "$rc" = 0 ]; then
             echo "perry: clone done"
