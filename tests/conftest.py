@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 # Everything Perry makes in tests carries this prefix, so cleanup never touches a user's workspaces.
 TEST_PREFIX = "perry-test-"
 IMAGE_TAG = os.environ.get("PERRY_TEST_IMAGE", "perry-workspace:latest")

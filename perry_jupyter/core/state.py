@@ -101,7 +101,8 @@ class StateStore:
                 before = copy.deepcopy(data)
                 yield data
                 if data != before:
-                    atomic_write_json(self.path, data)
+                    # 600: workspace env values (tokens, keys) live here.
+                    atomic_write_json(self.path, data, mode=0o600)
             finally:
                 self._file_lock.release()
 

@@ -182,7 +182,7 @@ class WorkspaceManager:
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
         record = self._reserve(name, clone=clone, env=env)
-        self.events.publish("workspace.created", name, workspace=self._describe(name, record, None))
+        self.events.publish("workspace.created", name, data=self._describe(name, record, None))
         created_volumes: list[str] = []
         try:
             progress("creating volumes")
@@ -201,7 +201,7 @@ class WorkspaceManager:
             raise
         progress("ready")
         ws = self.get(name)
-        self.events.publish("workspace.updated", name, workspace=ws)
+        self.events.publish("workspace.updated", name, data=ws)
         return ws
 
     def _require_image(self) -> None:
@@ -404,7 +404,7 @@ class WorkspaceManager:
         self._copy_user_files(name)
         self.store.patch_workspace(name, status="running", error=None)
         ws = self.get(name)
-        self.events.publish("workspace.updated", name, workspace=ws)
+        self.events.publish("workspace.updated", name, data=ws)
         return ws
 
     def stop(self, name: str) -> dict[str, Any]:
@@ -415,7 +415,7 @@ class WorkspaceManager:
                 container.stop(timeout=self.settings.stop_timeout)
         self.store.patch_workspace(name, status="stopped")
         ws = self.get(name)
-        self.events.publish("workspace.updated", name, workspace=ws)
+        self.events.publish("workspace.updated", name, data=ws)
         return ws
 
     def delete(self, name: str) -> None:
@@ -455,7 +455,7 @@ class WorkspaceManager:
             archive.put_worker(container)
         copied = self._copy_user_files(name)
         ws = self.get(name)
-        self.events.publish("workspace.synced", name, workspace=ws)
+        self.events.publish("workspace.synced", name, data=ws)
         return {"workspace": ws, "copied": ["worker", *copied]}
 
     def _copy_user_files(self, name: str) -> list[str]:

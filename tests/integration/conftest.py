@@ -8,7 +8,6 @@ from traitlets.config import Config
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX, remove_test_objects
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ async def test_lifecycle_end_to_end(api, jp_ws_fetch, docker_client, tmp_path, p
     assert ws["status"] == "running"
     assert SSH_PORTS[0] <= ws["ports"]["ssh"] <= SSH_PORTS[1]
     assert ws["containerName"] == f"{TEST_PREFIX}alpha"
-    assert (await next_event(events, "workspace.created"))["workspace"]["status"] == "creating"
-    assert (await next_event(events, "workspace.updated"))["workspace"]["status"] == "running"
+    assert (await next_event(events, "workspace.created"))["data"]["status"] == "creating"
+    assert (await next_event(events, "workspace.updated"))["data"]["status"] == "running"
 
     # What Docker holds is what Perry said.
     container = docker_client.containers.get(f"{TEST_PREFIX}alpha")
