@@ -1,6 +1,6 @@
 """Perry for Jupyter: isolated Docker workspaces and their coding agents, from Jupyter."""
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 
 def _jupyter_server_extension_points():

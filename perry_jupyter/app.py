@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,8 +43,9 @@ class PerryApp(ExtensionApp):
     restart_policy = Enum(["no", "always", "unless-stopped", "on-failure"], default_value="unless-stopped",
                           help="Docker restart policy of workspace containers").tag(config=True)
     ready_timeout = Float(120.0, help="Seconds to wait for a new workspace to be ready").tag(config=True)
-    ssh_public_keys = List(Unicode(), help="Public key files copied into workspaces' authorized_keys "
-                                           "(default: ~/.ssh/*.pub)").tag(config=True)
+    ssh_public_keys = List(Unicode(), default_value=None, allow_none=True,
+                           help="Public key files copied into workspaces' authorized_keys "
+                                "(default: ~/.ssh/*.pub, looked up at each copy)").tag(config=True)
     git_config = Unicode("~/.gitconfig", allow_none=True, help="Git config copied into workspaces").tag(config=True)
     workspace_env = Union([Dict(), Callable()], default_value={},
                           help="Environment for new workspaces: a dict, or a callable taking the "
@@ -55,10 +55,6 @@ class PerryApp(ExtensionApp):
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return default_state_dir()
-
-    @default("ssh_public_keys")
-    def _default_keys(self) -> list[str]:
-        return sorted(glob.glob(os.path.expanduser("~/.ssh/*.pub")))
 
     @validate("ssh_port_range")
     def _check_range(self, proposal):
@@ -77,7 +73,7 @@ class PerryApp(ExtensionApp):
             dind_mode=self.dind_mode,
             restart_policy=self.restart_policy,
             ready_timeout=self.ready_timeout,
-            ssh_public_keys=list(self.ssh_public_keys),
+            ssh_public_keys=None if self.ssh_public_keys is None else list(self.ssh_public_keys),
             git_config=self.git_config,
             extra_env=self.workspace_env,
         )

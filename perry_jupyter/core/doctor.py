@@ -37,7 +37,7 @@ def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: 
           f"{free} of the first {min(hi, lo + 50) - lo + 1} free",
           "choose another range with --PerryApp.ssh_port_range")
 
-    keys = [p for p in settings.ssh_public_keys if Path(p).expanduser().is_file()]
+    keys = [p for p in settings.public_key_files() if Path(p).expanduser().is_file()]
     check("ssh-keys", bool(keys), f"{len(keys)} public key(s) to install for SSH login"
           if keys else "no public SSH key found (~/.ssh/*.pub): SSH login into workspaces will not work",
           "create one with `ssh-keygen -t ed25519` then `perry sync NAME`")

@@ -82,7 +82,7 @@ class Perry:
             "dindMode": s.dind_mode,
             "restartPolicy": s.restart_policy,
             "readyTimeout": s.ready_timeout,
-            "sshPublicKeys": list(s.ssh_public_keys),
+            "sshPublicKeys": s.public_key_files(),
             "gitConfig": s.git_config,
             # Values may be secrets: only their names leave the server.
             "env": sorted(s.env_for("*")) if not callable(s.extra_env) else "(per-workspace callable)",

@@ -8,7 +8,9 @@ executor.
 from __future__ import annotations
 
 import copy
+import glob
 import logging
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -70,10 +72,16 @@ class WorkspaceSettings:
     restart_policy: str = "unless-stopped"
     ready_timeout: float = 120.0
     stop_timeout: int = 10
-    ssh_public_keys: list[str] = field(default_factory=list)
+    # None: whatever ~/.ssh/*.pub holds at the time of copying, so a key made later counts.
+    ssh_public_keys: list[str] | None = None
     git_config: str | None = None
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
+
+    def public_key_files(self) -> list[str]:
+        if self.ssh_public_keys is None:
+            return sorted(glob.glob(os.path.expanduser("~/.ssh/*.pub")))
+        return list(self.ssh_public_keys)
 
     def env_for(self, name: str) -> dict[str, str]:
         env = self.extra_env(name) if callable(self.extra_env) else self.extra_env
@@ -255,7 +263,8 @@ class WorkspaceManager:
 
     def _ensure_network(self) -> None:
         api = self.engine.client.api
-        if not api.networks(names=[self.settings.network]):
+        # The engine's name filter matches substrings ("perry" finds "perry-test"): compare exactly.
+        if not any(n["Name"] == self.settings.network for n in api.networks(names=[self.settings.network])):
             try:
                 api.create_network(self.settings.network, driver="bridge", labels={LABEL_MANAGED: "true"})
             except APIError as e:
@@ -461,7 +470,7 @@ class WorkspaceManager:
     def _copy_user_files(self, name: str) -> list[str]:
         container = self._container_or_none(name)
         keys = []
-        for path in self.settings.ssh_public_keys:
+        for path in self.settings.public_key_files():
             p = Path(path).expanduser()
             if p.is_file():
                 keys.append(p.read_text(encoding="utf-8").strip())

@@ -67,3 +67,20 @@ def test_list_is_one_docker_call(perry):
     names = [w["name"] for w in perry.workspaces.list()]
     assert names == ["one", "two"]
     assert perry.engine.api_calls - before == 1
+
+
+def test_own_network_is_made_even_when_a_longer_named_one_exists(perry, docker_client):
+    # The engine's name filter matches substrings; Perry must still make its own network.
+    perry.settings.network = "perry-test-net"
+    longer = docker_client.networks.create("perry-test-net-other")
+    try:
+        ws = perry.workspaces.create("netbox")
+        container = docker_client.containers.get(f"{TEST_PREFIX}netbox")
+        assert ws["status"] == "running"
+        assert list(container.attrs["NetworkSettings"]["Networks"]) == ["perry-test-net"]
+    finally:
+        perry.workspaces.delete("netbox")
+        longer.remove()
+        for n in docker_client.networks.list(names=["perry-test-net"]):
+            if n.name == "perry-test-net":
+                n.remove()
