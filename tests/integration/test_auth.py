@@ -48,3 +48,18 @@ async def test_events_websocket_refuses_missing_or_wrong_credentials(jp_ws_fetch
     with pytest.raises(tornado.httpclient.HTTPClientError) as e:
         await jp_ws_fetch("perry", "api", "events", headers={"Authorization": auth or ""})
     assert e.value.code == 403
+
+
+def test_extension_is_enabled_through_jupyter_config():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import perry_jupyter
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    r = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True, timeout=60)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)  # drop the colours
+    assert "perry_jupyter enabled" in out
+    assert f"perry_jupyter {perry_jupyter.__version__} OK" in out
