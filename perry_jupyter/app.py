@@ -50,6 +50,8 @@ class PerryApp(ExtensionApp):
     workspace_env = Union([Dict(), Callable()], default_value={},
                           help="Environment for new workspaces: a dict, or a callable taking the "
                                "workspace name and returning one").tag(config=True)
+    terminal_shell = Unicode("bash", help="Shell of workspace terminals, when the image has it "
+                                          "(bash otherwise)").tag(config=True)
     executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
 
     @default("state_dir")
@@ -76,6 +78,7 @@ class PerryApp(ExtensionApp):
             ssh_public_keys=None if self.ssh_public_keys is None else list(self.ssh_public_keys),
             git_config=self.git_config,
             extra_env=self.workspace_env,
+            terminal_shell=self.terminal_shell,
         )
         perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
         self.perry = perry
@@ -90,7 +93,16 @@ class PerryApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
+        from .terminals import WorkspaceTerminals
 
+        # jupyter_server_terminals loads before us (extensions load in name order).
+        web_settings = self.serverapp.web_app.settings
+        web_settings["perry_terminals"] = WorkspaceTerminals(
+            web_settings.get("terminal_manager"),
+            self.perry.workspaces.naming.container,
+            docker_host=self.docker_host,
+            shell=lambda: self.perry.settings.terminal_shell,
+        )
         self.handlers.extend(routes())
 
 

@@ -11,7 +11,7 @@ import pytest
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 # Everything Perry makes in tests carries this prefix, so cleanup never touches a user's workspaces.
-TEST_PREFIX = "perry-test-"
+TEST_PREFIX = os.environ.get("PERRY_TEST_PREFIX", "perry-test-")
 IMAGE_TAG = os.environ.get("PERRY_TEST_IMAGE", "perry-workspace:latest")
 SSH_PORTS = (2500, 2599)
 
@@ -49,9 +49,17 @@ def ssh_key(tmp_path_factory) -> Path:
 
 
 def remove_test_objects(client) -> None:
+    from docker.errors import NotFound
+
     for c in client.containers.list(all=True, filters={"label": "perry.managed=true"}):
         if c.name.startswith(TEST_PREFIX):
-            c.remove(force=True)
+            try:
+                c.remove(force=True)
+            except NotFound:
+                pass  # removed meanwhile (by the test itself, or auto-removed)
     for v in client.volumes.list(filters={"label": "perry.managed=true"}):
         if v.name.startswith(TEST_PREFIX):
-            v.remove(force=True)
+            try:
+                v.remove(force=True)
+            except NotFound:
+                pass

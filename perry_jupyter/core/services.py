@@ -84,6 +84,7 @@ class Perry:
             "readyTimeout": s.ready_timeout,
             "sshPublicKeys": s.public_key_files(),
             "gitConfig": s.git_config,
+            "terminalShell": s.terminal_shell,
             # Values may be secrets: only their names leave the server.
             "env": sorted(s.env_for("*")) if not callable(s.extra_env) else "(per-workspace callable)",
         }

@@ -7,6 +7,7 @@ settings can change while it runs and override the traitlets values.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +40,12 @@ def _timeout(value: Any) -> float:
     return float(value)
 
 
+def _shell(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[\w./+-]+", value):
+        raise InvalidInput("terminalShell must be a shell name or path, such as zsh or /bin/bash")
+    return value
+
+
 # JSON key -> (WorkspaceSettings attribute, validator)
 PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "sshPublicKeys": ("ssh_public_keys", _paths),
@@ -46,6 +53,7 @@ PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "env": ("extra_env", _validate_env),
     "dindMode": ("dind_mode", _dind),
     "readyTimeout": ("ready_timeout", _timeout),
+    "terminalShell": ("terminal_shell", _shell),
 }
 
 

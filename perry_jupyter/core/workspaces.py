@@ -75,6 +75,7 @@ class WorkspaceSettings:
     # None: whatever ~/.ssh/*.pub holds at the time of copying, so a key made later counts.
     ssh_public_keys: list[str] | None = None
     git_config: str | None = None
+    terminal_shell: str = "bash"
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
 

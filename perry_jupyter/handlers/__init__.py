@@ -9,6 +9,7 @@ def routes() -> list[tuple]:
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
     from .info import ConfigHandler, InfoHandler, OpenAPIHandler
+    from .terminals import TerminalHandler, TerminalsHandler, WorkspaceTermSocket
     from .workspaces import (
         ExecHandler,
         LogsHandler,
@@ -30,4 +31,7 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),
         (f"{api}/workspaces/{NAME}/logs", LogsHandler),
         (f"{api}/workspaces/{NAME}/exec", ExecHandler),
+        (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
+        (f"{api}/workspaces/{NAME}/terminals/(?P<term>\\w+)", TerminalHandler),
+        (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),
     ]

@@ -29,6 +29,8 @@ class WorkspaceHandler(PerryHandler):
 
     @api
     async def delete(self, name: str) -> None:
+        await self.blocking(self.perry.workspaces.get, name)
+        await self.settings["perry_terminals"].close_all(name, f"workspace {name} is being deleted")
         await self.blocking(self.perry.workspaces.delete, name)
         self.reply(None, status=204)
 
@@ -38,6 +40,9 @@ class WorkspaceActionHandler(PerryHandler):
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
         method = {"start": manager.start, "stop": manager.stop, "sync": manager.sync}[action]
+        if action == "stop":
+            await self.blocking(manager.get, name)
+            await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
         self.reply(await self.blocking(method, name))
 
 
