@@ -25,6 +25,9 @@ NAME_PARAM = {"name": "name", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"}}
 
 
+TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
+
+
 def _ws_action(summary: str, response: dict) -> dict:
     return {"post": {"summary": summary, "parameters": [NAME_PARAM], "responses": {"200": response, **ERRORS}}}
 
@@ -76,6 +79,19 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "summary": "Run a command in a running workspace", "parameters": [NAME_PARAM],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Exec")}}},
             "responses": {"200": _json(_ref("ExecResult")), **ERRORS}}},
+        "/perry/api/workspaces/{name}/terminals": {
+            "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "terminals": {"type": "array", "items": _ref("Terminal")}}}), **ERRORS}},
+            "post": {"summary": "Open a terminal in a running workspace (a Jupyter terminal running docker exec)",
+                     "parameters": [NAME_PARAM], "responses": {"201": _json(_ref("Terminal")), **ERRORS}},
+        },
+        "/perry/api/workspaces/{name}/terminals/{term}": {
+            "get": {"summary": "One terminal", "parameters": [NAME_PARAM, TERM_PARAM],
+                    "responses": {"200": _json(_ref("Terminal")), **ERRORS}},
+            "delete": {"summary": "Close a terminal; its clients are told", "parameters": [NAME_PARAM, TERM_PARAM],
+                       "responses": {"204": {"description": "Closed"}, **ERRORS}},
+        },
     }
     error = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
@@ -115,6 +131,11 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "name": {"type": "string"}, "ok": {"type": "boolean"}, "message": {"type": "string"},
                 "fix": {"type": "string"}}}}}},
         "Config": {"type": "object"},
+        "Terminal": {"type": "object", "properties": {
+            "name": {"type": "string"}, "workspace": {"type": "string"},
+            "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},
+            "websocket": {"type": "string", "description": "terminado protocol, relative to the base URL"},
+            "jupyterWebsocket": {"type": "string"}}},
     }
 
     def response(description: str) -> dict:
@@ -125,7 +146,9 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "info": {"title": "Perry for Jupyter", "version": __version__,
                  "description": "Isolated Docker development workspaces. Authenticate with Jupyter's token "
                                 "(`Authorization: token <T>`) or its login cookie. WebSocket "
-                                "`/perry/api/events[?workspace=NAME]` streams JSON change events."},
+                                "`/perry/api/events[?workspace=NAME]` streams JSON change events; WebSocket "
+                                "`/perry/terminal/{workspace}[?terminal=NAME]` attaches a terminal with "
+                                "terminado's protocol, plus `[\"exit\", status]` when the shell ends."},
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "security": [{"token": []}],
         "paths": paths,

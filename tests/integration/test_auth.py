@@ -15,17 +15,26 @@ ROUTES = [
     ("GET", "workspaces"), ("POST", "workspaces"), ("GET", "workspaces/alpha"), ("DELETE", "workspaces/alpha"),
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),
+    ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),
+    ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
 ]
+SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]
+
+
+def _shape(path: str) -> str:
+    for action in ("/start", "/stop", "/sync"):
+        path = path.replace(action, "/{action}")
+    return path.replace("perry_alpha_1", "{term}").replace("alpha", "{name}")
 
 
 def test_every_route_is_in_this_list_and_in_the_openapi_document():
-    served = {pattern.replace("(?P<name>[^/]+)", "{name}") for pattern, _ in routes()}
-    served = {p.replace("/(?P<action>start|stop|sync)", "") for p in served}
-    listed = {"/perry/api/" + path.replace("alpha", "{name}").rsplit("/start", 1)[0].rsplit("/stop", 1)[0]
-              .rsplit("/sync", 1)[0] for _, path in ROUTES} | {"/perry/api/events"}
+    served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
+              .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>\\w+)", "{term}")
+              for pattern, _ in routes()}
+    sockets = {"/" + "/".join(parts).replace("alpha", "{name}") for parts in SOCKETS}
+    listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets
     assert served == listed
-    documented = {p.replace("/start", "").replace("/stop", "").replace("/sync", "")
-                  for p in openapi_document()["paths"]} | {"/perry/api/events"}
+    documented = {_shape(p).replace("{term}", "{term}") for p in openapi_document()["paths"]} | sockets
     assert documented == served
 
 
@@ -43,10 +52,11 @@ async def test_rest_route_accepts_the_token(jp_fetch):
     assert r.code == 200
 
 
+@pytest.mark.parametrize("parts", SOCKETS)
 @pytest.mark.parametrize("auth", [None, "token wrong-token"])
-async def test_events_websocket_refuses_missing_or_wrong_credentials(jp_ws_fetch, auth):
+async def test_websockets_refuse_missing_or_wrong_credentials(jp_ws_fetch, parts, auth):
     with pytest.raises(tornado.httpclient.HTTPClientError) as e:
-        await jp_ws_fetch("perry", "api", "events", headers={"Authorization": auth or ""})
+        await jp_ws_fetch(*parts, headers={"Authorization": auth or ""})
     assert e.value.code == 403
 
 
