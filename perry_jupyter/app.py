@@ -52,6 +52,8 @@ class PerryApp(ExtensionApp):
                                "workspace name and returning one").tag(config=True)
     terminal_shell = Unicode("bash", help="Shell of workspace terminals, when the image has it "
                                           "(bash otherwise)").tag(config=True)
+    image_agents = List(Unicode(), default_value=["opencode"],
+                        help="Coding agents' CLIs installed in the image: opencode, claude, codex").tag(config=True)
     executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
 
     @default("state_dir")
@@ -79,6 +81,7 @@ class PerryApp(ExtensionApp):
             git_config=self.git_config,
             extra_env=self.workspace_env,
             terminal_shell=self.terminal_shell,
+            image_agents=tuple(self.image_agents),
         )
         perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
         self.perry = perry

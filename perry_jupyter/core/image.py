@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from .errors import EngineUnavailable, PerryError
+from .errors import EngineUnavailable, InvalidInput, PerryError
 
 Progress = Callable[[dict], None]
 
@@ -34,6 +34,15 @@ CONTEXT_FILES = ("Dockerfile", "entrypoint.sh", "sshd_config", "perry-worker")
 HASH_LABEL = "perry.context-hash"
 BASE_LABEL = "perry.base"  # "image:<name>" or "bootstrap:<tag>": what the image was built on
 IMAGE_LABEL = "perry.image"
+AGENTS_LABEL = "perry.agents"  # the coding agents' CLIs installed, space-separated
+
+# The coding agents' CLIs the image can carry, by Perry's name for them: npm packages.
+AGENT_PACKAGES = {
+    "opencode": "opencode-ai",
+    "claude": "@anthropic-ai/claude-code",
+    "codex": "@openai/codex",
+}
+DEFAULT_AGENTS = ("opencode",)
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -60,7 +69,12 @@ class ImageBuilder:
         extra_ca_dir: str | os.PathLike | None = "/usr/local/share/ca-certificates",
         workdir: str | os.PathLike | None = None,
         image_dir: str | os.PathLike | None = None,
+        agents: tuple[str, ...] | list[str] = DEFAULT_AGENTS,
     ) -> None:
+        unknown = sorted(set(agents) - set(AGENT_PACKAGES))
+        if unknown:
+            raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(AGENT_PACKAGES)}")
+        self.agents = tuple(a for a in AGENT_PACKAGES if a in agents)  # canonical order
         self.client = client
         self.tag = tag
         self.base_image = base_image
@@ -117,7 +131,8 @@ class ImageBuilder:
             add("file", name, (self.image_dir / name).read_bytes())
         for name, data in self.extra_ca_certs():
             add("ca", name, data)
-        options = {"base": self._base_key(bootstrap), "suite": SUITE, "variant": VARIANT}
+        options = {"base": self._base_key(bootstrap), "suite": SUITE, "variant": VARIANT,
+                   "agents": list(self.agents)}
         add("options", "", json.dumps(options, sort_keys=True).encode())
         return h.hexdigest()
 
@@ -157,6 +172,7 @@ class ImageBuilder:
                 "created": None,
                 "hash": self.context_hash(self._get_image(self.base_image) is None),
                 "base": None,
+                "agents": [],
             }
         labels = image.labels or {}
         base = labels.get(BASE_LABEL)
@@ -170,6 +186,7 @@ class ImageBuilder:
             "created": image.attrs.get("Created"),
             "hash": current,
             "base": base,
+            "agents": labels.get(AGENTS_LABEL, "").split(),
         }
 
     # --- build ----------------------------------------------------------------------------
@@ -385,8 +402,10 @@ class ImageBuilder:
                     forcerm=True,
                     nocache=no_cache,
                     pull=False,
-                    buildargs={"BASE_IMAGE": base},
+                    buildargs={"BASE_IMAGE": base,
+                               "PERRY_AGENT_PACKAGES": " ".join(AGENT_PACKAGES[a] for a in self.agents)},
                     labels={
+                        AGENTS_LABEL: " ".join(self.agents),
                         HASH_LABEL: context_hash,
                         BASE_LABEL: self._base_key(bootstrap),
                         IMAGE_LABEL: "workspace",

@@ -30,14 +30,18 @@ class Perry:
     def image_builder(self):
         from .image import ImageBuilder  # the build context is only needed when asked about
 
-        return ImageBuilder(self.engine.client, self.settings.image)
+        return ImageBuilder(self.engine.client, self.settings.image, agents=self.settings.image_agents)
 
     def image_status(self) -> dict[str, Any]:
         with self.engine.errors("checking the workspace image"):
             return self.image_builder().status()
 
     def build_image(self, *, bootstrap: bool | None = None, no_cache: bool = False,
+                    agents: list[str] | None = None,
                     progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        if agents is not None:
+            # Remembered, so status and later builds agree on what the image should hold.
+            self.runtime_settings.patch(self.settings, {"imageAgents": agents})
         if not self._build_lock.acquire(blocking=False):
             raise Conflict("an image build is already running on this server")
         try:
@@ -85,6 +89,7 @@ class Perry:
             "sshPublicKeys": s.public_key_files(),
             "gitConfig": s.git_config,
             "terminalShell": s.terminal_shell,
+            "imageAgents": list(s.image_agents),
             # Values may be secrets: only their names leave the server.
             "env": sorted(s.env_for("*")) if not callable(s.extra_env) else "(per-workspace callable)",
         }

@@ -46,6 +46,14 @@ def _shell(value: Any) -> str:
     return value
 
 
+def _agents(value: Any) -> tuple[str, ...]:
+    from .image import AGENT_PACKAGES
+
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value) or set(value) - set(AGENT_PACKAGES):
+        raise InvalidInput("imageAgents must be a list of: " + ", ".join(AGENT_PACKAGES))
+    return tuple(a for a in AGENT_PACKAGES if a in value)
+
+
 # JSON key -> (WorkspaceSettings attribute, validator)
 PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "sshPublicKeys": ("ssh_public_keys", _paths),
@@ -54,6 +62,7 @@ PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "dindMode": ("dind_mode", _dind),
     "readyTimeout": ("ready_timeout", _timeout),
     "terminalShell": ("terminal_shell", _shell),
+    "imageAgents": ("image_agents", _agents),
 }
 
 

@@ -76,6 +76,7 @@ class WorkspaceSettings:
     ssh_public_keys: list[str] | None = None
     git_config: str | None = None
     terminal_shell: str = "bash"
+    image_agents: tuple[str, ...] = ("opencode",)
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
 

@@ -19,9 +19,13 @@ class ImageBuildHandler(PerryHandler):
     @api
     async def post(self) -> None:
         body = self.json_body()
-        bootstrap, no_cache = body.get("bootstrap"), body.get("noCache", False)
+        bootstrap, no_cache, agents = body.get("bootstrap"), body.get("noCache", False), body.get("agents")
         if bootstrap not in (None, True, False) or not isinstance(no_cache, bool):
             raise InvalidInput("bootstrap must be true, false or null and noCache a boolean")
+        if agents is not None:
+            from ..core.settings import PATCHABLE
+
+            PATCHABLE["imageAgents"][1](agents)  # a bad list is a 400 before anything starts
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -29,7 +33,7 @@ class ImageBuildHandler(PerryHandler):
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         build = asyncio.ensure_future(self.blocking(self.perry.build_image, bootstrap=bootstrap,
-                                                    no_cache=no_cache, progress=progress))
+                                                    no_cache=no_cache, agents=agents, progress=progress))
         self.set_header("Content-Type", "application/x-ndjson")
         # The build goes on if the client leaves; we just stop telling it.
         while not (build.done() and queue.empty()):
