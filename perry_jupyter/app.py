@@ -52,6 +52,11 @@ class PerryApp(ExtensionApp):
                                "workspace name and returning one").tag(config=True)
     terminal_shell = Unicode("bash", help="Shell of workspace terminals, when the image has it "
                                           "(bash otherwise)").tag(config=True)
+    agent_files = List(Unicode(), default_value=list(WorkspaceSettings.agent_files),
+                       help="Agent credential and config files, relative to the home, copied from "
+                            "the server user's home into each workspace (mode 600) at create and sync"
+                       ).tag(config=True)
+    host_home = Unicode("~", help="The home the agent files are copied from").tag(config=True)
     image_agents = List(Unicode(), default_value=["opencode"],
                         help="Coding agents' CLIs installed in the image: opencode, claude, codex").tag(config=True)
     executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
@@ -59,6 +64,13 @@ class PerryApp(ExtensionApp):
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return default_state_dir()
+
+    @validate("agent_files")
+    def _check_agent_files(self, proposal):
+        for rel in proposal["value"]:
+            if rel.startswith("/") or ".." in rel.split("/") or not rel.strip("/"):
+                raise TraitError(f"agent_files entries are paths inside the home, not {rel!r}")
+        return proposal["value"]
 
     @validate("ssh_port_range")
     def _check_range(self, proposal):
@@ -82,6 +94,8 @@ class PerryApp(ExtensionApp):
             extra_env=self.workspace_env,
             terminal_shell=self.terminal_shell,
             image_agents=tuple(self.image_agents),
+            agent_files=tuple(self.agent_files),
+            host_home=self.host_home,
         )
         perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
         self.perry = perry

@@ -50,11 +50,26 @@ def put_worker(container) -> None:
     container.put_archive("/", worker_tar())
 
 
-def put_user_files(container, *, authorized_keys: list[str], git_config: bytes | None) -> list[str]:
-    """Copy the host user's public keys and git config into the workspace home; returns what was copied."""
+def put_user_files(container, *, authorized_keys: list[str], git_config: bytes | None,
+                   agent_files: list[tuple[str, bytes]] = ()) -> list[str]:
+    """Copy the host user's public keys, git config and agent credentials into the home.
+
+    ``agent_files`` are (path relative to the home, content); they may hold secrets, so
+    they land with mode 600 in folders of mode 700. Returns what was copied (names only).
+    """
     copied = []
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        made_dirs: set[str] = set()
+        for rel, data in agent_files:
+            parts = rel.split("/")
+            for i in range(1, len(parts)):
+                folder = "/".join(parts[:i])
+                if folder not in made_dirs:
+                    _add(tar, folder, None, 0o700 if i == len(parts) - 1 else 0o755, uid=WORKSPACE_UID, dir=True)
+                    made_dirs.add(folder)
+            _add(tar, rel, data, 0o600, uid=WORKSPACE_UID)
+            copied.append(f"agent file ~/{rel}")
         if authorized_keys:
             _add(tar, ".ssh", None, 0o700, uid=WORKSPACE_UID, dir=True)
             text = "\n".join(k for k in authorized_keys if k) + "\n"

@@ -76,6 +76,13 @@ class WorkspaceSettings:
     ssh_public_keys: list[str] | None = None
     git_config: str | None = None
     terminal_shell: str = "bash"
+    # Agent credentials and config, relative to the home, copied at create and sync.
+    agent_files: tuple[str, ...] = (
+        ".local/share/opencode/auth.json", ".config/opencode/opencode.json",
+        ".claude/.credentials.json", ".claude/settings.json",
+        ".codex/auth.json", ".codex/config.toml",
+    )
+    host_home: str = "~"
     image_agents: tuple[str, ...] = ("opencode",)
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
@@ -481,8 +488,15 @@ class WorkspaceManager:
             p = Path(self.settings.git_config).expanduser()
             if p.is_file():
                 git_config = p.read_bytes()
+        agent_files = []
+        home = Path(self.settings.host_home).expanduser()
+        for rel in self.settings.agent_files:
+            p = home / rel
+            if p.is_file():
+                agent_files.append((rel, p.read_bytes()))
         with self.engine.errors("copying files into the workspace"):
-            return archive.put_user_files(container, authorized_keys=keys, git_config=git_config)
+            return archive.put_user_files(container, authorized_keys=keys, git_config=git_config,
+                                          agent_files=agent_files)
 
     def logs(self, name: str, tail: int = 200) -> str:
         self.get(name)

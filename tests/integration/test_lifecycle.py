@@ -157,3 +157,33 @@ async def test_docker_in_docker(api):
     nested = await run(api, "dind", "bash", "-c", NESTED_IMAGE)
     assert nested["exitCode"] == 0, nested
     assert nested["stdout"].strip() == "nested-42"
+
+
+class TestAgentCredentials:
+    SECRET = "sk-perry-test-0123456789-secret"
+
+    @pytest.fixture
+    def perry_config(self, perry_config, tmp_path):
+        home = tmp_path / "host-home"
+        (home / ".claude").mkdir(parents=True)
+        (home / ".claude" / ".credentials.json").write_text(json.dumps({"token": self.SECRET}))
+        (home / ".local/share/opencode").mkdir(parents=True)
+        (home / ".local/share/opencode/auth.json").write_text(json.dumps({"key": self.SECRET}))
+        return {**perry_config, "host_home": str(home)}
+
+    async def test_credentials_land_private_and_never_in_answers_or_logs(self, api, caplog):
+        code, ws = await api("POST", "workspaces", {"name": "creds"})
+        assert code == 201, ws
+        listing = await run(api, "creds", "sh", "-c",
+                            "stat -c '%a %U %n' .claude .claude/.credentials.json "
+                            ".local/share/opencode/auth.json; cat .claude/.credentials.json")
+        lines = listing["stdout"].splitlines()
+        assert lines[:3] == ["700 workspace .claude", "600 workspace .claude/.credentials.json",
+                             "600 workspace .local/share/opencode/auth.json"]
+        assert self.SECRET in lines[3]
+        code, synced = await api("POST", "workspaces/creds/sync")
+        assert "agent file ~/.claude/.credentials.json" in synced["copied"]
+        answers = [synced, ws, (await api("GET", "config"))[1], (await api("GET", "workspaces"))[1],
+                   (await api("GET", "info"))[1]]
+        assert self.SECRET not in json.dumps(answers)
+        assert self.SECRET not in caplog.text
