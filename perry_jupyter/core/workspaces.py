@@ -142,7 +142,10 @@ class WorkspaceManager:
         if name is not None:
             labels.append(f"{LABEL_WORKSPACE}={name}")
         with self.engine.errors("listing containers"):
-            found = self.engine.client.api.containers(all=True, filters={"label": labels})
+            # The name filter keeps other prefixes' containers out of the answer (it matches
+            # substrings, so the exact check below still decides).
+            found = self.engine.client.api.containers(
+                all=True, filters={"label": labels, "name": self.naming.container(name or "")})
         out = {}
         for c in found:
             ws = (c.get("Labels") or {}).get(LABEL_WORKSPACE)

@@ -1,0 +1,635 @@
+"""Perry's workspace lifecycle against the plain Docker SDK doing the same steps by hand.
+
+    .venv/bin/python bench/lifecycle.py [--rounds N] [--quick]
+
+A benchmark, not a test: it prints figures and asserts nothing. It measures, on the
+real engine and the real workspace image:
+
+1. create-to-ready: ``Perry.workspaces.create(name)`` against the SDK creating the two
+   volumes and the container with the kwargs Perry uses (``_container_kwargs``, with
+   the DinD mode Perry resolved on this host), starting it and waiting the plain way
+   (poll ``test -f /run/perry/ready`` by exec, then read the ``SSH-2.0`` banner on the
+   published port);
+2. start-to-ready: stop, then ``workspaces.start`` against ``container.start()`` and
+   the same wait;
+3. ``GET /perry/api/workspaces`` through a real ``perry serve`` with 1, 10 and 50
+   workspaces (one full Perry workspace, the rest labelled containers the server adopts
+   when it starts), the Docker API calls one ``workspaces.list()`` makes, and the SDK's
+   own ways of listing the same containers as the baseline.
+
+Everything it makes is named ``perry-bench-*`` (containers, volumes, the network) and
+uses host ports 2700-2799; all of it is removed in a ``finally``, with the server
+process and the temporary directories. Objects of other prefixes are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+from docker.errors import NotFound
+
+from perry_jupyter.core.names import (
+    LABEL_CREATED,
+    LABEL_DIND,
+    LABEL_MANAGED,
+    LABEL_WORKSPACE,
+)
+from perry_jupyter.core.services import Perry
+from perry_jupyter.core.workspaces import WorkspaceSettings
+
+PREFIX = "perry-bench-"
+NETWORK = "perry-bench"
+IMAGE = os.environ.get("PERRY_BENCH_IMAGE", "perry-workspace:latest")
+PORT_LO, PORT_HI = 2700, 2799
+PERRY_PORTS = (2700, 2779)  # what Perry may hand out (in-process and the server)
+PLAIN_PORTS = (2780, 2789)  # the hand-made containers
+SERVER_PORTS = (2790, 2799)  # perry serve
+READY_FILE = "/run/perry/ready"
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+# ----------------------------------------------------------------- helpers
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(lo: int, hi: int, avoid: set[int] = frozenset()) -> int:
+    for port in range(lo, hi + 1):
+        if port not in avoid and port_free(port):
+            return port
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:.2f}"
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def table(title: str, header: list[str], rows: list[list[str]], note: str | None = None) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    print(line)
+    for r in rows:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    if note:
+        for n in note.strip().splitlines():
+            print(f"  {n}")
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Counter:
+    """Counts the Docker API responses of an SDK client (as Perry's Engine does)."""
+
+    def __init__(self, client: docker.DockerClient):
+        self.calls = 0
+        client.api.hooks["response"].append(self._hook)
+
+    def _hook(self, response, *args, **kwargs):
+        self.calls += 1
+        return response
+
+
+# ----------------------------------------------------------------- cleanup
+
+def ours(name: str) -> bool:
+    return name.lstrip("/").startswith(PREFIX)
+
+
+def _remove(obj, what: str, removed: list[str], failed: list[str], **kwargs) -> None:
+    """Remove one Docker object, tolerating 'already gone' and waiting out 'removal in progress'."""
+    for attempt in range(20):
+        try:
+            obj.remove(**kwargs)
+            removed.append(what)
+            return
+        except NotFound:
+            return
+        except docker.errors.APIError as e:
+            if "in progress" in str(e) or "in use" in str(e):
+                time.sleep(0.5)  # an interrupted removal still running, or a container not yet gone
+                continue
+            failed.append(f"{what}: {e}")
+            return
+        except Exception as e:  # noqa: BLE001 - keep cleaning the rest
+            failed.append(f"{what}: {e}")
+            return
+    failed.append(f"{what}: still busy after 10 s")
+
+
+def remove_bench_objects(client: docker.DockerClient) -> list[str]:
+    """Remove every perry-bench-* container and volume and the perry-bench network; returns what went."""
+    removed: list[str] = []
+    failed: list[str] = []
+    try:
+        for c in client.containers.list(all=True, filters={"name": PREFIX}):
+            if ours(c.name):  # the name filter is a substring match: check the prefix ourselves
+                _remove(c, f"container {c.name}", removed, failed, force=True)
+        for v in client.volumes.list():
+            if ours(v.name):
+                _remove(v, f"volume {v.name}", removed, failed, force=True)
+        for n in client.networks.list(names=[NETWORK]):
+            if n.name == NETWORK:
+                _remove(n, f"network {n.name}", removed, failed)
+    except Exception as e:  # noqa: BLE001 - cleanup reports, never stops
+        failed.append(f"listing: {e}")
+    for f in failed:
+        print(f"cleanup: could not remove {f}", file=sys.stderr)
+    return removed
+
+
+# ------------------------------------------------------- Perry, instrumented
+
+class PhaseTimer:
+    """Splits Perry's create/start into phases by timing some of the functions it calls.
+
+    Wraps methods on the one WorkspaceManager instance, plus (for the life of the
+    benchmark, restored afterwards) `archive.put_worker` and the SDK's `Container.start`,
+    which Perry's `start` calls directly. `take()` before and after each Perry operation.
+    """
+
+    METHODS = ("_require_image", "_containers", "_reserve", "_ensure_volumes", "_create_container",
+               "_wait_ready", "_copy_user_files", "get")
+
+    def __init__(self, manager):
+        from docker.models.containers import Container
+
+        from perry_jupyter.core import archive
+
+        self.totals: dict[str, float] = {}
+        for attr in self.METHODS:
+            setattr(manager, attr, self._wrap(attr, getattr(manager, attr)))
+        self._restore = [(archive, "put_worker", archive.put_worker), (Container, "start", Container.start)]
+        archive.put_worker = self._wrap("put_worker", archive.put_worker)
+        Container.start = self._wrap("container.start", Container.start)
+
+    def restore(self) -> None:
+        for owner, attr, original in self._restore:
+            setattr(owner, attr, original)
+        self._restore = []
+
+    def _wrap(self, attr: str, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            t0 = now()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.totals[attr] = self.totals.get(attr, 0.0) + now() - t0
+        return timed
+
+    def take(self) -> dict[str, float]:
+        out, self.totals = self.totals, {}
+        return out
+
+
+def perry_breakdown(phases: dict[str, float], total: float) -> dict[str, float]:
+    create = phases.get("_create_container", 0.0)
+    start = phases.get("container.start", 0.0)
+    worker = phases.get("put_worker", 0.0)
+    out = {
+        "lookups (image, label list, final get)": phases.get("_require_image", 0) + phases.get("_containers", 0)
+        + phases.get("get", 0),
+        "reserve name+port (state file)": phases.get("_reserve", 0.0),
+        "create 2 volumes": phases.get("_ensure_volumes", 0.0),
+        "network check + container create": max(0.0, create - start - worker) if create else 0.0,
+        "put_worker (archive upload)": worker,
+        "docker start": start,
+        "wait ready (exec perry-worker health)": phases.get("_wait_ready", 0.0),
+        "copy keys + gitconfig (archive)": phases.get("_copy_user_files", 0.0),
+    }
+    out["other (state writes, containers.get, events)"] = max(0.0, total - sum(out.values()))
+    return out
+
+
+# ----------------------------------------------------------- plain Docker way
+
+def plain_wait_ready(client: docker.DockerClient, container, port: int, timeout: float = 120.0) -> None:
+    """Poll `test -f /run/perry/ready` by exec until it succeeds, then read sshd's banner on the host port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if container.exec_run(["test", "-f", READY_FILE], user="root").exit_code == 0:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{container.name}: {READY_FILE} did not appear")
+        time.sleep(0.05)
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(2)
+                if s.recv(64).startswith(b"SSH-2.0"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{container.name}: no SSH banner on port {port}")
+        time.sleep(0.05)
+
+
+def wait_inner_dockerd(container, timeout: float = 60.0) -> None:
+    """Poll until the workspace's own dockerd answers /_ping (what Perry's health also requires)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = container.exec_run(["curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://d/_ping"],
+                               user="root")
+        if r.exit_code == 0:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{container.name}: the inner dockerd did not answer")
+
+
+def keygen_seconds(container) -> float | None:
+    """How long the entrypoint spent before logging its new SSH host keys (first start only), from the log."""
+    def stamp(line: str) -> float:
+        clock = line.split(" ", 1)[0].split("T", 1)[1].rstrip("Z")  # HH:MM:SS.nnnnnnnnn
+        h, m, sec = clock.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+
+    lines = container.logs(timestamps=True).decode("utf-8", "replace").splitlines()
+    try:
+        begin = next(stamp(x) for x in lines if "perry: starting workspace" in x)
+        keys = next(stamp(x) for x in lines if "generated ssh host keys" in x)
+    except (StopIteration, ValueError, IndexError):
+        return None
+    return (keys - begin) % 86400
+
+
+def plain_kwargs(perry: Perry, name: str, port: int, dind: str) -> dict[str, Any]:
+    record = {"created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+              "ports": {"ssh": port}, "env": {}, "clone": None}
+    return perry.workspaces._container_kwargs(name, record, dind)
+
+
+def plain_create(client: docker.DockerClient, counter: Counter, perry: Perry, name: str, port: int,
+                 dind: str) -> tuple[float, float, int, Any]:
+    """Returns (seconds to ready, seconds to the inner dockerd answering, API calls to ready, container)."""
+    naming = perry.workspaces.naming
+    kwargs = plain_kwargs(perry, name, port, dind)
+    c0 = counter.calls
+    t0 = now()
+    for vol in (naming.home_volume(name), naming.docker_volume(name)):
+        client.volumes.create(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
+    container = client.containers.create(**kwargs)
+    container.start()
+    plain_wait_ready(client, container, port)
+    ready, calls = now() - t0, counter.calls - c0
+    wait_inner_dockerd(container)  # after the clock above was read: does not change `ready`
+    return ready, now() - t0, calls, container
+
+
+def plain_restart(client: docker.DockerClient, counter: Counter, container, port: int) -> tuple[float, float, int]:
+    container.stop()
+    c0 = counter.calls
+    t0 = now()
+    container.start()
+    plain_wait_ready(client, container, port)
+    ready, calls = now() - t0, counter.calls - c0
+    wait_inner_dockerd(container)
+    return ready, now() - t0, calls
+
+
+def plain_remove(client: docker.DockerClient, perry: Perry, name: str) -> None:
+    naming = perry.workspaces.naming
+    with contextlib.suppress(NotFound):
+        client.containers.get(naming.container(name)).remove(force=True)
+    for vol in (naming.home_volume(name), naming.docker_volume(name)):
+        with contextlib.suppress(NotFound):
+            client.volumes.get(vol).remove(force=True)
+
+
+# ------------------------------------------------------------------ server
+
+class Server:
+    def __init__(self, state_dir: Path, log_path: Path):
+        self.state_dir = state_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.url = ""
+        self.session = requests.Session()
+
+    def start(self) -> float:
+        self.port = pick_port(*SERVER_PORTS)
+        env = {**os.environ, "PERRY_CONFIG_DIR": str(self.state_dir)}
+        env.pop("PERRY_TOKEN", None)
+        cmd = [str(VENV_BIN / "perry"), "serve", f"--port={self.port}", "--ip=127.0.0.1",
+               f"--PerryApp.workspace_prefix={PREFIX}", f"--PerryApp.network={NETWORK}",
+               f"--PerryApp.ssh_port_range={PERRY_PORTS[0]}", f"--PerryApp.ssh_port_range={PERRY_PORTS[1]}",
+               f"--PerryApp.image_tag={IMAGE}"]
+        t0 = now()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}/perry/api"
+        token_file = self.state_dir / "token"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"perry serve exited with {self.proc.returncode}; see {self.log_path}:\n"
+                                   + self.log_path.read_text()[-2000:])
+            if token_file.is_file() and token_file.read_text().strip():
+                self.session.headers["Authorization"] = f"token {token_file.read_text().strip()}"
+                try:
+                    if self.session.get(f"{self.url}/workspaces", timeout=5).status_code == 200:
+                        return now() - t0
+                except requests.ConnectionError:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError(f"perry serve did not answer within 60 s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def list_workspaces(self) -> list[dict]:
+        r = self.session.get(f"{self.url}/workspaces", timeout=30)
+        r.raise_for_status()
+        return r.json()["workspaces"]
+
+
+def timed_n(fn: Callable[[], Any], n: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = now()
+        fn()
+        out.append(now() - t0)
+    return out
+
+
+def adopt_container(client: docker.DockerClient, name: str) -> None:
+    """A labelled, never-started container, as Perry would adopt it (no volumes, no port)."""
+    client.containers.create(
+        IMAGE, name=f"{PREFIX}{name}", hostname=name, detach=True,
+        labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name,
+                LABEL_CREATED: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), LABEL_DIND: "off"},
+    )
+
+
+# -------------------------------------------------------------------- main
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=None, help="lifecycle rounds (default 3, --quick 1)")
+    ap.add_argument("--quick", action="store_true", help="1 round, lists of 1 and 10, 20 requests each")
+    ap.add_argument("--requests", type=int, default=None, help="GET requests per list size (default 50)")
+    args = ap.parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
+    sizes = [1, 10] if args.quick else [1, 10, 50]
+    n_requests = args.requests or (20 if args.quick else 50)
+
+    # SIGTERM (and SIGINT) end the run through the `finally` below, which cleans up.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    client = docker.from_env(timeout=300)
+    client.ping()
+    plain_calls = Counter(client)
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        print(f"the image {IMAGE} is not built: run `.venv/bin/perry build` first", file=sys.stderr)
+        return 2
+
+    leftovers = remove_bench_objects(client)
+    if leftovers:
+        say(f"removed leftovers of an earlier run: {', '.join(leftovers)}")
+
+    tmp = Path(tempfile.mkdtemp(prefix="perry-bench-"))
+    state_dir = tmp / "state"
+    server = Server(state_dir, tmp / "serve.log")
+    perry: Perry | None = None
+    timer: PhaseTimer | None = None
+    t_run = now()
+    try:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")], check=True)
+        (tmp / "gitconfig").write_text("[user]\n\tname = Perry Bench\n\temail = bench@example.invalid\n")
+        settings = WorkspaceSettings(prefix=PREFIX, image=IMAGE, network=NETWORK, ssh_port_range=PERRY_PORTS,
+                                     dind_mode="auto", ssh_public_keys=[str(tmp / "id_ed25519.pub")],
+                                     git_config=str(tmp / "gitconfig"))
+        perry = Perry(state_dir, settings)
+        ws = perry.workspaces
+        timer = PhaseTimer(ws)
+
+        # -------------------------------------------------- warm-up (untimed)
+        say(f"engine {client.version().get('Version')}, image {IMAGE}, {rounds} round(s); "
+            f"state {state_dir}")
+        say("warm-up: Perry creates 'list0' (resolves the DinD mode, makes the network; kept for the list test)")
+        t0 = now()
+        ws.create("list0")
+        first_create = now() - t0
+        timer.take()
+        dind = ws._dind_resolved or settings.dind_mode
+        say(f"  first create took {secs(first_create)} s; DinD mode resolved on this host: {dind}")
+        ws.stop("list0")  # idle during the lifecycle rounds (its inner dockerd would load the host)
+
+        # ------------------------------------------------ 1 + 2: lifecycle
+        p_create, p_start, p_phases_c, p_phases_s, p_calls_c, p_calls_s = [], [], [], [], [], []
+        q_create, q_start, q_create_dd, q_start_dd, q_calls_c, q_calls_s = [], [], [], [], [], []
+        p_keygen, q_keygen = [], []  # seconds the container's entrypoint spent making SSH host keys
+        for i in range(rounds):
+            order = ("perry", "plain") if i % 2 == 0 else ("plain", "perry")
+            for who in order:
+                if who == "perry":
+                    name = f"p{i}"
+                    timer.take()
+                    c0 = perry.engine.api_calls
+                    t0 = now()
+                    ws.create(name)
+                    dt = now() - t0
+                    p_create.append(dt)
+                    p_calls_c.append(perry.engine.api_calls - c0)
+                    p_phases_c.append(perry_breakdown(timer.take(), dt))
+                    p_keygen.append(keygen_seconds(client.containers.get(ws.naming.container(name))))
+                    ws.stop(name)
+                    timer.take()
+                    c0 = perry.engine.api_calls
+                    t0 = now()
+                    ws.start(name)
+                    dt = now() - t0
+                    p_start.append(dt)
+                    p_calls_s.append(perry.engine.api_calls - c0)
+                    p_phases_s.append(perry_breakdown(timer.take(), dt))
+                    ws.delete(name)
+                    say(f"round {i + 1}: Perry create {secs(p_create[-1])} s, start {secs(p_start[-1])} s")
+                else:
+                    name = f"q{i}"
+                    port = pick_port(*PLAIN_PORTS)
+                    ready, dockerd, calls, container = plain_create(client, plain_calls, perry, name, port, dind)
+                    q_create.append(ready)
+                    q_create_dd.append(dockerd)
+                    q_calls_c.append(calls)
+                    q_keygen.append(keygen_seconds(container))
+                    ready, dockerd, calls = plain_restart(client, plain_calls, container, port)
+                    q_start.append(ready)
+                    q_start_dd.append(dockerd)
+                    q_calls_s.append(calls)
+                    plain_remove(client, perry, name)
+                    say(f"round {i + 1}: plain  create {secs(q_create[-1])} s (+dockerd {secs(q_create_dd[-1])}),"
+                        f" start {secs(q_start[-1])} s (+dockerd {secs(q_start_dd[-1])})")
+
+        # -------------------------------------------------- 3: listing
+        ws.start("list0")  # the one full Perry workspace, running
+        list_rows, calls_rows = [], []
+        made = 1
+        for size in sizes:
+            for k in range(made, size):
+                adopt_container(client, f"list{k}")
+            made = max(made, size)
+            server.stop()  # the server adopts labelled containers when it starts: restart it
+            boot = server.start()
+            got = server.list_workspaces()
+            ours_listed = [w for w in got if w["containerName"].startswith(PREFIX)]
+            full = sum(1 for w in ours_listed if w["name"] == "list0")
+            say(f"{size} workspace(s): server up in {secs(boot)} s, lists {len(ours_listed)} "
+                f"({full} full Perry workspace, {len(ours_listed) - full} adopted containers)")
+            http = timed_n(server.list_workspaces, n_requests)
+            # In-process: the same WorkspaceManager.list() the handler runs, and its Docker API calls.
+            perry.workspaces.list()
+            c0 = perry.engine.api_calls
+            perry.workspaces.list()
+            calls = perry.engine.api_calls - c0
+            inproc = timed_n(perry.workspaces.list, n_requests)
+            # Baselines: the SDK's high-level list (one inspect per container) and the raw list (one call).
+            label = {"label": f"{LABEL_MANAGED}=true", "name": PREFIX}
+            c0 = plain_calls.calls
+            client.containers.list(all=True, filters=label)
+            sdk_calls = plain_calls.calls - c0
+            sdk_hi = timed_n(lambda f=label: client.containers.list(all=True, filters=f), max(10, n_requests // 2), 1)
+            sdk_lo = timed_n(lambda f=label: client.api.containers(all=True, filters=f), n_requests)
+            engine_total = len(client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=true"}))
+            list_rows.append([f"{size} ({full} full + {len(ours_listed) - full} adopted)",
+                              ms(pct(http, 50)), ms(pct(http, 95)), ms(pct(inproc, 50)), ms(pct(inproc, 95)),
+                              ms(pct(sdk_lo, 50)), ms(pct(sdk_hi, 50)), ms(pct(sdk_hi, 95))])
+            calls_rows.append([str(size), str(calls), "1", str(sdk_calls), str(engine_total)])
+        server.stop()
+
+        # ---------------------------------------------------------- report
+        print("\n" + "=" * 100)
+        print(f"Perry lifecycle benchmark: image {IMAGE}, DinD mode {dind}, {rounds} round(s), "
+              f"engine {client.version().get('Version')}, {os.cpu_count()} CPUs")
+        print(f"(untimed warm-up: Perry's first create, including the `auto` DinD probe, took {secs(first_create)} s)")
+
+        def stat_row(label, perry_vals, plain_vals):
+            perry_vals = [v for v in perry_vals if v is not None]
+            plain_vals = [v for v in plain_vals if v is not None]
+            if not perry_vals or not plain_vals:
+                return [label, "n/a", "n/a", "n/a", "n/a", "n/a"]
+            pm, qm = statistics.median(perry_vals), statistics.median(plain_vals)
+            return [label, secs(pm), secs(min(perry_vals)), secs(qm), secs(min(plain_vals)), f"{pm / qm:.2f}x"]
+
+        table("1-2. Lifecycle to ready, seconds (median / min over rounds)",
+              ["", "Perry med", "Perry min", "plain med", "plain min", "Perry/plain"],
+              [stat_row("create-to-ready", p_create, q_create),
+               stat_row("start-to-ready", p_start, q_start),
+               stat_row("create, plain also waits for inner dockerd", p_create, q_create_dd),
+               stat_row("start, plain also waits for inner dockerd", p_start, q_start_dd),
+               stat_row("(in create) entrypoint until SSH host keys made", p_keygen, q_keygen)],
+              note="plain = SDK: 2 volumes + containers.create(**Perry's kwargs) + start, then poll\n"
+                   "`exec test -f /run/perry/ready` every 50 ms and read the SSH-2.0 banner on the host port.\n"
+                   "Perry's readiness (perry-worker health) also requires the workspace's own dockerd to answer:\n"
+                   "rows 3-4 give the plain way the same finish line (exec curl /_ping on its socket).\n"
+                   "Row 5 is inside the container, read from its log: ssh-keygen of 3 host keys at first start,\n"
+                   "RSA's time varies a lot, and polling by `docker exec` (a runc process per poll) competes for\n"
+                   "the CPUs with it; Perry waits with one exec that polls inside the container.")
+
+        table("Docker API calls per operation (median)", ["", "Perry", "plain"],
+              [["create-to-ready", str(int(statistics.median(p_calls_c))), str(int(statistics.median(q_calls_c)))],
+               ["start-to-ready", str(int(statistics.median(p_calls_s))), str(int(statistics.median(q_calls_s)))]],
+              note="plain polls by exec (3 calls per poll), so its count depends on how long the wait is.")
+
+        def phase_table(title, phases, totals):
+            keys = list(phases[0])
+            rows = [[k, secs(statistics.median(p[k] for p in phases))] for k in keys if
+                    statistics.median(p[k] for p in phases) >= 0.0005]
+            rows.append(["total", secs(statistics.median(totals))])
+            table(title, ["phase", "s (median)"], rows)
+
+        phase_table("Where Perry's create-to-ready goes", p_phases_c, p_create)
+        phase_table("Where Perry's start-to-ready goes", p_phases_s, p_start)
+
+        table(f"3. GET /perry/api/workspaces latency, ms ({n_requests} requests each, keep-alive session)",
+              ["workspaces", "HTTP p50", "HTTP p95", "list() p50", "list() p95",
+               "api.containers p50", "containers.list p50", "containers.list p95"],
+              list_rows,
+              note="HTTP = a real `perry serve` subprocess; list() = WorkspaceManager.list() in-process (what the\n"
+                   "handler runs on its executor); api.containers = client.api.containers(all=True, label filter),\n"
+                   "one call; containers.list = client.containers.list(all=True, same filter), one list + one inspect\n"
+                   "per container. Baselines filter on name 'perry-bench-' too, so that concurrent perry-test-\n"
+                   "containers do not count; Perry's list asks for every perry.managed container and keeps its\n"
+                   "prefix. 'full' = made by Perry.workspaces.create (running); 'adopted' = `docker create`d with\n"
+                   "Perry's labels and name, never started, adopted by the server's reconcile at start-up (the\n"
+                   "server is restarted after each batch is made).")
+        table("Docker API calls per list", ["workspaces", "Perry list()", "api.containers",
+                                            "containers.list", "perry.managed on engine"],
+              calls_rows)
+        print(f"\ntotal run time {secs(now() - t_run)} s")
+        return 0
+    finally:
+        if timer is not None:
+            timer.restore()
+        try:
+            server.stop()
+        except Exception as e:  # noqa: BLE001 - cleanup goes on
+            print(f"cleanup: stopping perry serve: {e}", file=sys.stderr)
+        if perry is not None:
+            with contextlib.suppress(Exception):
+                perry.engine.client.close()
+        removed = remove_bench_objects(client)
+        shutil.rmtree(tmp, ignore_errors=True)
+        say(f"cleaned up: {len(removed)} Docker object(s), the server, {tmp}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
