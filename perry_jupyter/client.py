@@ -157,6 +157,22 @@ class PerryClient:
             body["env"] = dict(env)
         return self._json("POST", _ws(name, "exec"), body=body, timeout=timeout)
 
+    # -- agent sessions --------------------------------------------------------------
+
+    def list_sessions(self, name: str, agent: str | None = None) -> list[dict]:
+        params = {"agent": agent} if agent else None
+        return self._json("GET", _ws(name, "sessions"), params=params).get("sessions", [])
+
+    def get_session(self, name: str, session_id: str) -> dict:
+        return self._json("GET", _ws(name, f"sessions/{quote(session_id, safe='')}"))
+
+    def session_messages(self, name: str, session_id: str, limit: int = 50, offset: int = 0) -> dict:
+        return self._json("GET", _ws(name, f"sessions/{quote(session_id, safe='')}/messages"),
+                          params={"limit": int(limit), "offset": int(offset)})
+
+    def usage(self, name: str | None = None) -> dict:
+        return self._json("GET", _ws(name, "usage") if name else "usage")
+
     # -- image -----------------------------------------------------------------------
 
     def image(self) -> dict:

@@ -10,6 +10,7 @@ from .doctor import run_checks
 from .engine import Engine
 from .errors import Conflict, PerryError
 from .events import EventBus
+from .sessions import AgentSessions
 from .settings import SettingsStore
 from .state import StateStore
 from .workspaces import WorkspaceManager, WorkspaceSettings
@@ -25,6 +26,7 @@ class Perry:
         self.runtime_settings = SettingsStore(self.state_dir)
         self.runtime_settings.apply(settings)
         self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
+        self.sessions = AgentSessions(self.workspaces, self.events)
         self._build_lock = threading.Lock()
 
     def image_builder(self):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 NAME = r"(?P<name>[^/]+)"
+SESSION = r"(?P<session_id>[^/]+)"
 
 
 def routes() -> list[tuple]:
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
     from .info import ConfigHandler, InfoHandler, OpenAPIHandler
+    from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
     from .terminals import TerminalHandler, TerminalsHandler, WorkspaceTermSocket
     from .workspaces import (
         ExecHandler,
@@ -31,6 +33,11 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),
         (f"{api}/workspaces/{NAME}/logs", LogsHandler),
         (f"{api}/workspaces/{NAME}/exec", ExecHandler),
+        (f"{api}/usage", AllUsageHandler),
+        (f"{api}/workspaces/{NAME}/usage", UsageHandler),
+        (f"{api}/workspaces/{NAME}/sessions", SessionsHandler),
+        (f"{api}/workspaces/{NAME}/sessions/{SESSION}", SessionHandler),
+        (f"{api}/workspaces/{NAME}/sessions/{SESSION}/messages", MessagesHandler),
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
         (f"{api}/workspaces/{NAME}/terminals/(?P<term>\\w+)", TerminalHandler),
         (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),

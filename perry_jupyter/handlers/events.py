@@ -11,6 +11,7 @@ from .base import PerrySocket
 
 
 class EventsSocket(PerrySocket):
+    _watched: list[str] = []
     def open(self) -> None:
         only = self.get_argument("workspace", None)
         if only is not None:
@@ -22,7 +23,26 @@ class EventsSocket(PerrySocket):
                 loop.add_callback(self._send, event)
 
         self._unsubscribe = self.perry.events.subscribe(deliver)
+        # Session changes come from a watcher inside each workspace, run while someone listens.
+        self._watched: list[str] = []
+        loop.run_in_executor(self.settings["perry_executor"], self._watch_sessions, only)
         self.write_message(json.dumps({"type": "hello", "workspace": only}))
+
+    def _watch_sessions(self, only: str | None) -> None:
+        try:
+            names = [only] if only else [w["name"] for w in self.perry.workspaces.list() if w["status"] == "running"]
+        except Exception:  # no engine: workspace events still flow, session events cannot
+            return
+        for name in names:
+            self.perry.sessions.watch(name)
+            self._watched.append(name)
+        if self.ws_connection is None:  # closed meanwhile
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        watched, self._watched = self._watched, []
+        for name in watched:
+            self.perry.sessions.unwatch(name)
 
     def _send(self, event: dict) -> None:
         if self.ws_connection is not None:
@@ -35,3 +55,4 @@ class EventsSocket(PerrySocket):
         unsubscribe = getattr(self, "_unsubscribe", None)
         if unsubscribe:
             unsubscribe()
+        self._unwatch()

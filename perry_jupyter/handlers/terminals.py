@@ -7,7 +7,7 @@ from typing import Any
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
 from tornado import web
 
-from ..core.errors import Conflict, NotFound, PerryError
+from ..core.errors import Conflict, PerryError
 from ..core.names import validate_name
 from .base import PerryHandler, PerryMixin, api
 

@@ -1,0 +1,208 @@
+"""Agent sessions inside workspaces, read by perry_worker through the Docker API.
+
+Perry never reaches into a workspace by its IP: every read is a `docker exec` of
+perry_worker (which knows the agents' stores), and live changes come from one
+long-running `perry-worker sessions watch` exec per watched workspace, whose
+JSON lines become events on the bus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+from typing import Any
+
+from docker.utils.socket import frames_iter
+
+from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .events import EventBus
+from .names import HOME_DIR, validate_name
+from .workspaces import WorkspaceManager
+
+log = logging.getLogger(__name__)
+
+AGENTS = ("opencode", "claude", "codex")
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+# The watcher ends when its stdin closes: that is how Perry stops it, from any engine.
+WATCH_COMMAND = ["sh", "-c", "perry-worker sessions watch & w=$!; cat >/dev/null; kill $w 2>/dev/null; wait $w"]
+
+
+def validate_session_id(session_id: object) -> str:
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise InvalidInput(f"invalid session id {session_id!r}")
+    return session_id
+
+
+def validate_agent(agent: object) -> str | None:
+    if agent in (None, ""):
+        return None
+    if agent not in AGENTS:
+        raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(AGENTS)}")
+    return agent  # type: ignore[return-value]
+
+
+class AgentSessions:
+    def __init__(self, workspaces: WorkspaceManager, events: EventBus):
+        self.workspaces = workspaces
+        self.events = events
+        self._watchers: dict[str, _Watcher] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- reads
+
+    def _worker(self, name: str, *args: str) -> Any:
+        """Run perry-worker as the workspace user and return its JSON answer."""
+        ws = self.workspaces.get(name)
+        if ws["status"] != "running":
+            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+        result = self.workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace",
+                                       workdir=HOME_DIR, env={"HOME": HOME_DIR})
+        try:
+            answer = json.loads(result["stdout"]) if result["stdout"].strip() else None
+        except json.JSONDecodeError:
+            answer = None
+        if isinstance(answer, dict) and "error" in answer:
+            err = answer["error"]
+            if err.get("code") == "not_found":
+                raise NotFound(f"workspace {name!r}: {err.get('message')}")
+            raise PerryError(f"perry-worker in {name!r}: {err.get('message')}", code="worker_error", status=502)
+        if result["exitCode"] != 0 or answer is None:
+            detail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["no output"]
+            hint = " (`perry sync` installs the current worker)" if result["exitCode"] in (2, 127) else ""
+            raise PerryError(f"perry-worker failed in {name!r} (exit {result['exitCode']}): {detail[0]}{hint}",
+                             code="worker_error", status=502)
+        return answer
+
+    def list(self, name: str, agent: str | None = None) -> list[dict[str, Any]]:
+        agent = validate_agent(agent)
+        args = ["sessions", "list", *(["--agent", agent] if agent else [])]
+        answer = self._worker(name, *args)
+        return answer["sessions"] if isinstance(answer, dict) else answer
+
+    def get(self, name: str, session_id: str) -> dict[str, Any]:
+        return self._worker(name, "sessions", "get", validate_session_id(session_id))
+
+    def messages(self, name: str, session_id: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        if not (1 <= limit <= 1000) or offset < 0:
+            raise InvalidInput("limit must be 1-1000 and offset 0 or more")
+        return self._worker(name, "sessions", "messages", validate_session_id(session_id),
+                            "--limit", str(limit), "--offset", str(offset))
+
+    def usage(self, name: str) -> dict[str, Any]:
+        return self._worker(name, "usage")
+
+    def usage_all(self) -> dict[str, Any]:
+        """Usage of every running workspace, and the sum."""
+        per_workspace = {}
+        total = {"tokens": {}, "cost": 0.0}
+        for ws in self.workspaces.list():
+            if ws["status"] != "running":
+                continue
+            try:
+                usage = self.usage(ws["name"])
+            except PerryError as e:
+                per_workspace[ws["name"]] = {"error": e.message}
+                continue
+            per_workspace[ws["name"]] = usage["total"]
+            for key, value in (usage["total"].get("tokens") or {}).items():
+                total["tokens"][key] = total["tokens"].get(key, 0) + (value or 0)
+            total["cost"] += usage["total"].get("cost") or 0.0
+        return {"workspaces": per_workspace, "total": total}
+
+    # ---------------------------------------------------------------- watch
+
+    def watch(self, name: str) -> None:
+        """Start (or share) the live watcher of a workspace's sessions."""
+        validate_name(name)
+        with self._lock:
+            watcher = self._watchers.get(name)
+            if watcher is None or not watcher.alive:
+                watcher = self._watchers[name] = _Watcher(self, name)
+                watcher.start()
+            watcher.users += 1
+
+    def unwatch(self, name: str) -> None:
+        with self._lock:
+            watcher = self._watchers.get(name)
+            if watcher is None:
+                return
+            watcher.users -= 1
+            if watcher.users <= 0:
+                self._watchers.pop(name, None)
+                watcher.stop()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
+            watcher.stop()
+
+
+class _Watcher(threading.Thread):
+    """One `perry-worker sessions watch` exec, its lines turned into events."""
+
+    def __init__(self, sessions: AgentSessions, name: str):
+        super().__init__(name=f"perry-watch-{name}", daemon=True)
+        self.sessions = sessions
+        self.name_ = name
+        self.users = 0
+        self.alive = True
+        self._sock = None
+        self._stopping = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        manager = self.sessions.workspaces
+        try:
+            api = manager.engine.client.api
+            exec_id = api.exec_create(manager.naming.container(self.name_), WATCH_COMMAND, stdin=True,
+                                      stdout=True, stderr=False, user="workspace",
+                                      environment={"HOME": HOME_DIR})["Id"]
+            self._sock = api.exec_start(exec_id, socket=True)
+            if self._stopping.is_set():
+                return
+            buffer = b""
+            for _stream, data in frames_iter(self._sock, tty=False):
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    self._line(line)
+        except Exception as e:  # the workspace stopped, the engine went away: the watch ends
+            if not self._stopping.is_set():
+                log.info("session watch of %s ended: %s", self.name_, e)
+        finally:
+            self.alive = False
+            self.ready.set()
+            self._close()
+
+    def _line(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        kind = event.get("type")
+        if kind == "watch.ready":
+            self.ready.set()
+        elif kind in ("session.created", "session.updated"):
+            self.sessions.events.publish(kind, self.name_, data=event.get("session"))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._close()
+
+    def _close(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        raw = getattr(sock, "_sock", sock)
+        try:
+            raw.shutdown(socket.SHUT_WR)  # stdin EOF: the watcher inside exits
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
