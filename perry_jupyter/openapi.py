@@ -25,6 +25,7 @@ NAME_PARAM = {"name": "name", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"}}
 
 
+SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True, "schema": {"type": "string"}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
 
@@ -79,6 +80,29 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "summary": "Run a command in a running workspace", "parameters": [NAME_PARAM],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Exec")}}},
             "responses": {"200": _json(_ref("ExecResult")), **ERRORS}}},
+        "/perry/api/usage": {"get": {"summary": "Token use and cost of every running workspace",
+                                     "responses": {"200": _json({"type": "object"})}}},
+        "/perry/api/workspaces/{name}/usage": {"get": {
+            "summary": "Token use and cost per session and in total", "parameters": [NAME_PARAM],
+            "responses": {"200": _json(_ref("Usage")), **ERRORS}}},
+        "/perry/api/workspaces/{name}/sessions": {"get": {
+            "summary": "Agent sessions in the workspace, newest first",
+            "parameters": [NAME_PARAM, {"name": "agent", "in": "query",
+                                        "schema": {"type": "string", "enum": ["opencode", "claude", "codex"]}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "sessions": {"type": "array", "items": _ref("Session")}}}), **ERRORS}}},
+        "/perry/api/workspaces/{name}/sessions/{sessionId}": {"get": {
+            "summary": "One session", "parameters": [NAME_PARAM, SESSION_PARAM],
+            "responses": {"200": _json(_ref("Session")), **ERRORS}}},
+        "/perry/api/workspaces/{name}/sessions/{sessionId}/messages": {"get": {
+            "summary": "A page of the session's messages, oldest first",
+            "parameters": [NAME_PARAM, SESSION_PARAM,
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "sessionId": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
+                "limit": {"type": "integer"}, "messages": {"type": "array", "items": _ref("Message")}}}),
+                **ERRORS}}},
         "/perry/api/workspaces/{name}/terminals": {
             "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -131,6 +155,20 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "name": {"type": "string"}, "ok": {"type": "boolean"}, "message": {"type": "string"},
                 "fix": {"type": "string"}}}}}},
         "Config": {"type": "object"},
+        "Tokens": {"type": "object", "properties": {k: {"type": "integer"} for k in (
+            "input", "output", "reasoning", "cacheRead", "cacheWrite")}},
+        "Session": {"type": "object", "properties": {
+            "sessionId": {"type": "string"}, "agent": {"type": "string", "enum": ["opencode", "claude", "codex"]},
+            "title": {"type": "string"}, "directory": {"type": "string", "nullable": True},
+            "messageCount": {"type": "integer"}, "lastActivity": {"type": "string", "format": "date-time"},
+            "tokens": _ref("Tokens"), "cost": {"type": "number", "nullable": True}}},
+        "Message": {"type": "object", "properties": {
+            "id": {"type": "string"}, "role": {"type": "string"}, "time": {"type": "string"},
+            "parts": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "string", "enum": ["text", "tool", "reasoning", "file"]}}}}}},
+        "Usage": {"type": "object", "properties": {
+            "sessions": {"type": "array", "items": {"type": "object"}},
+            "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": {"type": "number"}}}}},
         "Terminal": {"type": "object", "properties": {
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},

@@ -16,6 +16,8 @@ ROUTES = [
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),
     ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),
+    ("GET", "usage"), ("GET", "workspaces/alpha/usage"), ("GET", "workspaces/alpha/sessions"),
+    ("GET", "workspaces/alpha/sessions/ses_1"), ("GET", "workspaces/alpha/sessions/ses_1/messages"),
     ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
 ]
 SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]
@@ -24,12 +26,13 @@ SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]
 def _shape(path: str) -> str:
     for action in ("/start", "/stop", "/sync"):
         path = path.replace(action, "/{action}")
-    return path.replace("perry_alpha_1", "{term}").replace("alpha", "{name}")
+    return (path.replace("perry_alpha_1", "{term}").replace("alpha", "{name}")
+            .replace("ses_1", "{sessionId}").replace("{session_id}", "{sessionId}"))
 
 
 def test_every_route_is_in_this_list_and_in_the_openapi_document():
     served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
-              .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>\\w+)", "{term}")
+              .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>\\w+)", "{term}").replace("(?P<session_id>[^/]+)", "{sessionId}")
               for pattern, _ in routes()}
     sockets = {"/" + "/".join(parts).replace("alpha", "{name}") for parts in SOCKETS}
     listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets
