@@ -71,6 +71,7 @@ class WorkspaceSettings:
     dind_mode: str = "auto"
     restart_policy: str = "unless-stopped"
     ready_timeout: float = 120.0
+    clone_timeout: float = 900.0
     stop_timeout: int = 10
     # None: whatever ~/.ssh/*.pub holds at the time of copying, so a key made later counts.
     ssh_public_keys: list[str] | None = None
@@ -186,6 +187,7 @@ class WorkspaceManager:
             "sshHost": self.settings.bind_address,
             "dind": record.get("dind") or labels.get(LABEL_DIND),
             "clone": record.get("clone"),
+            "projectDir": record.get("projectDir") or HOME_DIR,
             "error": error,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
         }
@@ -213,7 +215,9 @@ class WorkspaceManager:
             self._wait_ready(name, progress)
             progress("copying keys, git config and the worker")
             self._copy_user_files(name)
-            record = self.store.patch_workspace(name, status="running", error=None) or record
+            project_dir = self._wait_clone(name, clone, progress) if clone else HOME_DIR
+            record = self.store.patch_workspace(name, status="running", error=None,
+                                                projectDir=project_dir) or record
         except BaseException as e:
             log.warning("creating workspace %s failed: %s", name, e)
             self._rollback(name, created_volumes)
@@ -372,6 +376,23 @@ class WorkspaceManager:
             logs = self.logs(name, tail=30)
             raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
                              f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
+
+    def _wait_clone(self, name: str, clone: str, progress: Progress) -> str:
+        """Wait for the entrypoint's first-start clone; returns the project directory."""
+        progress(f"cloning {clone}")
+        deadline = int(self.settings.clone_timeout * 5)
+        script = ('i=0; while [ "$i" -lt "$1" ]; do '
+                  '[ -e .perry/clone.done ] && exec cat .perry/clone.done; '
+                  '[ -e .perry/clone.failed ] && { tail -n 5 .perry/clone.log >&2; exit 1; }; '
+                  'i=$((i + 1)); sleep 0.2; done; echo "still cloning" >&2; exit 2')
+        result = self._exec(name, ["sh", "-c", script, "sh", str(deadline)], user="workspace", workdir=HOME_DIR)
+        if result["exitCode"] == 0:
+            return result["stdout"].strip() or HOME_DIR
+        detail = " ".join(result["stderr"].split())
+        if result["exitCode"] == 2:
+            raise PerryError(f"cloning {clone} took longer than {self.settings.clone_timeout:.0f}s",
+                             code="clone_timeout", status=504)
+        raise PerryError(f"cloning {clone} failed: {detail}", code="clone_failed", status=422)
 
     def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
         api = None

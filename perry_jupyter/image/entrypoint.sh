@@ -200,6 +200,7 @@ clone_repo() {
     name="${name//\//-}"
     case "$name" in .|..|"") name=repo ;; esac
     target="$WS_HOME/$name"
+    rm -f "$PERRY_STATE/clone.failed"
     {
         echo "perry: cloning $PERRY_CLONE_URL into $target ($(date -u +%FT%TZ))"
         local args=(clone --progress)
@@ -222,6 +223,8 @@ clone_repo() {
         as_user sh -c 'printf "%s\n" "$1" > "$2"' sh "$target" "$PERRY_STATE/clone.done"
         log "cloned $PERRY_CLONE_URL into $target"
     else
+        # Perry's create waits for clone.done or this, and reports the log.
+        as_user sh -c 'printf "%s\n" "$1" > "$2"' sh "$rc" "$PERRY_STATE/clone.failed"
         log "clone of $PERRY_CLONE_URL failed, see $PERRY_STATE/clone.log"
     fi
     return 0

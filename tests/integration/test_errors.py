@@ -100,3 +100,16 @@ class TestEngineUnreachable:
         engine_check = next(c for c in info["checks"] if c["name"] == "engine")
         assert not engine_check["ok"] and "dockerd" in engine_check["fix"]
         assert not (tmp_path / "perry-state" / "state.json").exists()
+
+
+async def test_a_clone_that_fails_is_reported_and_leaves_nothing(api, perry_state_dir, docker_client, tmp_path):
+    not_a_repo = tmp_path / "plain-folder"
+    not_a_repo.mkdir()
+    before = snapshot(perry_state_dir, docker_client)
+    status, err = await api("POST", "workspaces", {"name": "badclone", "clone": str(not_a_repo)})
+    assert status == 422, err
+    assert err["error"]["code"] == "clone_failed"
+    assert "fatal: repository" in err["error"]["message"]  # git's own words reach the user
+    assert snapshot(perry_state_dir, docker_client)[1:] == before[1:]
+    status, _ = await api("GET", "workspaces/badclone")
+    assert status == 404

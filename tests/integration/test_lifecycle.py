@@ -53,6 +53,7 @@ async def test_lifecycle_end_to_end(api, jp_ws_fetch, docker_client, tmp_path, p
     assert ws["status"] == "running"
     assert SSH_PORTS[0] <= ws["ports"]["ssh"] <= SSH_PORTS[1]
     assert ws["containerName"] == f"{TEST_PREFIX}alpha"
+    assert ws["projectDir"] == "/home/workspace/project"
     assert (await next_event(events, "workspace.created"))["data"]["status"] == "creating"
     assert (await next_event(events, "workspace.updated"))["data"]["status"] == "running"
 
