@@ -101,6 +101,7 @@ class PerryApp(ExtensionApp):
         self.perry = perry
         self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,
                                                                             thread_name_prefix="perry-docker"))
+        perry.tasks.resume()
         try:
             changes = perry.workspaces.reconcile()
             self.log.info("Perry: state %s reconciled with Docker (%d change(s))", perry.store.path, len(changes))
@@ -121,6 +122,10 @@ class PerryApp(ExtensionApp):
             shell=lambda: self.perry.settings.terminal_shell,
         )
         self.handlers.extend(routes())
+
+    async def stop_extension(self) -> None:
+        self.perry.tasks.close()
+        self.perry.sessions.stop_all()
 
 
 main = launch_new_instance = PerryApp.launch_instance

@@ -26,6 +26,7 @@ NAME_PARAM = {"name": "name", "in": "path", "required": True,
 
 
 SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True, "schema": {"type": "string"}}
+TASK_PARAM = {"name": "taskId", "in": "path", "required": True, "schema": {"type": "string"}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
 
@@ -103,6 +104,21 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "sessionId": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
                 "limit": {"type": "integer"}, "messages": {"type": "array", "items": _ref("Message")}}}),
                 **ERRORS}}},
+        "/perry/api/workspaces/{name}/tasks": {
+            "get": {"summary": "The workspace's dispatched tasks, newest first", "parameters": [NAME_PARAM],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "tasks": {"type": "array", "items": _ref("Task")}}}), **ERRORS}},
+            "post": {"summary": "Start an agent on a prompt in the workspace's project directory; returns at once",
+                     "parameters": [NAME_PARAM],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Dispatch")}}},
+                     "responses": {"201": _json(_ref("Task")), **ERRORS}},
+        },
+        "/perry/api/workspaces/{name}/tasks/{taskId}": {
+            "get": {"summary": "One task", "parameters": [NAME_PARAM, TASK_PARAM],
+                    "responses": {"200": _json(_ref("Task")), **ERRORS}},
+            "delete": {"summary": "Cancel the task (its agent process ends)", "parameters": [NAME_PARAM, TASK_PARAM],
+                       "responses": {"200": _json(_ref("Task")), **ERRORS}},
+        },
         "/perry/api/workspaces/{name}/terminals": {
             "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -169,6 +185,25 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "Usage": {"type": "object", "properties": {
             "sessions": {"type": "array", "items": {"type": "object"}},
             "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": {"type": "number"}}}}},
+        "Dispatch": {"type": "object", "required": ["prompt"], "additionalProperties": False, "properties": {
+            "agent": {"type": "string", "enum": ["opencode", "claude", "codex"], "default": "opencode"},
+            "prompt": {"type": "string"}, "sessionId": {"type": "string"}, "model": {"type": "string"},
+            "callback": {"type": "object", "required": ["url"], "properties": {
+                "url": {"type": "string", "format": "uri"},
+                "token": {"type": "string", "description": "sent as Authorization: Bearer; never shown"}}}}},
+        "Task": {"type": "object", "properties": {
+            "id": {"type": "string"}, "workspace": {"type": "string"}, "agent": {"type": "string"},
+            "prompt": {"type": "string"}, "model": {"type": "string", "nullable": True},
+            "sessionId": {"type": "string", "nullable": True}, "directory": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+            "created": {"type": "string"}, "started": {"type": "string", "nullable": True},
+            "ended": {"type": "string", "nullable": True}, "exitCode": {"type": "integer", "nullable": True},
+            "summary": {"type": "string", "nullable": True},
+            "outputTail": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": "string", "nullable": True},
+            "callback": {"type": "object", "nullable": True, "properties": {
+                "url": {"type": "string"}, "delivered": {"type": "boolean"}, "attempts": {"type": "integer"},
+                "lastError": {"type": "string", "nullable": True}}}}},
         "Terminal": {"type": "object", "properties": {
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},

@@ -12,6 +12,7 @@ from .errors import Conflict, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
 from .settings import SettingsStore
+from .tasks import TaskManager
 from .state import StateStore
 from .workspaces import WorkspaceManager, WorkspaceSettings
 
@@ -27,6 +28,7 @@ class Perry:
         self.runtime_settings.apply(settings)
         self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
         self.sessions = AgentSessions(self.workspaces, self.events)
+        self.tasks = TaskManager(self.workspaces, self.store, self.events)
         self._build_lock = threading.Lock()
 
     def image_builder(self):

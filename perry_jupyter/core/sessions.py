@@ -17,9 +17,10 @@ from typing import Any
 
 from docker.utils.socket import frames_iter
 
-from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .errors import InvalidInput, PerryError
 from .events import EventBus
 from .names import HOME_DIR, validate_name
+from .worker import run_worker
 from .workspaces import WorkspaceManager
 
 log = logging.getLogger(__name__)
@@ -54,27 +55,7 @@ class AgentSessions:
     # ---------------------------------------------------------------- reads
 
     def _worker(self, name: str, *args: str) -> Any:
-        """Run perry-worker as the workspace user and return its JSON answer."""
-        ws = self.workspaces.get(name)
-        if ws["status"] != "running":
-            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
-        result = self.workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace",
-                                       workdir=HOME_DIR, env={"HOME": HOME_DIR})
-        try:
-            answer = json.loads(result["stdout"]) if result["stdout"].strip() else None
-        except json.JSONDecodeError:
-            answer = None
-        if isinstance(answer, dict) and "error" in answer:
-            err = answer["error"]
-            if err.get("code") == "not_found":
-                raise NotFound(f"workspace {name!r}: {err.get('message')}")
-            raise PerryError(f"perry-worker in {name!r}: {err.get('message')}", code="worker_error", status=502)
-        if result["exitCode"] != 0 or answer is None:
-            detail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["no output"]
-            hint = " (`perry sync` installs the current worker)" if result["exitCode"] in (2, 127) else ""
-            raise PerryError(f"perry-worker failed in {name!r} (exit {result['exitCode']}): {detail[0]}{hint}",
-                             code="worker_error", status=502)
-        return answer
+        return run_worker(self.workspaces, name, *args)
 
     def list(self, name: str, agent: str | None = None) -> list[dict[str, Any]]:
         agent = validate_agent(agent)

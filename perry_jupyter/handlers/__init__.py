@@ -11,6 +11,7 @@ def routes() -> list[tuple]:
     from .image import ImageBuildHandler, ImageHandler
     from .info import ConfigHandler, InfoHandler, OpenAPIHandler
     from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
+    from .tasks import TaskHandler, TasksHandler
     from .terminals import TerminalHandler, TerminalsHandler, WorkspaceTermSocket
     from .workspaces import (
         ExecHandler,
@@ -38,6 +39,8 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/sessions", SessionsHandler),
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}", SessionHandler),
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}/messages", MessagesHandler),
+        (f"{api}/workspaces/{NAME}/tasks", TasksHandler),
+        (f"{api}/workspaces/{NAME}/tasks/(?P<task_id>[^/]+)", TaskHandler),
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
         (f"{api}/workspaces/{NAME}/terminals/(?P<term>\\w+)", TerminalHandler),
         (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),

@@ -16,6 +16,8 @@ ROUTES = [
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),
     ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),
+    ("GET", "workspaces/alpha/tasks"), ("POST", "workspaces/alpha/tasks"),
+    ("GET", "workspaces/alpha/tasks/tsk_1"), ("DELETE", "workspaces/alpha/tasks/tsk_1"),
     ("GET", "usage"), ("GET", "workspaces/alpha/usage"), ("GET", "workspaces/alpha/sessions"),
     ("GET", "workspaces/alpha/sessions/ses_1"), ("GET", "workspaces/alpha/sessions/ses_1/messages"),
     ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
@@ -27,12 +29,13 @@ def _shape(path: str) -> str:
     for action in ("/start", "/stop", "/sync"):
         path = path.replace(action, "/{action}")
     return (path.replace("perry_alpha_1", "{term}").replace("alpha", "{name}")
-            .replace("ses_1", "{sessionId}").replace("{session_id}", "{sessionId}"))
+            .replace("ses_1", "{sessionId}").replace("tsk_1", "{taskId}").replace("{session_id}", "{sessionId}"))
 
 
 def test_every_route_is_in_this_list_and_in_the_openapi_document():
     served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
               .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>\\w+)", "{term}").replace("(?P<session_id>[^/]+)", "{sessionId}")
+              .replace("(?P<task_id>[^/]+)", "{taskId}")
               for pattern, _ in routes()}
     sockets = {"/" + "/".join(parts).replace("alpha", "{name}") for parts in SOCKETS}
     listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets

@@ -1,0 +1,270 @@
+"""Dispatched agent tasks: started in the workspace, followed, and called back when done.
+
+The task itself runs inside the workspace under perry_worker's runner, so it
+outlives this server; what Perry promised (the task, its callback and whether
+that was delivered) lives in the state file, so a restarted server picks up
+where the last one left: it learns the real final status from the workspace
+and sends a callback that is still owed, once.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import requests
+
+from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .events import EventBus
+from .names import HOME_DIR, validate_name
+from .sessions import AGENTS, validate_session_id
+from .state import StateStore
+from .worker import run_worker
+from .workspaces import WorkspaceManager
+
+log = logging.getLogger(__name__)
+
+FINAL = ("succeeded", "failed", "cancelled")
+TASK_ID = re.compile(r"tsk_[0-9a-f]{16}")
+MODEL = re.compile(r"[\w./:@-]{1,200}")
+CALLBACK_ATTEMPTS = 10
+POLL_INTERVAL = 1.0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def public(task: dict[str, Any]) -> dict[str, Any]:
+    """A task as the API shows it: the callback's token never leaves the server."""
+    out = copy.deepcopy(task)
+    callback = out.get("callback")
+    if callback:
+        callback.pop("token", None)
+        callback.pop("nextAttempt", None)
+    return out
+
+
+def _validate_callback(callback: object) -> dict[str, Any] | None:
+    if callback is None:
+        return None
+    if not isinstance(callback, Mapping) or not isinstance(callback.get("url"), str):
+        raise InvalidInput("callback must be an object with a url (and optionally a token)")
+    url = callback["url"]
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise InvalidInput(f"callback url {url!r} must be an http(s) URL")
+    token = callback.get("token")
+    if token is not None and not isinstance(token, str):
+        raise InvalidInput("callback token must be a string")
+    unknown = sorted(set(callback) - {"url", "token"})
+    if unknown:
+        raise InvalidInput(f"unknown callback field(s) {', '.join(unknown)}")
+    return {"url": url, "token": token, "delivered": False, "attempts": 0, "lastError": None,
+            "deliveredAt": None, "nextAttempt": 0.0}
+
+
+class TaskManager:
+    def __init__(self, workspaces: WorkspaceManager, store: StateStore, events: EventBus,
+                 post: Callable[..., Any] = requests.post):
+        self.workspaces = workspaces
+        self.store = store
+        self.events = events
+        self._post = post
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # -------------------------------------------------------------- the API
+
+    def dispatch(self, name: str, *, agent: Any = "opencode", prompt: Any = None, session_id: Any = None,
+                 model: Any = None, callback: Any = None) -> dict[str, Any]:
+        validate_name(name)
+        if agent not in AGENTS:
+            raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(AGENTS)}")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidInput("prompt must be a non-empty string")
+        if session_id is not None:
+            validate_session_id(session_id)
+        if model is not None and (not isinstance(model, str) or not MODEL.fullmatch(model)):
+            raise InvalidInput(f"invalid model {model!r}")
+        callback = _validate_callback(callback)
+        ws = self.workspaces.get(name)
+        if ws["status"] != "running":
+            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+
+        task = {
+            "id": f"tsk_{secrets.token_hex(8)}", "workspace": name, "agent": agent, "prompt": prompt,
+            "model": model, "sessionId": session_id, "directory": ws.get("projectDir") or HOME_DIR,
+            "status": "queued", "created": _now(), "started": None, "ended": None, "exitCode": None,
+            "summary": None, "outputTail": [], "error": None, "callback": callback,
+        }
+        self._save(task)  # promised before anything runs: a crash now is a task that never started
+        self.events.publish("task.created", name, data=public(task))
+        args = ["task", "start", "--id", task["id"], "--agent", agent, "--dir", task["directory"],
+                "--prompt", prompt]
+        if session_id:
+            args += ["--session", session_id]
+        if model:
+            args += ["--model", model]
+        try:
+            started = self._worker(name, *args)
+        except PerryError as e:
+            task = self._update(task["id"], status="failed", ended=_now(), error=e.message)
+        else:
+            task = self._merge(task["id"], started)
+        self._ensure_thread()
+        return public(task)
+
+    def list(self, name: str) -> list[dict[str, Any]]:
+        self.workspaces.get(name)
+        tasks = [t for t in self._tasks().values() if t["workspace"] == name]
+        return [public(t) for t in sorted(tasks, key=lambda t: t["created"], reverse=True)]
+
+    def get(self, name: str, task_id: str) -> dict[str, Any]:
+        validate_name(name)
+        task = self._tasks().get(task_id) if isinstance(task_id, str) else None
+        if task is None or task["workspace"] != name:
+            raise NotFound(f"workspace {name!r} has no task {task_id!r}")
+        return public(task)
+
+    def cancel(self, name: str, task_id: str) -> dict[str, Any]:
+        task = self.get(name, task_id)
+        if task["status"] in FINAL:
+            return task
+        try:
+            result = self._worker(name, "task", "cancel", task_id)
+        except NotFound:
+            result = {"status": "cancelled", "ended": _now()}
+        task = self._merge(task_id, result)
+        self._wake.set()
+        return public(task)
+
+    # --------------------------------------------------------- following
+
+    def resume(self) -> None:
+        """After a (re)start: follow unfinished tasks and owed callbacks."""
+        if any(self._needs_attention(t) for t in self._tasks().values()):
+            self._ensure_thread()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _ensure_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="perry-tasks", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    @staticmethod
+    def _needs_attention(task: dict[str, Any]) -> bool:
+        callback = task.get("callback")
+        owed = callback is not None and not callback["delivered"] and callback["attempts"] < CALLBACK_ATTEMPTS
+        return task["status"] not in FINAL or (task["status"] in FINAL and owed)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            pending = [t for t in self._tasks().values() if self._needs_attention(t)]
+            if not pending:
+                return  # the next dispatch starts a new one
+            for task in pending:
+                try:
+                    if task["status"] not in FINAL:
+                        self._poll(task)
+                    else:
+                        self._deliver(task)
+                except Exception:
+                    log.exception("following task %s", task["id"])
+            self._wake.wait(POLL_INTERVAL)
+            self._wake.clear()
+
+    def _poll(self, task: dict[str, Any]) -> None:
+        name = task["workspace"]
+        try:
+            result = self._worker(name, "task", "status", task["id"])
+        except NotFound as e:
+            gone = "the workspace no longer exists" if "does not exist" in e.message else \
+                "the workspace has no record of it (it never started)"
+            result = {"status": "failed", "ended": _now(), "error": gone}
+        except Conflict:
+            result = {"status": "failed", "ended": _now(), "error": "the workspace stopped while the task ran"}
+        except PerryError as e:
+            log.info("task %s: cannot reach its workspace yet: %s", task["id"], e.message)
+            return
+        updated = self._merge(task["id"], result)
+        if updated["status"] in FINAL:
+            self._deliver(updated)
+
+    def _deliver(self, task: dict[str, Any]) -> None:
+        callback = task.get("callback")
+        if not callback or callback["delivered"] or time.time() < callback.get("nextAttempt", 0):
+            return
+        verb = {"succeeded": "Done", "failed": "Failed", "cancelled": "Cancelled"}[task["status"]]
+        summary = task.get("summary") or task.get("error") or f"{task['agent']} task in {task['workspace']}"
+        payload = {"text": f"{verb}: {summary}", "mode": "now", "task": public(task)}
+        headers = {"Authorization": f"Bearer {callback['token']}"} if callback.get("token") else {}
+        attempts = callback["attempts"] + 1
+        try:
+            response = self._post(callback["url"], json=payload, headers=headers, timeout=10)
+            ok = 200 <= response.status_code < 300
+            error = None if ok else f"HTTP {response.status_code}"
+        except requests.RequestException as e:
+            ok, error = False, type(e).__name__
+        changes = {"attempts": attempts, "lastError": error}
+        if ok:
+            changes.update(delivered=True, deliveredAt=_now())
+        else:
+            # 1, 2, 4 ... 60 s between tries.
+            changes["nextAttempt"] = time.time() + min(2 ** (attempts - 1), 60)
+            log.info("callback for task %s failed (%s), attempt %d", task["id"], error, attempts)
+        with self.store.transaction() as data:
+            stored = data.setdefault("tasks", {}).get(task["id"])
+            if stored is not None and stored.get("callback"):
+                stored["callback"].update(changes)
+                task = copy.deepcopy(stored)
+        self.events.publish("task.updated", task["workspace"], data=public(task))
+
+    # ------------------------------------------------------------ storage
+
+    def _worker(self, name: str, *args: str) -> dict[str, Any]:
+        return run_worker(self.workspaces, name, *args)
+
+    def _tasks(self) -> dict[str, dict[str, Any]]:
+        return self.store.read().get("tasks", {})
+
+    def _save(self, task: dict[str, Any]) -> None:
+        with self.store.transaction() as data:
+            data.setdefault("tasks", {})[task["id"]] = task
+
+    def _update(self, task_id: str, **changes: Any) -> dict[str, Any]:
+        with self.store.transaction() as data:
+            task = data.setdefault("tasks", {})[task_id]
+            task.update(changes)
+            result = copy.deepcopy(task)
+        self.events.publish("task.updated", result["workspace"], data=public(result))
+        return result
+
+    def _merge(self, task_id: str, worker_view: Mapping[str, Any]) -> dict[str, Any]:
+        """Take what the workspace says of the task; publish only when something changed."""
+        fields = ("status", "started", "ended", "exitCode", "sessionId", "summary", "outputTail", "error")
+        with self.store.transaction() as data:
+            task = data.setdefault("tasks", {})[task_id]
+            before = {k: task.get(k) for k in fields}
+            for key in fields:
+                if key in worker_view and (worker_view[key] is not None or key in ("error",)):
+                    task[key] = worker_view[key]
+            if task["status"] == "queued" and worker_view.get("status"):
+                task["status"] = worker_view["status"]
+            changed = before != {k: task.get(k) for k in fields}
+            result = copy.deepcopy(task)
+        if changed:
+            self.events.publish("task.updated", result["workspace"], data=public(result))
+        return result

@@ -1,0 +1,37 @@
+"""Calling perry_worker inside a workspace: one `docker exec`, one JSON answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import Conflict, NotFound, PerryError
+from .names import HOME_DIR
+
+
+def run_worker(workspaces, name: str, *args: str) -> Any:
+    """Run `perry-worker ARGS --json` as the workspace user; its JSON answer, or a PerryError."""
+    ws = workspaces.get(name)
+    if ws["status"] != "running":
+        raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+    result = workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace",
+                              workdir=HOME_DIR, env={"HOME": HOME_DIR})
+    try:
+        answer = json.loads(result["stdout"]) if result["stdout"].strip() else None
+    except json.JSONDecodeError:
+        answer = None
+    if isinstance(answer, dict) and "error" in answer:
+        err = answer["error"]
+        if err.get("code") == "not_found":
+            raise NotFound(f"workspace {name!r}: {err.get('message')}")
+        if err.get("code") == "invalid":
+            from .errors import InvalidInput
+
+            raise InvalidInput(err.get("message") or "invalid input")
+        raise PerryError(f"perry-worker in {name!r}: {err.get('message')}", code="worker_error", status=502)
+    if result["exitCode"] != 0 or answer is None:
+        detail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["no output"]
+        hint = " (`perry sync` installs the current worker)" if result["exitCode"] in (2, 127) else ""
+        raise PerryError(f"perry-worker failed in {name!r} (exit {result['exitCode']}): {detail[0]}{hint}",
+                         code="worker_error", status=502)
+    return answer

@@ -1,0 +1,35 @@
+"""Dispatched agent tasks of a workspace: start, list, show, cancel."""
+
+from __future__ import annotations
+
+from ..core.errors import InvalidInput
+from .base import PerryHandler, api
+
+FIELDS = {"agent", "prompt", "sessionId", "model", "callback"}
+
+
+class TasksHandler(PerryHandler):
+    @api
+    async def get(self, name: str) -> None:
+        self.reply({"tasks": await self.blocking(self.perry.tasks.list, name)})
+
+    @api
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - FIELDS)
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(FIELDS))}")
+        task = await self.blocking(self.perry.tasks.dispatch, name, agent=body.get("agent", "opencode"),
+                                   prompt=body.get("prompt"), session_id=body.get("sessionId"),
+                                   model=body.get("model"), callback=body.get("callback"))
+        self.reply(task, status=201)
+
+
+class TaskHandler(PerryHandler):
+    @api
+    async def get(self, name: str, task_id: str) -> None:
+        self.reply(await self.blocking(self.perry.tasks.get, name, task_id))
+
+    @api
+    async def delete(self, name: str, task_id: str) -> None:
+        self.reply(await self.blocking(self.perry.tasks.cancel, name, task_id))

@@ -1,0 +1,257 @@
+"""Dispatched agent tasks, run inside the workspace so they outlive any server.
+
+`task start` writes ~/.perry/tasks/ID/task.json and spawns a detached runner
+(`task _run ID`, its own session and process group) that runs the agent
+non-interactively, streams its output to output.log, and records the exit code,
+the agent's session id and a one-line summary when it ends. `task status` reads
+that back (and notices a runner that vanished, e.g. the container restarted);
+`task cancel` ends the runner's whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+FINAL = ("succeeded", "failed", "cancelled")
+SESSION_ID = re.compile(r'"(?:sessionID|session_id|thread_id)"\s*:\s*"([A-Za-z0-9_.:-]+)"')
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+TAIL_LINES = 20
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def tasks_dir(home: str) -> str:
+    return os.path.join(home, ".perry", "tasks")
+
+
+def _task_dir(home: str, task_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", task_id):
+        raise ValueError(f"invalid task id {task_id!r}")
+    return os.path.join(tasks_dir(home), task_id)
+
+
+def _read(home: str, task_id: str) -> dict | None:
+    try:
+        with open(os.path.join(_task_dir(home, task_id), "task.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write(home: str, task: dict) -> None:
+    folder = _task_dir(home, task["id"])
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    tmp = os.path.join(folder, "task.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(task, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(folder, "task.json"))
+
+
+def agent_command(task: dict) -> list[str]:
+    """The agent's own non-interactive command line for a task."""
+    agent, prompt, session, model = task["agent"], task["prompt"], task.get("sessionId"), task.get("model")
+    if prompt.startswith("-"):
+        prompt = " " + prompt  # never read as an option
+    if agent == "opencode":
+        return ["opencode", "run", "--format", "json", "--auto",
+                *(["--session", session] if session else []), *(["--model", model] if model else []), prompt]
+    if agent == "claude":
+        return ["claude", "-p", prompt, "--output-format", "stream-json", "--verbose",
+                "--dangerously-skip-permissions",
+                *(["--resume", session] if session else []), *(["--model", model] if model else [])]
+    if agent == "codex":
+        base = ["codex", "exec", "--json", "--skip-git-repo-check", "--full-auto", *(["--model", model] if model else [])]
+        return [*base, "resume", session, prompt] if session else [*base, prompt]
+    raise ValueError(f"unknown agent {agent!r}")
+
+
+def start(home: str, task_id: str, agent: str, prompt: str, directory: str,
+          session: str | None = None, model: str | None = None) -> dict:
+    if _read(home, task_id) is not None:
+        raise ValueError(f"task {task_id} exists already")
+    task = {"id": task_id, "agent": agent, "prompt": prompt, "directory": directory, "sessionId": session,
+            "model": model, "status": "running", "started": _now(), "ended": None, "exitCode": None,
+            "summary": None, "runnerPid": None, "error": None}
+    agent_command(task)  # unknown agents fail here, before anything runs
+    _write(home, task)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "perry_worker", "--home", home, "task", "_run", task_id],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, cwd="/", env={**os.environ, "PYTHONPATH": _package_root()})
+    task["runnerPid"] = runner.pid
+    _write(home, task)
+    return status(home, task_id)
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(home: str, task_id: str) -> int:
+    """The runner: run the agent, record how it ended. Its process group is the task."""
+    task = _read(home, task_id)
+    folder = _task_dir(home, task_id)
+    cancelled = {"flag": False}
+    child: subprocess.Popen | None = None
+
+    def on_term(signum, frame):
+        cancelled["flag"] = True
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    with open(os.path.join(folder, "output.log"), "ab") as out:
+        try:
+            child = subprocess.Popen(agent_command(task), cwd=task["directory"] or home, stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "HOME": home, "NO_COLOR": "1", "CI": "1"})
+            code = child.wait()
+        except OSError as e:
+            out.write(f"perry: could not start {task['agent']}: {e}\n".encode())
+            code = 127
+    task = _read(home, task_id) or task
+    output = _output(folder)
+    task.update(exitCode=code, ended=_now(),
+                status="cancelled" if cancelled["flag"] or os.path.exists(os.path.join(folder, "cancel")) else
+                ("succeeded" if code == 0 else "failed"))
+    found = SESSION_ID.findall(output)
+    if found and not task.get("sessionId"):
+        task["sessionId"] = found[0]
+    task["summary"] = summarize(output)
+    _write(home, task)
+    return 0
+
+
+def _output(folder: str, limit: int = 2_000_000) -> str:
+    try:
+        with open(os.path.join(folder, "output.log"), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def summarize(output: str) -> str:
+    """The agent's last words: its final text in JSON event streams, else the last output line."""
+    last_text = None
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "result" and isinstance(event.get("result"), str):
+            last_text = event["result"]  # Claude Code's final answer
+        elif event.get("type") == "text":
+            part = event.get("part") if isinstance(event.get("part"), dict) else event
+            if isinstance(part.get("text"), str) and part["text"].strip():
+                last_text = part["text"]
+        elif event.get("type") in ("item.completed",) and isinstance(event.get("item"), dict):
+            item = event["item"]
+            if item.get("type") in ("agent_message", "assistant_message") and isinstance(item.get("text"), str):
+                last_text = item["text"]
+    if last_text is None:
+        lines = [ANSI.sub("", x).strip() for x in output.splitlines() if x.strip()]
+        last_text = lines[-1] if lines else ""
+    text = " ".join(last_text.split())
+    return text[:280] + ("…" if len(text) > 280 else "")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (FileNotFoundError, IndexError, OSError):
+        return False
+
+
+def status(home: str, task_id: str) -> dict:
+    task = _read(home, task_id)
+    if task is None:
+        raise KeyError(task_id)
+    folder = _task_dir(home, task_id)
+    if task["status"] not in FINAL and task.get("runnerPid") and not _alive(task["runnerPid"]):
+        # Give a runner that just finished a moment to write its record.
+        time.sleep(0.2)
+        task = _read(home, task_id) or task
+        if task["status"] not in FINAL:
+            task.update(status="failed", ended=_now(), error="the task's process ended without a result "
+                        "(was the workspace stopped?)")
+            _write(home, task)
+    output = _output(folder, 64_000)
+    if not task.get("sessionId"):
+        found = SESSION_ID.findall(output)  # known as soon as the agent prints it
+        task["sessionId"] = found[0] if found else None
+    task["outputTail"] = [ANSI.sub("", x) for x in output.splitlines()][-TAIL_LINES:]
+    return task
+
+
+def cancel(home: str, task_id: str) -> dict:
+    task = status(home, task_id)
+    if task["status"] in FINAL:
+        return task
+    open(os.path.join(_task_dir(home, task_id), "cancel"), "w").close()
+    pid = task.get("runnerPid")
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.05)
+        if not _group_alive(pid):
+            break
+    task = _read(home, task_id) or task
+    if task["status"] not in FINAL:
+        task.update(status="cancelled", ended=_now())
+        _write(home, task)
+    return status(home, task_id)
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    return True
+            except (OSError, IndexError, ValueError):
+                continue
+    return False
+
+
+def list_tasks(home: str) -> list[dict]:
+    try:
+        ids = sorted(os.listdir(tasks_dir(home)))
+    except FileNotFoundError:
+        return []
+    out = []
+    for task_id in ids:
+        try:
+            out.append(status(home, task_id))
+        except (KeyError, ValueError):
+            continue
+    return out
