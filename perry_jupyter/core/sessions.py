@@ -167,6 +167,8 @@ class _Watcher(threading.Thread):
         kind = event.get("type")
         if kind == "watch.ready":
             self.ready.set()
+            # Clients may want to know from when on they see every change.
+            self.sessions.events.publish("sessions.watching", self.name_)
         elif kind in ("session.created", "session.updated"):
             self.sessions.events.publish(kind, self.name_, data=event.get("session"))
 
