@@ -1,4 +1,14 @@
-"""`perry-worker` command line: `--version`, `health`, and (later) agent session commands."""
+"""`perry-worker` command line: `--version`, `health`, and the agent session commands.
+
+    perry-worker [--home DIR] sessions list [--agent A] [--json]
+    perry-worker [--home DIR] sessions get ID [--agent A] [--json]
+    perry-worker [--home DIR] sessions messages ID [--limit N] [--offset K] [--agent A] [--json]
+    perry-worker [--home DIR] sessions watch [--interval 0.5] [--agent A]
+    perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
+
+Errors (unknown session, bad argument) exit with status 2; with --json they are printed on
+stdout as ``{"error": {"code": "not_found"|"bad_request", "message": ...}}``.
+"""
 
 import argparse
 import json
@@ -135,12 +145,167 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+# --------------------------------------------------------------------------- sessions
+
+
+def _store(args: argparse.Namespace):
+    from .sessions import SessionStore
+
+    agents = [args.agent] if getattr(args, "agent", None) else None
+    return SessionStore(getattr(args, "home", None), agents)
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _session_command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn NotFound/BadRequest into exit status 2 and a JSON or plain error."""
+    def run(args: argparse.Namespace) -> int:
+        from .sessions import BadRequest, NotFound
+
+        try:
+            return func(args)
+        except (NotFound, BadRequest) as e:
+            code = "not_found" if isinstance(e, NotFound) else "bad_request"
+            if getattr(args, "json", False):
+                _print_json({"error": {"code": code, "message": str(e)}})
+            else:
+                sys.stderr.write("perry-worker: %s\n" % e)
+            return 2
+    return run
+
+
+def _short_time(iso: Optional[str]) -> str:
+    return (iso or "-")[:19].replace("T", " ")
+
+
+@_session_command
+def cmd_sessions_list(args: argparse.Namespace) -> int:
+    sessions = _store(args).list()
+    if args.json:
+        _print_json(sessions)
+        return 0
+    if not sessions:
+        print("no sessions")
+        return 0
+    print("%-9s %-38s %5s  %-19s  %s" % ("AGENT", "SESSION", "MSGS", "LAST ACTIVITY", "TITLE"))
+    for s in sessions:
+        print("%-9s %-38s %5d  %-19s  %s" % (s["agent"], s["sessionId"], s["messageCount"],
+                                             _short_time(s["lastActivity"]), s["title"]))
+    return 0
+
+
+@_session_command
+def cmd_sessions_get(args: argparse.Namespace) -> int:
+    s = _store(args).get(args.id)
+    if args.json:
+        _print_json(s)
+        return 0
+    for key in ("sessionId", "agent", "title", "directory", "messageCount", "lastActivity", "cost"):
+        print("%s: %s" % (key, s[key]))
+    print("tokens: %s" % ", ".join("%s=%d" % kv for kv in s["tokens"].items()))
+    return 0
+
+
+@_session_command
+def cmd_sessions_messages(args: argparse.Namespace) -> int:
+    page = _store(args).messages(args.id, limit=args.limit, offset=args.offset)
+    if args.json:
+        _print_json(page)
+        return 0
+    for m in page["messages"]:
+        print("[%s] %s" % (_short_time(m["time"]), m["role"]))
+        for p in m["parts"]:
+            if p["type"] in ("text", "reasoning"):
+                prefix = "" if p["type"] == "text" else "(thinking) "
+                print("  " + prefix + p["text"].replace("\n", "\n  "))
+            elif p["type"] == "tool":
+                print("  [tool %s: %s]" % (p.get("tool"), p.get("status")))
+            else:
+                print("  [%s]" % p["type"])
+    print("(%d-%d of %d)" % (page["offset"] + 1 if page["messages"] else page["offset"],
+                             page["offset"] + len(page["messages"]), page["total"]))
+    return 0
+
+
+@_session_command
+def cmd_sessions_watch(args: argparse.Namespace) -> int:
+    from . import watch
+
+    watch.install_signal_handlers()
+    return watch.run(_store(args), interval=args.interval)
+
+
+@_session_command
+def cmd_usage(args: argparse.Namespace) -> int:
+    report = _store(args).usage(args.session)
+    if args.json:
+        _print_json(report)
+        return 0
+    cols = ("input", "output", "reasoning", "cacheRead", "cacheWrite")
+    print("%-9s %-38s %s %10s" % ("AGENT", "SESSION", " ".join("%10s" % c for c in cols), "COST"))
+    rows = [(r["agent"], r["sessionId"], r["tokens"], r["cost"]) for r in report["sessions"]]
+    rows.append(("", "TOTAL", report["total"]["tokens"], report["total"]["cost"]))
+    for agent, sid, tokens, cost in rows:
+        print("%-9s %-38s %s %10s" % (agent, sid, " ".join("%10d" % tokens[c] for c in cols),
+                                      "-" if cost is None else "%.4f" % cost))
+    return 0
+
+
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
+
+
+def _add_common(p: argparse.ArgumentParser, agent: bool = True, json_flag: bool = True) -> None:
+    # --home is accepted after the command too (default SUPPRESS keeps the global value).
+    p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
+                   help="home directory whose agent stores are read (default: $HOME)")
+    if agent:
+        p.add_argument("--agent", metavar="AGENT",
+                       help="only this agent's sessions: opencode, claude or codex")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perry-worker", description="Perry's helper inside a workspace container."
     )
     parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--home", default=None, metavar="DIR",
+                        help="home directory whose agent stores are read (default: $HOME)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sessions = commands.add_parser("sessions", help="the coding agents' sessions in this workspace")
+    sub = sessions.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
+    p = sub.add_parser("list", help="every session, newest first")
+    _add_common(p)
+    p.set_defaults(func=cmd_sessions_list)
+    p = sub.add_parser("get", help="one session")
+    p.add_argument("id", metavar="ID")
+    _add_common(p)
+    p.set_defaults(func=cmd_sessions_get)
+    p = sub.add_parser("messages", help="a session's messages, oldest first, paged")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--limit", type=_count, default=50, help="messages per page (default 50)")
+    p.add_argument("--offset", type=_count, default=0, help="messages to skip from the oldest")
+    _add_common(p)
+    p.set_defaults(func=cmd_sessions_messages)
+    p = sub.add_parser("watch", help="print one JSON line per session change until killed")
+    p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help="poll interval")
+    _add_common(p)
+    p.set_defaults(func=cmd_sessions_watch, json=True)
+    sessions.set_defaults(func=None, parser=sessions)
+
+    p = commands.add_parser("usage", help="tokens and cost per session and in total")
+    p.add_argument("--session", metavar="ID", help="only this session")
+    _add_common(p)
+    p.set_defaults(func=cmd_usage)
 
     p = commands.add_parser("health", help="report whether sshd, docker and the workspace are up")
     p.add_argument(
@@ -156,7 +321,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
+        (getattr(args, "parser", None) or parser).print_help(sys.stderr)
         return 2
     return args.func(args)
 

@@ -68,10 +68,12 @@ def agent_command(task: dict) -> list[str]:
                 *(["--session", session] if session else []), *(["--model", model] if model else []), prompt]
     if agent == "claude":
         return ["claude", "-p", prompt, "--output-format", "stream-json", "--verbose",
-                "--dangerously-skip-permissions",
+                "--permission-mode", "bypassPermissions",
                 *(["--resume", session] if session else []), *(["--model", model] if model else [])]
     if agent == "codex":
-        base = ["codex", "exec", "--json", "--skip-git-repo-check", "--full-auto", *(["--model", model] if model else [])]
+        # The workspace is the sandbox: Codex' own bubblewrap sandbox does not nest in containers.
+        base = ["codex", "exec", "--json", "--skip-git-repo-check", "--sandbox", "danger-full-access",
+                *(["--model", model] if model else [])]
         return [*base, "resume", session, prompt] if session else [*base, prompt]
     raise ValueError(f"unknown agent {agent!r}")
 
@@ -114,9 +116,11 @@ def run(home: str, task_id: str) -> int:
     signal.signal(signal.SIGHUP, on_term)
     with open(os.path.join(folder, "output.log"), "ab") as out:
         try:
-            child = subprocess.Popen(agent_command(task), cwd=task["directory"] or home, stdin=subprocess.DEVNULL,
+            directory = task["directory"] or home
+            # OpenCode takes its project from $PWD, not from the working directory.
+            child = subprocess.Popen(agent_command(task), cwd=directory, stdin=subprocess.DEVNULL,
                                      stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "HOME": home, "NO_COLOR": "1", "CI": "1"})
+                                     env={**os.environ, "HOME": home, "PWD": directory, "NO_COLOR": "1"})
             code = child.wait()
         except OSError as e:
             out.write(f"perry: could not start {task['agent']}: {e}\n".encode())
