@@ -261,6 +261,77 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
 
 
+# --------------------------------------------------------------------------- tasks
+
+
+def _home(args: argparse.Namespace) -> str:
+    return getattr(args, "home", None) or os.path.expanduser("~")
+
+
+def _task_command(func: Callable[[argparse.Namespace], object]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result = func(args)
+        except KeyError as e:
+            _print_json({"error": {"code": "not_found", "message": "no task %s" % e.args[0]}})
+            return 2
+        except ValueError as e:
+            _print_json({"error": {"code": "bad_request", "message": str(e)}})
+            return 2
+        if result is not None:
+            _print_json(result)
+        return 0
+    return run
+
+
+def cmd_task_start(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return tasks.start(_home(args), args.id, args.agent, args.prompt, args.dir, args.session, args.model)
+
+
+def cmd_task_status(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return tasks.status(_home(args), args.id)
+
+
+def cmd_task_cancel(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return tasks.cancel(_home(args), args.id)
+
+
+def cmd_task_list(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return {"tasks": tasks.list_tasks(_home(args))}
+
+
+def cmd_task_run(args: argparse.Namespace) -> int:
+    from . import tasks
+
+    return tasks.run(_home(args), args.id)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .chat import ChatError, continue_session
+    from .sessions import BadRequest, NotFound
+
+    home = _home(args)
+    try:
+        session = _store(args).get(args.id)
+        result = continue_session(home, session, args.text, timeout=args.timeout)
+    except (NotFound, BadRequest) as e:
+        _print_json({"error": {"code": "not_found" if isinstance(e, NotFound) else "bad_request", "message": str(e)}})
+        return 2
+    except ChatError as e:
+        _print_json({"error": {"code": "agent_error", "message": str(e)}})
+        return 1
+    _print_json(result)
+    return 0
+
+
 def _add_common(p: argparse.ArgumentParser, agent: bool = True, json_flag: bool = True) -> None:
     # --home is accepted after the command too (default SUPPRESS keeps the global value).
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
@@ -306,6 +377,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", metavar="ID", help="only this session")
     _add_common(p)
     p.set_defaults(func=cmd_usage)
+
+    task = commands.add_parser("task", help="agent tasks dispatched by Perry, run detached in this workspace")
+    sub = task.add_subparsers(dest="task_command", metavar="SUBCOMMAND")
+    p = sub.add_parser("start", help="start an agent on a prompt in the background")
+    p.add_argument("--id", required=True)
+    p.add_argument("--agent", required=True, choices=["opencode", "claude", "codex"])
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--dir", required=True, help="the project directory the agent works in")
+    p.add_argument("--session", help="continue this agent session")
+    p.add_argument("--model", help="the agent's model name")
+    _add_common(p, agent=False)
+    p.set_defaults(func=_task_command(cmd_task_start))
+    for name, func, text in (("status", cmd_task_status, "a task's state and output tail"),
+                             ("cancel", cmd_task_cancel, "end a task's agent process")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id", metavar="ID")
+        _add_common(p, agent=False)
+        p.set_defaults(func=_task_command(func))
+    p = sub.add_parser("list", help="every task of this workspace")
+    _add_common(p, agent=False)
+    p.set_defaults(func=_task_command(cmd_task_list))
+    p = sub.add_parser("_run", help=argparse.SUPPRESS)
+    p.add_argument("id", metavar="ID")
+    _add_common(p, agent=False, json_flag=False)
+    p.set_defaults(func=cmd_task_run)
+    task.set_defaults(func=None, parser=task)
+
+    p = commands.add_parser("chat", help="continue an agent session with one more message")
+    p.add_argument("id", metavar="SESSION_ID")
+    p.add_argument("--text", required=True)
+    p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS")
+    _add_common(p)
+    p.set_defaults(func=cmd_chat)
 
     p = commands.add_parser("health", help="report whether sshd, docker and the workspace are up")
     p.add_argument(

@@ -72,6 +72,13 @@ class AgentSessions:
         return self._worker(name, "sessions", "messages", validate_session_id(session_id),
                             "--limit", str(limit), "--offset", str(offset))
 
+    def send(self, name: str, session_id: str, text: Any, timeout: float = 300.0) -> dict[str, Any]:
+        """Continue a conversation: the agent's reply, within ``timeout`` seconds."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("text must be a non-empty string")
+        return self._worker(name, "chat", validate_session_id(session_id), "--text", text,
+                            "--timeout", str(timeout))
+
     def usage(self, name: str) -> dict[str, Any]:
         return self._worker(name, "usage")
 

@@ -20,14 +20,17 @@ def run_worker(workspaces, name: str, *args: str) -> Any:
         answer = json.loads(result["stdout"]) if result["stdout"].strip() else None
     except json.JSONDecodeError:
         answer = None
-    if isinstance(answer, dict) and "error" in answer:
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict) and len(answer) == 1:
         err = answer["error"]
         if err.get("code") == "not_found":
             raise NotFound(f"workspace {name!r}: {err.get('message')}")
-        if err.get("code") == "invalid":
+        if err.get("code") in ("invalid", "bad_request"):
             from .errors import InvalidInput
 
             raise InvalidInput(err.get("message") or "invalid input")
+        if err.get("code") == "agent_error":
+            raise PerryError(f"the agent in {name!r} did not answer: {err.get('message')}",
+                             code="agent_error", status=502)
         raise PerryError(f"perry-worker in {name!r}: {err.get('message')}", code="worker_error", status=502)
     if result["exitCode"] != 0 or answer is None:
         detail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["no output"]

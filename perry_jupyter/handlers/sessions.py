@@ -33,6 +33,14 @@ class MessagesHandler(PerryHandler):
         limit, offset = _int_argument(self, "limit", 50), _int_argument(self, "offset", 0)
         self.reply(await self.blocking(self.perry.sessions.messages, name, session_id, limit=limit, offset=offset))
 
+    @api
+    async def post(self, name: str, session_id: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"text"})
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected text")
+        self.reply(await self.blocking(self.perry.sessions.send, name, session_id, body.get("text")))
+
 
 class UsageHandler(PerryHandler):
     @api

@@ -33,7 +33,8 @@ def _tar(files: dict[str, bytes], uid: int = 1000) -> bytes:
     return buf.getvalue()
 
 
-def start_model(container, replies: list, *, title: str = "Test session", default: str = "Done.") -> None:
+def start_model(container, replies: list, *, title: str = "Test session", default: str = "Done.",
+                delay: float = 0.0) -> None:
     """Run the stand-in model inside the workspace and point OpenCode at it."""
     script = {"replies": replies, "title": title, "default": default}
     container.exec_run(["mkdir", "-p", MODEL_DIR], user="root")
@@ -45,7 +46,8 @@ def start_model(container, replies: list, *, title: str = "Test session", defaul
     container.put_archive("/home/workspace/.config/opencode",
                           _tar({"opencode.json": json.dumps(OPENCODE_CONFIG).encode()}))
     container.exec_run(["python3", f"{MODEL_DIR}/modelserver.py", "--port", str(MODEL_PORT),
-                        "--script", f"{MODEL_DIR}/replies.json"], user="workspace", detach=True)
+                        "--script", f"{MODEL_DIR}/replies.json", "--delay", str(delay)],
+                       user="workspace", detach=True)
     for _ in range(100):
         probe = container.exec_run(["curl", "-sf", f"http://127.0.0.1:{MODEL_PORT}/_health"])
         if probe.exit_code == 0:
@@ -64,3 +66,37 @@ def opencode(container, *args: str, detach: bool = False):
     """`opencode run ...` as the workspace user, in its home."""
     return container.exec_run(["opencode", "run", *args], user="workspace", workdir="/home/workspace",
                               environment={"HOME": "/home/workspace"}, detach=detach)
+
+
+class CallbackServer:
+    """A wake-hook receiver on the host: records calls, can fail the first N of them."""
+
+    def __init__(self, fail_first: int = 0):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[dict] = []
+        self.fail_first = fail_first
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                failing = len(outer.calls) < outer.fail_first
+                outer.calls.append({"body": body, "authorization": self.headers.get("Authorization"),
+                                    "answered": 500 if failing else 200, "time": time.time()})
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/wake"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[dict]:
+        return [c for c in self.calls if c["answered"] == 200]
+
+    def close(self):
+        self.server.shutdown()
