@@ -7,3 +7,7 @@ def _jupyter_server_extension_points():
     from .app import PerryApp
 
     return [{"module": "perry_jupyter.app", "app": PerryApp}]
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "perry-jupyter"}]

@@ -103,7 +103,17 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "responses": {"200": _json({"type": "object", "properties": {
                 "sessionId": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
                 "limit": {"type": "integer"}, "messages": {"type": "array", "items": _ref("Message")}}}),
-                **ERRORS}}},
+                **ERRORS}},
+            "post": {
+                "summary": "Continue the conversation: send one message, answer with the agent's reply "
+                           "(OpenCode through `opencode serve`, or `opencode run --session` when the server "
+                           "does not know the session; Claude Code `-p --resume`; Codex `exec resume`)",
+                "parameters": [NAME_PARAM, SESSION_PARAM],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "sessionId": {"type": "string"}, "agent": {"type": "string"}, "via": {"type": "string"},
+                    "text": {"type": "string"}, "reply": _ref("Message")}}), **ERRORS}}},
         "/perry/api/workspaces/{name}/tasks": {
             "get": {"summary": "The workspace's dispatched tasks, newest first", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {

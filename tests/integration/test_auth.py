@@ -20,6 +20,7 @@ ROUTES = [
     ("GET", "workspaces/alpha/tasks/tsk_1"), ("DELETE", "workspaces/alpha/tasks/tsk_1"),
     ("GET", "usage"), ("GET", "workspaces/alpha/usage"), ("GET", "workspaces/alpha/sessions"),
     ("GET", "workspaces/alpha/sessions/ses_1"), ("GET", "workspaces/alpha/sessions/ses_1/messages"),
+    ("POST", "workspaces/alpha/sessions/ses_1/messages"),
     ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
 ]
 SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]

@@ -1,0 +1,269 @@
+/**
+ * The REST client of Perry's API. Every request goes through JupyterLab's
+ * ServerConnection, which adds the base URL, the token and the XSRF header.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export type WorkspaceStatus = 'creating' | 'running' | 'stopped' | 'error';
+
+export interface IWorkspace {
+  name: string;
+  status: WorkspaceStatus;
+  containerId?: string | null;
+  containerName?: string;
+  created?: string | null;
+  image?: string;
+  ports?: { ssh?: number | null };
+  sshHost?: string;
+  dind?: string | null;
+  clone?: string | null;
+  error?: string | null;
+  volumes?: { home?: string; docker?: string };
+}
+
+export interface ICheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  fix?: string;
+}
+
+export interface IInfo {
+  version: string;
+  engine: { reachable: boolean; address?: string; version?: string; error?: string };
+  image: { tag?: string; present: boolean | null; upToDate?: boolean; error?: string };
+  workspaces?: number | null;
+  stateDir?: string;
+  checks: ICheck[];
+}
+
+export interface ITokens {
+  input?: number;
+  output?: number;
+  reasoning?: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+}
+
+export type Agent = 'opencode' | 'claude' | 'codex';
+export const AGENTS: Agent[] = ['opencode', 'claude', 'codex'];
+
+export interface ISession {
+  sessionId: string;
+  agent: Agent | string;
+  title?: string;
+  directory?: string | null;
+  messageCount?: number;
+  lastActivity?: string | null;
+  tokens?: ITokens;
+  cost?: number | null;
+}
+
+export interface IPart {
+  type: 'text' | 'reasoning' | 'tool' | 'file' | string;
+  text?: string;
+  tool?: string;
+  input?: unknown;
+  output?: unknown;
+  status?: string;
+  [key: string]: unknown;
+}
+
+export interface IMessage {
+  id: string;
+  role: 'user' | 'assistant' | string;
+  time?: string | null;
+  parts: IPart[];
+  tokens?: ITokens;
+  cost?: number | null;
+  [key: string]: unknown;
+}
+
+export interface IMessagePage {
+  sessionId: string;
+  total: number;
+  offset: number;
+  limit: number;
+  messages: IMessage[];
+}
+
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const FINISHED: TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+export interface ITask {
+  id: string;
+  workspace: string;
+  agent: Agent | string;
+  prompt: string;
+  status: TaskStatus;
+  sessionId?: string | null;
+  created?: string | null;
+  started?: string | null;
+  ended?: string | null;
+  exitCode?: number | null;
+  outputTail?: string[];
+  summary?: string | null;
+  error?: string | null;
+}
+
+export interface ITerminal {
+  name: string;
+  workspace: string;
+}
+
+/** An error answered by the server (`{"error": {"code", "message"}}`) or by the network. */
+export class PerryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string
+  ) {
+    super(message);
+    this.name = 'PerryError';
+  }
+
+  /** The server does not have this route (or this method on it): an older Perry. */
+  get unsupported(): boolean {
+    return this.code === 'no_route' || this.status === 405;
+  }
+}
+
+const API = 'perry/api';
+
+function enc(part: string): string {
+  return encodeURIComponent(part);
+}
+
+/** The REST API, one method per route. */
+export class PerryAPI {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  async request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const url = URLExt.join(this.settings.baseUrl, API, path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (e) {
+      throw new PerryError(`cannot reach the Jupyter server: ${(e as Error).message}`, 0, 'network');
+    }
+    const text = await response.text();
+    let body: any = null;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+    }
+    if (!response.ok) {
+      const err = body && typeof body === 'object' ? body.error : null;
+      if (err && typeof err.message === 'string') {
+        throw new PerryError(err.message, response.status, String(err.code ?? 'error'));
+      }
+      if (response.status === 404) {
+        // Not an answer of Perry's handlers: the route itself is unknown.
+        throw new PerryError(
+          `this server has no ${init.method ?? 'GET'} /${API}/${path.split('?')[0]} (is the perry_jupyter server extension up to date?)`,
+          404,
+          'no_route'
+        );
+      }
+      throw new PerryError(
+        `${response.status} ${response.statusText || 'error'}${text ? `: ${text.slice(0, 300)}` : ''}`,
+        response.status,
+        'http'
+      );
+    }
+    return body as T;
+  }
+
+  private json<T>(method: string, path: string, payload?: unknown): Promise<T> {
+    return this.request<T>(path, {
+      method,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+      headers: payload === undefined ? undefined : { 'Content-Type': 'application/json' }
+    });
+  }
+
+  info(): Promise<IInfo> {
+    return this.request<IInfo>('info');
+  }
+
+  async workspaces(): Promise<IWorkspace[]> {
+    return (await this.request<{ workspaces: IWorkspace[] }>('workspaces')).workspaces;
+  }
+
+  workspace(name: string): Promise<IWorkspace> {
+    return this.request<IWorkspace>(`workspaces/${enc(name)}`);
+  }
+
+  create(name: string, clone?: string): Promise<IWorkspace> {
+    const body: { name: string; clone?: string } = { name };
+    if (clone) {
+      body.clone = clone;
+    }
+    return this.json<IWorkspace>('POST', 'workspaces', body);
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.request<null>(`workspaces/${enc(name)}`, { method: 'DELETE' });
+  }
+
+  async action(name: string, action: 'start' | 'stop' | 'sync'): Promise<IWorkspace> {
+    const answer = await this.json<any>('POST', `workspaces/${enc(name)}/${action}`);
+    // sync answers {workspace, copied}; start and stop answer the workspace itself.
+    return action === 'sync' ? (answer.workspace as IWorkspace) : (answer as IWorkspace);
+  }
+
+  openTerminal(name: string): Promise<ITerminal> {
+    return this.json<ITerminal>('POST', `workspaces/${enc(name)}/terminals`);
+  }
+
+  async sessions(name: string): Promise<ISession[]> {
+    return (await this.request<{ sessions: ISession[] }>(`workspaces/${enc(name)}/sessions`)).sessions;
+  }
+
+  session(name: string, sessionId: string): Promise<ISession> {
+    return this.request<ISession>(`workspaces/${enc(name)}/sessions/${enc(sessionId)}`);
+  }
+
+  messages(name: string, sessionId: string, offset: number, limit: number): Promise<IMessagePage> {
+    return this.request<IMessagePage>(
+      `workspaces/${enc(name)}/sessions/${enc(sessionId)}/messages?limit=${limit}&offset=${offset}`
+    );
+  }
+
+  continueSession(name: string, sessionId: string, text: string): Promise<{ reply?: IMessage }> {
+    return this.json('POST', `workspaces/${enc(name)}/sessions/${enc(sessionId)}/messages`, { text });
+  }
+
+  async tasks(name: string): Promise<ITask[]> {
+    return (await this.request<{ tasks: ITask[] }>(`workspaces/${enc(name)}/tasks`)).tasks;
+  }
+
+  dispatch(name: string, agent: string, prompt: string, sessionId?: string): Promise<ITask> {
+    const body: { agent: string; prompt: string; sessionId?: string } = { agent, prompt };
+    if (sessionId) {
+      body.sessionId = sessionId;
+    }
+    return this.json<ITask>('POST', `workspaces/${enc(name)}/tasks`, body);
+  }
+
+  async cancelTask(name: string, id: string): Promise<void> {
+    await this.request<unknown>(`workspaces/${enc(name)}/tasks/${enc(id)}`, { method: 'DELETE' });
+  }
+
+  /** The WebSocket URL of the events stream, with the token as JupyterLab's own services add it. */
+  eventsUrl(workspace?: string): string {
+    const params: string[] = [];
+    if (workspace) {
+      params.push(`workspace=${enc(workspace)}`);
+    }
+    if (this.settings.appendToken && this.settings.token) {
+      params.push(`token=${enc(this.settings.token)}`);
+    }
+    const url = URLExt.join(this.settings.wsUrl, API, 'events');
+    return params.length ? `${url}?${params.join('&')}` : url;
+  }
+}

@@ -1,0 +1,28 @@
+/** Small React pieces shared by the panel and the session view. */
+import * as React from 'react';
+
+import { PerryModel } from './model';
+
+/** Re-render on every change of the model; tick every few seconds for ages and timers. */
+export function useModel(model: PerryModel, tickMs = 0): void {
+  const [, setVersion] = React.useState(0);
+  React.useEffect(() => {
+    const bump = () => setVersion(v => v + 1);
+    model.changed.connect(bump);
+    const timer = tickMs ? window.setInterval(bump, tickMs) : undefined;
+    return () => {
+      model.changed.disconnect(bump);
+      if (timer !== undefined) {
+        window.clearInterval(timer);
+      }
+    };
+  }, [model, tickMs]);
+}
+
+export function StatusBadge(props: { status: string; label?: string }): JSX.Element {
+  return (
+    <span className={`perry-badge perry-badge-${props.status}`} data-status={props.status}>
+      {props.label ?? props.status}
+    </span>
+  );
+}

@@ -1,0 +1,130 @@
+/**
+ * The events WebSocket (`/perry/api/events[?workspace=NAME]`), reconnecting with
+ * backoff when it drops. Every (re)connection is announced, so listeners can
+ * refetch what they may have missed meanwhile.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { PerryAPI } from './api';
+
+export interface IPerryEvent {
+  type: string;
+  workspace: string | null;
+  time?: number;
+  data?: any;
+}
+
+export type ConnectionState = 'connecting' | 'open' | 'closed';
+
+const MIN_DELAY = 1000;
+const MAX_DELAY = 30000;
+
+export class EventStream {
+  constructor(
+    private api: PerryAPI,
+    readonly workspace?: string
+  ) {}
+
+  get received(): ISignal<this, IPerryEvent> {
+    return this._received;
+  }
+
+  /** Emitted with each new connection's `hello`: refetch, something may have been missed. */
+  get connected(): ISignal<this, void> {
+    return this._connected;
+  }
+
+  get stateChanged(): ISignal<this, ConnectionState> {
+    return this._stateChanged;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  start(): void {
+    if (this._disposed || this._socket) {
+      return;
+    }
+    this._connect();
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    if (this._timer !== undefined) {
+      window.clearTimeout(this._timer);
+      this._timer = undefined;
+    }
+    const socket = this._socket;
+    this._socket = null;
+    if (socket) {
+      socket.onclose = null;
+      socket.close();
+    }
+    Signal.clearData(this);
+  }
+
+  private _setState(state: ConnectionState): void {
+    if (state !== this._state) {
+      this._state = state;
+      this._stateChanged.emit(state);
+    }
+  }
+
+  private _connect(): void {
+    this._timer = undefined;
+    if (this._disposed) {
+      return;
+    }
+    this._setState('connecting');
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(this.api.eventsUrl(this.workspace));
+    } catch {
+      this._retry();
+      return;
+    }
+    this._socket = socket;
+    socket.onmessage = msg => {
+      let event: IPerryEvent;
+      try {
+        event = JSON.parse(String(msg.data));
+      } catch {
+        return;
+      }
+      if (event.type === 'hello') {
+        this._delay = MIN_DELAY;
+        this._setState('open');
+        this._connected.emit();
+        return;
+      }
+      this._received.emit(event);
+    };
+    socket.onclose = () => {
+      if (this._socket === socket) {
+        this._socket = null;
+        this._retry();
+      }
+    };
+  }
+
+  private _retry(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._setState('closed');
+    const delay = this._delay;
+    this._delay = Math.min(MAX_DELAY, this._delay * 2);
+    // A little jitter, so many tabs do not reconnect in step after a server restart.
+    this._timer = window.setTimeout(() => this._connect(), delay * (0.8 + Math.random() * 0.4));
+  }
+
+  private _socket: WebSocket | null = null;
+  private _timer: number | undefined;
+  private _delay = MIN_DELAY;
+  private _disposed = false;
+  private _state: ConnectionState = 'closed';
+  private _received = new Signal<this, IPerryEvent>(this);
+  private _connected = new Signal<this, void>(this);
+  private _stateChanged = new Signal<this, ConnectionState>(this);
+}

@@ -1,0 +1,502 @@
+/**
+ * The left-sidebar panel: health, the create form and the workspace list, each
+ * workspace with its actions, sessions and tasks.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { ReactWidget, refreshIcon, addIcon } from '@jupyterlab/ui-components';
+import { CommandRegistry } from '@lumino/commands';
+import * as React from 'react';
+
+import { IWorkspace } from './api';
+import { age, fullTime } from './format';
+import { perryIcon } from './icons';
+import { PerryModel } from './model';
+import { nameError } from './names';
+import { StatusBadge, useModel } from './components';
+import { CommandIDs } from './tokens';
+import { TasksSection } from './tasks';
+
+// ---------------------------------------------------------------------------- health
+
+/** Text with `backticked` spans shown as code, as the server's messages write commands. */
+function withCode(text: string): React.ReactNode[] {
+  return text.split('`').map((piece, i) => (i % 2 ? <code key={i}>{piece}</code> : piece));
+}
+
+function Health(props: { model: PerryModel }): JSX.Element | null {
+  const { info, infoError } = props.model;
+  if (infoError && !info) {
+    return (
+      <div className="perry-health perry-error" role="alert">
+        <strong>Cannot reach Perry's API.</strong>
+        <div>{infoError}</div>
+      </div>
+    );
+  }
+  if (!info || !props.model.unhealthy) {
+    return null;
+  }
+  const again = (
+    <button className="perry-link" onClick={() => void props.model.refresh()}>
+      check again
+    </button>
+  );
+  if (!info.engine?.reachable) {
+    const check = info.checks.find(c => c.name === 'engine');
+    return (
+      <div className="perry-health" role="alert" aria-label="Perry health">
+        <strong>The Docker engine is not reachable.</strong>
+        <p>{withCode(check?.message ?? info.engine?.error ?? '')}</p>
+        {check?.fix ? <p className="perry-fix">Fix: {withCode(check.fix)}</p> : null}
+        <p>
+          Run <code>perry doctor</code> in a terminal to see what is missing and how to fix it, then {again}.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div className="perry-health" role="alert" aria-label="Perry health">
+      <strong>The workspace image {info.image?.tag ?? ''} is not built.</strong>
+      <p>
+        Workspaces are made from it. Run <code>perry build</code> in a terminal to build it (it works without a
+        registry, a few minutes the first time), then {again}.
+      </p>
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------------------- create
+
+function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: React.RefObject<HTMLInputElement> }): JSX.Element {
+  const { model } = props;
+  const creating = model.creating;
+  const [name, setName] = React.useState('');
+  const [clone, setClone] = React.useState('');
+  const [touched, setTouched] = React.useState(false);
+  const error = nameError(name);
+  const inProgress = !!creating && !creating.error;
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setTouched(true);
+    if (error || inProgress) {
+      return;
+    }
+    const ws = await model.create(name, clone);
+    if (ws) {
+      setName('');
+      setClone('');
+      setTouched(false);
+      props.onClose();
+    }
+  };
+
+  const elapsed = creating ? Math.round((Date.now() - creating.started) / 1000) : 0;
+  return (
+    <form className="perry-create" onSubmit={submit} aria-label="Create a workspace">
+      <label>
+        Name
+        <input
+          ref={props.nameRef}
+          className="jp-mod-styled perry-input"
+          name="name"
+          value={name}
+          placeholder="my-project"
+          autoComplete="off"
+          spellCheck={false}
+          disabled={inProgress}
+          aria-invalid={touched && !!error}
+          aria-describedby="perry-name-error"
+          onChange={e => {
+            setName(e.target.value);
+            setTouched(true);
+          }}
+        />
+      </label>
+      {touched && error ? (
+        <div id="perry-name-error" className="perry-field-error" role="alert">
+          {error}
+        </div>
+      ) : null}
+      <label>
+        Repository to clone (optional)
+        <input
+          className="jp-mod-styled perry-input"
+          name="clone"
+          value={clone}
+          placeholder="https://github.com/you/project.git"
+          autoComplete="off"
+          spellCheck={false}
+          disabled={inProgress}
+          onChange={e => setClone(e.target.value)}
+        />
+      </label>
+      <div className="perry-row">
+        <button type="submit" className="jp-mod-styled jp-mod-accept perry-button" disabled={inProgress || (touched && !!error)}>
+          Create
+        </button>
+        <button type="button" className="jp-mod-styled jp-mod-reject perry-button" onClick={props.onClose} disabled={inProgress}>
+          Cancel
+        </button>
+      </div>
+      {inProgress && creating ? (
+        <div className="perry-progress" role="status" aria-live="polite">
+          <div className="perry-progress-bar" />
+          Creating <strong>{creating.name}</strong>… {elapsed} s
+          <div className="perry-dim">Starting the container, waiting for SSH and Docker inside it{creating.clone ? ', cloning' : ''}.</div>
+        </div>
+      ) : null}
+      {creating?.error ? (
+        <div className="perry-error" role="alert">
+          <span className="perry-server-message">{creating.error}</span>{' '}
+          <button type="button" className="perry-link" onClick={() => model.dismissCreateError()}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+    </form>
+  );
+}
+
+// ------------------------------------------------------------------------ workspaces
+
+export async function confirmDelete(ws: IWorkspace): Promise<boolean> {
+  const home = ws.volumes?.home ?? `${ws.name}-home`;
+  const docker = ws.volumes?.docker ?? `${ws.name}-docker`;
+  const body = (
+    <div className="perry-confirm">
+      <p>
+        Delete workspace <strong>{ws.name}</strong>? This cannot be undone. It removes:
+      </p>
+      <ul>
+        <li>
+          the container <code>{ws.containerName ?? ws.name}</code> and whatever runs in it;
+        </li>
+        <li>
+          the home volume <code>{home}</code>: every file under <code>/home/workspace</code>, agent sessions included;
+        </li>
+        <li>
+          the Docker volume <code>{docker}</code>: images and containers of Docker inside the workspace.
+        </li>
+      </ul>
+    </div>
+  );
+  const result = await showDialog({
+    title: `Delete ${ws.name}?`,
+    body,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete', ariaLabel: `Delete ${ws.name} and its volumes` })],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}
+
+function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+  const { model, ws } = props;
+  const state = model.sessions(ws.name);
+  let content: JSX.Element;
+  if (ws.status !== 'running') {
+    content = <div className="perry-dim">Start the workspace to read its agent sessions.</div>;
+  } else if (state.error) {
+    content = <div className={state.unsupported ? 'perry-dim' : 'perry-error'}>{state.error}</div>;
+  } else if (!state.items.length) {
+    content = <div className="perry-dim">{state.loading ? 'Loading…' : 'No agent sessions yet.'}</div>;
+  } else {
+    content = (
+      <ul className="perry-sessions" aria-label={`Sessions of ${ws.name}`}>
+        {state.items.map(s => (
+          <li key={s.sessionId}>
+            <button
+              className="perry-session"
+              title={`${s.title || s.sessionId}\n${s.directory ?? ''}\nlast activity ${fullTime(s.lastActivity)}`}
+              onClick={() =>
+                void props.commands.execute(CommandIDs.openSession, { workspace: ws.name, sessionId: s.sessionId })
+              }
+            >
+              <span className="perry-session-title">{s.title || s.sessionId}</span>
+              <span className="perry-session-meta">
+                <span className="perry-agent">{s.agent}</span>
+                <span>{s.messageCount ?? 0} msgs</span>
+                <span>{age(s.lastActivity)} ago</span>
+              </span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    );
+  }
+  return (
+    <section className="perry-section">
+      <div className="perry-section-head">
+        <h4>Sessions</h4>
+        {ws.status === 'running' ? (
+          <button
+            className="perry-icon-button"
+            title="Reload sessions"
+            aria-label={`Reload sessions of ${ws.name}`}
+            onClick={() => void model.loadSessions(ws.name)}
+          >
+            <refreshIcon.react tag="span" />
+          </button>
+        ) : null}
+      </div>
+      {content}
+    </section>
+  );
+}
+
+function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
+  const { model, ws, commands } = props;
+  const busy = model.busy(ws.name);
+  const error = model.actionError(ws.name);
+  const expanded = model.isExpanded(ws.name);
+  const selected = model.selected === ws.name;
+  const running = ws.status === 'running';
+  const disabled = !!busy || ws.status === 'creating';
+  const ssh = ws.ports?.ssh;
+
+  const act = (action: 'start' | 'stop' | 'sync') => () => {
+    model.selected = ws.name;
+    void model.action(ws.name, action);
+  };
+  const remove = async () => {
+    model.selected = ws.name;
+    if (await confirmDelete(ws)) {
+      await model.remove(ws.name);
+    }
+  };
+
+  return (
+    <li
+      className={`perry-workspace${selected ? ' perry-selected' : ''}`}
+      data-workspace={ws.name}
+      data-status={ws.status}
+      aria-label={`Workspace ${ws.name}, ${ws.status}`}
+    >
+      <div className="perry-ws-head">
+        <button
+          className="perry-ws-toggle"
+          aria-expanded={expanded}
+          title={expanded ? 'Hide details' : 'Show sessions, tasks and details'}
+          onClick={() => {
+            model.selected = ws.name;
+            model.setExpanded(ws.name, !expanded);
+          }}
+        >
+          <span className={`perry-caret${expanded ? ' perry-open' : ''}`} aria-hidden="true">
+            ▸
+          </span>
+          <span className="perry-ws-name">{ws.name}</span>
+        </button>
+        <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
+      </div>
+      <div className="perry-ws-meta">
+        <span title={ssh ? `ssh -p ${ssh} workspace@${ws.sshHost ?? '127.0.0.1'}` : 'no SSH port'}>
+          SSH {ssh ? `:${ssh}` : '—'}
+        </span>
+        <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
+      </div>
+      <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
+        <button
+          className="perry-button"
+          disabled={disabled || !running}
+          onClick={() => {
+            model.selected = ws.name;
+            void commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
+          }}
+        >
+          Terminal
+        </button>
+        {running ? (
+          <button className="perry-button" disabled={disabled} onClick={act('stop')}>
+            Stop
+          </button>
+        ) : (
+          <button className="perry-button" disabled={disabled} onClick={act('start')}>
+            Start
+          </button>
+        )}
+        <button className="perry-button" disabled={disabled || !running} onClick={act('sync')} title="Copy keys, git config and the worker in again">
+          Sync
+        </button>
+        <button className="perry-button perry-danger" disabled={!!busy} onClick={() => void remove()}>
+          Delete
+        </button>
+      </div>
+      {ws.error ? <div className="perry-error">{ws.error}</div> : null}
+      {error ? (
+        <div className="perry-error" role="alert">
+          {error}{' '}
+          <button className="perry-link" onClick={() => model.clearActionError(ws.name)} aria-label="Dismiss error">
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+      {expanded ? (
+        <div className="perry-ws-body">
+          <dl className="perry-details">
+            <dt>Container</dt>
+            <dd>{ws.containerName}</dd>
+            <dt>Image</dt>
+            <dd>{ws.image}</dd>
+            {ssh ? (
+              <>
+                <dt>SSH</dt>
+                <dd>
+                  <code>
+                    ssh -p {ssh} workspace@{ws.sshHost ?? '127.0.0.1'}
+                  </code>
+                </dd>
+              </>
+            ) : null}
+            {ws.clone ? (
+              <>
+                <dt>Cloned</dt>
+                <dd>{ws.clone}</dd>
+              </>
+            ) : null}
+          </dl>
+          <SessionList model={model} commands={commands} ws={ws} />
+          <TasksSection model={model} commands={commands} ws={ws} />
+        </div>
+      ) : null}
+    </li>
+  );
+}
+
+// ---------------------------------------------------------------------------- panel
+
+function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.Element {
+  const { model, commands } = props;
+  useModel(model, model.creating ? 1000 : 15000);
+  const [showCreate, setShowCreate] = React.useState(false);
+  const nameRef = React.useRef<HTMLInputElement>(null);
+  const listRef = React.useRef<HTMLUListElement>(null);
+
+  React.useEffect(() => {
+    const onFocus = (_: PerryModel, request: { workspace: string | null; target: string }) => {
+      if (request.target === 'create') {
+        setShowCreate(true);
+        window.setTimeout(() => nameRef.current?.focus(), 0);
+      } else if (request.workspace) {
+        window.setTimeout(() => {
+          const item = listRef.current?.querySelector(`[data-workspace="${request.workspace}"]`);
+          const target =
+            request.target === 'task'
+              ? item?.querySelector<HTMLElement>('textarea.perry-task-prompt')
+              : item?.querySelector<HTMLElement>('.perry-ws-toggle');
+          item?.scrollIntoView({ block: 'nearest' });
+          target?.focus();
+        }, 50);
+      }
+    };
+    model.focusRequested.connect(onFocus);
+    return () => {
+      model.focusRequested.disconnect(onFocus);
+    };
+  }, [model]);
+
+  const workspaces = model.workspaces;
+  // Open while asked for, and while a create runs or its error waits to be read.
+  const creatingOpen = showCreate || !!model.creating;
+  const now = Date.now();
+  const live = model.connection;
+
+  let list: JSX.Element;
+  if (model.listError && !workspaces.length) {
+    // When the engine is down the health note above already says why.
+    list = model.unhealthy ? (
+      <></>
+    ) : (
+      <div className="perry-error" role="alert">
+        {model.listError}
+      </div>
+    );
+  } else if (!model.loaded) {
+    list = <div className="perry-dim">Loading workspaces…</div>;
+  } else if (!workspaces.length) {
+    list = (
+      <div className="perry-empty">
+        No workspaces yet.{' '}
+        {!creatingOpen && !model.unhealthy ? (
+          <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
+            Create one
+          </button>
+        ) : null}
+      </div>
+    );
+  } else {
+    list = (
+      <ul className="perry-workspaces" ref={listRef} aria-label="Workspaces">
+        {workspaces.map(ws => (
+          <WorkspaceItem key={ws.name} model={model} commands={commands} ws={ws} now={now} />
+        ))}
+      </ul>
+    );
+  }
+
+  return (
+    <div className="perry-sidebar">
+      <header className="perry-header">
+        <perryIcon.react tag="span" className="perry-logo" />
+        <h2>Perry</h2>
+        <span
+          className={`perry-live perry-live-${live}`}
+          title={live === 'open' ? 'Live: updates arrive as they happen' : 'Reconnecting to live updates…'}
+          aria-label={live === 'open' ? 'live' : 'reconnecting'}
+        />
+        <span className="perry-spacer" />
+        <button
+          className="perry-icon-button"
+          title="New workspace"
+          aria-label="New workspace"
+          onClick={() => model.requestFocus({ workspace: null, target: 'create' })}
+        >
+          <addIcon.react tag="span" />
+        </button>
+        <button
+          className={`perry-icon-button${model.loading ? ' perry-spinning' : ''}`}
+          title="Refresh"
+          aria-label="Refresh"
+          onClick={() => void model.refresh()}
+        >
+          <refreshIcon.react tag="span" />
+        </button>
+      </header>
+      <Health model={model} />
+      {creatingOpen ? (
+        <CreateForm
+          model={model}
+          nameRef={nameRef}
+          onClose={() => {
+            setShowCreate(false);
+            model.dismissCreateError();
+          }}
+        />
+      ) : null}
+      {list}
+      {model.info ? (
+        <footer className="perry-footer">
+          perry {model.info.version}
+          {model.info.engine?.version ? ` · Docker ${model.info.engine.version}` : ''}
+        </footer>
+      ) : null}
+    </div>
+  );
+}
+
+export class PerryPanel extends ReactWidget {
+  constructor(
+    readonly model: PerryModel,
+    private commands: CommandRegistry
+  ) {
+    super();
+    this.id = 'perry-panel';
+    this.addClass('perry-panel');
+    this.title.icon = perryIcon;
+    this.title.caption = 'Perry workspaces';
+  }
+
+  render(): JSX.Element {
+    return <Sidebar model={this.model} commands={this.commands} />;
+  }
+}

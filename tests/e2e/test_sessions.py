@@ -1,0 +1,193 @@
+"""A real OpenCode session in a workspace, read, followed live and continued from the panel.
+
+OpenCode runs for real inside the workspace against the stand-in model server
+(tests/modelserver.py), started on the workspace's loopback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(180)]
+
+NAME = f"agent-{secrets.token_hex(2)}"
+MODEL_PORT = 8089
+REPLIES = {
+    "title": "Write a greeting file",
+    "default": "OK.",
+    "replies": [
+        {"text": "I will write the file.", "tool": "write",
+         "input": {"filePath": "/home/workspace/hello.txt", "content": "hello from perry\n"},
+         "usage": {"input": 1200, "output": 40}},
+        {"text": "Done: hello.txt says hello from perry.", "usage": {"input": 1300, "output": 12}},
+        "Goodbye from the model.",
+        "You are welcome.",
+    ],
+}
+OPENCODE_CONFIG = {
+    "$schema": "https://opencode.ai/config.json",
+    "provider": {"test": {"npm": "@ai-sdk/openai-compatible", "name": "Test",
+                          "options": {"baseURL": f"http://127.0.0.1:{MODEL_PORT}/v1", "apiKey": "x"},
+                          "models": {"m": {"name": "m"}}}},
+    "model": "test/m",
+}
+HOME = "/home/workspace"
+
+
+def expect():
+    from playwright.sync_api import expect
+
+    return expect
+
+
+def put_files(container, directory: str, files: dict[str, bytes]) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o644, 1000, 1000
+            tar.addfile(info, io.BytesIO(data))
+    container.put_archive(directory, buf.getvalue())
+
+
+def run(container, *cmd: str, check: bool = True) -> str:
+    code, out = container.exec_run(list(cmd), user="workspace", workdir=HOME, environment={"HOME": HOME})
+    text = out.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"{cmd} exited {code}:\n{text}")
+    return text
+
+
+@pytest.fixture(scope="module")
+def agent_workspace(lab, docker_client):
+    """A running workspace with the model server and OpenCode configured, and one real session."""
+    r = lab.api("POST", "workspaces", json={"name": NAME})
+    assert r.status_code == 201, r.text
+    container = docker_client.containers.get(f"perry-e2e-{NAME}")
+    modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
+    put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
+    container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
+                        "/tmp/replies.json", "--log", "/tmp/modelserver.log"], user="workspace", detach=True)
+    run(container, "mkdir", "-p", f"{HOME}/.config/opencode")
+    put_files(container, f"{HOME}/.config/opencode", {"opencode.json": json.dumps(OPENCODE_CONFIG).encode()})
+    deadline = time.monotonic() + 20
+    while "ok" not in run(container, "sh", "-c", f"curl -sf http://127.0.0.1:{MODEL_PORT}/_health && echo ok",
+                          check=False):
+        assert time.monotonic() < deadline, run(container, "cat", "/tmp/modelserver.log", check=False)
+        time.sleep(0.3)
+    run(container, "opencode", "run", "Write hello.txt with a greeting")
+    assert run(container, "cat", f"{HOME}/hello.txt") == "hello from perry\n"
+    sessions = lab.api("GET", f"workspaces/{NAME}/sessions").json()["sessions"]
+    assert len(sessions) == 1
+    return container, sessions[0]
+
+
+def test_session_list_and_view(page, lab, agent_workspace):
+    _, session = agent_workspace
+    page.locator('.jp-SideBar [data-id="perry-panel"]').click()
+    item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
+    expect()(item).to_have_attribute("data-status", "running")
+    item.locator(".perry-ws-toggle").click()
+    entry = item.locator(".perry-session").first
+    expect()(entry).to_contain_text("Write a greeting file")
+    expect()(entry).to_contain_text("opencode")
+    expect()(entry).to_contain_text("3 msgs")
+    page.shot("session-listed")
+
+    entry.click()
+    view = page.locator(".perry-session-view")
+    expect()(view.locator(".perry-session-header h2")).to_have_text("Write a greeting file")
+    expect()(view.locator(".perry-msg")).to_have_count(3)
+    expect()(view.locator(".perry-msg-user")).to_contain_text("Write hello.txt with a greeting")
+    assistant = view.locator(".perry-msg-assistant")
+    expect()(assistant.first).to_contain_text("I will write the file.")
+    expect()(assistant.last).to_contain_text("Done: hello.txt says hello from perry.")
+    # Token use of the whole session, as the worker counted it.
+    expect()(view.locator(".perry-session-header")).to_contain_text("Tokens:")
+    total = sum(session["tokens"].values())
+    expect()(view.locator(".perry-session-header")).to_contain_text(f"{total:,}")
+
+    tool = view.locator(".perry-tool").first
+    expect()(tool).to_have_attribute("data-tool", "write")
+    assert tool.evaluate("el => el.open") is False  # folded until asked
+    tool.locator("summary").click()
+    expect()(tool.locator(".perry-output").first).to_contain_text("/home/workspace/hello.txt")
+    expect()(tool.locator(".perry-output").last).to_contain_text("Wrote file successfully")
+    page.shot("session-view-tool-open")
+    assert not page.perry_errors
+
+
+def test_new_messages_appear_while_open(page, lab, agent_workspace):
+    container, session = agent_workspace
+    view = page.locator(".perry-session-view")
+    expect()(view.locator(".perry-msg")).to_have_count(3)
+    # Another turn, made outside the panel: the view follows without a reload.
+    run(container, "opencode", "run", "--session", session["sessionId"], "Now say goodbye")
+    expect()(view.locator(".perry-msg-assistant").last).to_contain_text("Goodbye from the model.", timeout=30_000)
+    expect()(view.locator(".perry-msg")).to_have_count(5)
+    page.shot("session-live-update")
+
+
+def test_continue_box(page, lab, agent_workspace):
+    _, session = agent_workspace
+    probe = lab.api("POST", f"workspaces/{NAME}/sessions/{session['sessionId']}/messages", json={"text": ""})
+    supported = probe.status_code not in (404, 405)
+    view = page.locator(".perry-session-view")
+    box = view.get_by_label("Message to the agent")
+    box.fill("Thanks!")
+    box.press("Control+Enter")
+    if supported:
+        expect()(view.locator(".perry-msg-assistant").last).to_contain_text("You are welcome.", timeout=90_000)
+        expect()(view.locator(".perry-msg-user").last).to_contain_text("Thanks!")
+    else:
+        # The server has no such route yet: the panel says so plainly and keeps the draft.
+        expect()(view.locator(".perry-continue .perry-error")).to_contain_text(
+            "This server cannot continue conversations yet")
+        expect()(box).to_have_value("Thanks!")
+    page.shot("session-continue")
+
+
+def test_layout_restores_panel_and_session(page, lab, agent_workspace):
+    """A reload brings back the open sidebar and the session tab, reading from the server again."""
+    page.wait_for_timeout(1500)  # JupyterLab saves the layout shortly after it changes
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    expect()(page.locator("#perry-panel")).to_be_visible()
+    view = page.locator(".perry-session-view")
+    expect()(view.locator(".perry-session-header h2")).to_have_text("Write a greeting file", timeout=30_000)
+    expect()(view.locator(".perry-msg").first).to_be_visible()
+    page.shot("layout-restored")
+
+
+def test_dispatch_task_from_the_command_palette(page, lab, agent_workspace):
+    # Keyboard only: the palette's command opens the panel on the selected workspace's task box.
+    page.locator(".perry-session-view textarea").click()
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    expect()(palette).to_be_visible()
+    page.keyboard.type("Dispatch Agent Task")
+    expect()(palette.locator(".lm-CommandPalette-item.lm-mod-active")).to_contain_text("Dispatch Agent Task")
+    page.keyboard.press("Enter")
+    item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
+    prompt = item.locator("textarea.perry-task-prompt")
+    expect()(prompt).to_be_focused()
+    page.keyboard.type("Say OK")
+    page.keyboard.press("Control+Enter")
+    task = item.locator(".perry-task").first
+    expect()(task).to_contain_text("Say OK")
+    page.shot("task-dispatched")
+    expect()(task).to_have_attribute("data-status", re.compile("^(succeeded|failed|cancelled)$"), timeout=120_000)
+    status = task.get_attribute("data-status")
+    # A notification says it ended, and how.
+    expect()(page.locator(".Toastify__toast").filter(has_text=f"Task in {NAME} {status}").first).to_be_visible()
+    page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
+    page.shot("task-ended")
+    assert status == "succeeded", task.inner_text()
