@@ -204,6 +204,12 @@ class WorkspaceManager:
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
         record = self._reserve(name, clone=clone, env=env)
+        caller_progress = progress
+
+        def progress(message: str) -> None:  # noqa: F811  (the caller's, and an event for every client)
+            caller_progress(message)
+            self.events.publish("workspace.progress", name, data={"message": message})
+
         self.events.publish("workspace.created", name, data=self._describe(name, record, None))
         created_volumes: list[str] = []
         try:

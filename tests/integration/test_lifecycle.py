@@ -55,6 +55,7 @@ async def test_lifecycle_end_to_end(api, jp_ws_fetch, docker_client, tmp_path, p
     assert ws["containerName"] == f"{TEST_PREFIX}alpha"
     assert ws["projectDir"] == "/home/workspace/project"
     assert (await next_event(events, "workspace.created"))["data"]["status"] == "creating"
+    assert (await next_event(events, "workspace.progress"))["data"]["message"] == "creating volumes"
     assert (await next_event(events, "workspace.updated"))["data"]["status"] == "running"
 
     # What Docker holds is what Perry said.
