@@ -170,6 +170,33 @@ class PerryClient:
         return self._json("GET", _ws(name, f"sessions/{quote(session_id, safe='')}/messages"),
                           params={"limit": int(limit), "offset": int(offset)})
 
+    def send_message(self, name: str, session_id: str, text: str) -> dict:
+        """Continue a conversation; blocks until the agent's reply (or the server's time limit)."""
+        return self._json("POST", _ws(name, f"sessions/{quote(session_id, safe='')}/messages"),
+                          body={"text": text}, timeout=LONG_TIMEOUT)
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def dispatch(self, name: str, prompt: str, agent: str = "opencode", session_id: str | None = None,
+                 model: str | None = None, callback: Mapping[str, str] | None = None) -> dict:
+        body: dict[str, Any] = {"agent": agent, "prompt": prompt}
+        if session_id:
+            body["sessionId"] = session_id
+        if model:
+            body["model"] = model
+        if callback:
+            body["callback"] = dict(callback)
+        return self._json("POST", _ws(name, "tasks"), body=body, timeout=LONG_TIMEOUT)
+
+    def list_tasks(self, name: str) -> list[dict]:
+        return self._json("GET", _ws(name, "tasks")).get("tasks", [])
+
+    def get_task(self, name: str, task_id: str) -> dict:
+        return self._json("GET", _ws(name, f"tasks/{quote(task_id, safe='')}"))
+
+    def cancel_task(self, name: str, task_id: str) -> dict:
+        return self._json("DELETE", _ws(name, f"tasks/{quote(task_id, safe='')}"), timeout=LONG_TIMEOUT)
+
     def usage(self, name: str | None = None) -> dict:
         return self._json("GET", _ws(name, "usage") if name else "usage")
 
