@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -391,6 +392,45 @@ def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[s
     code = result.get("exitCode")
     if isinstance(code, int) and code != 0:
         ctx.exit(code if 0 < code < 256 else 1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--ssh", "use_ssh", is_flag=True,
+              help="Log in with the system ssh client on the workspace's SSH port instead.")
+@click.pass_context
+def shell(ctx: click.Context, name: str, use_ssh: bool) -> None:
+    """Open a shell in a workspace (a script on stdin runs there instead: `echo ls | perry shell NAME`)."""
+    from perry_jupyter import shell as shell_
+
+    client = _client()
+    if use_ssh:
+        ws = client.get_workspace(name)
+        if ws.get("status") != "running":
+            raise CliError(f"workspace {name!r} is {ws.get('status')}, not running; start it with `perry start {name}`")
+        port = _ssh_port(ws)
+        if port is None:
+            raise CliError(f"workspace {name!r} has no published SSH port")
+        argv = shell_.ssh_argv(_ssh_host(ws, client.url), port)
+        # The CLI becomes ssh; inside a kernel (the magics pass their client) ssh runs as a child.
+        embedded = isinstance(ctx.find_root().obj, dict) and ctx.find_root().obj.get("client") is not None
+        if not embedded:
+            client.close()
+        code = shell_.run_ssh(argv, replace_process=not embedded)
+    elif sys.stdin is not None and sys.stdin.isatty():
+        code = shell_.run_interactive(client, name)
+    else:
+        stdin = sys.stdin.buffer if sys.stdin is not None and hasattr(sys.stdin, "buffer") else sys.stdin
+        script = stdin.read() if stdin is not None else ""
+        result = shell_.run_script(client, name, script)
+        if result.get("stdout"):
+            click.echo(result["stdout"], nl=False)
+        if result.get("stderr"):
+            click.echo(result["stderr"], nl=False, err=True)
+        code = result.get("exitCode")
+        code = code if isinstance(code, int) and 0 <= code < 256 else 1
+    if code:
+        ctx.exit(code)
 
 
 @cli.command()
