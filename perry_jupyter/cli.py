@@ -224,7 +224,9 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--bootstrap/--no-bootstrap", default=None,
               help="Build the base with debootstrap (no registry needed), or not; default: the server decides.")
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
-def build(bootstrap: bool | None, no_cache: bool) -> None:
+@click.option("--agents", help="Coding agents' CLIs to install, comma-separated: opencode,claude,codex "
+                               "(remembered by the server; default: what it has configured).")
+def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> None:
     """Build the workspace image."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                TimeElapsedColumn)
@@ -235,7 +237,8 @@ def build(bootstrap: bool | None, no_cache: bool) -> None:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=_console(stderr=True)) as progress:
         task = progress.add_task("starting the build", total=None)
-        for event in client.build_image(bootstrap=bootstrap, no_cache=no_cache):
+        chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
+        for event in client.build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen):
             stage = str(event.get("stage") or "")
             if stage == "done":
                 final = event
@@ -509,6 +512,257 @@ def doctor(ctx: click.Context) -> None:
             console.print(Text.assemble("    fix: ", (str(check["fix"]), "yellow")))
     if failed:
         ctx.exit(1)
+
+
+# -- agents: sessions, usage, conversations, tasks ------------------------------------
+
+TASK_STYLE = {"queued": "cyan", "running": "cyan", "succeeded": "green", "failed": "bold red", "cancelled": "yellow"}
+
+
+def _tokens(tokens: Any) -> str:
+    if not isinstance(tokens, dict):
+        return "-"
+    return f"{tokens.get('input', 0):,} in / {tokens.get('output', 0):,} out"
+
+
+def _cost(cost: Any) -> str:
+    return f"${cost:.4f}" if isinstance(cost, (int, float)) else "-"
+
+
+class SessionsGroup(click.Group):
+    """`perry sessions NAME` lists; `perry sessions show NAME ID` reads one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=SessionsGroup, invoke_without_command=False)
+def sessions() -> None:
+    """Agent sessions in a workspace: `perry sessions NAME`, `perry sessions show NAME ID`."""
+
+
+@sessions.command("list")
+@click.argument("name")
+@click.option("--agent", type=click.Choice(["opencode", "claude", "codex"]), help="Only this agent's sessions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+def sessions_list(name: str, agent: str | None, as_json: bool) -> None:
+    """List the agent sessions of a workspace, newest first."""
+    found = _client().list_sessions(name, agent=agent)
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        click.echo(f"No agent sessions in {name} yet.", err=True)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "AGENT", "TITLE", "MESSAGES", "LAST ACTIVITY", "TOKENS"):
+        table.add_column(column, no_wrap=column != "TITLE")
+    for s in found:
+        table.add_row(str(s.get("sessionId")), str(s.get("agent")), str(s.get("title") or "-"),
+                      str(s.get("messageCount", "-")), f"{_age(s.get('lastActivity'))} ago", _tokens(s.get("tokens")))
+    _console().print(table)
+
+
+def _render_part(part: dict) -> Any:
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    kind = part.get("type")
+    if kind == "text":
+        return part.get("text") or ""
+    if kind == "reasoning":
+        return f"[dim italic]{escape(part.get('text') or '')}[/]"
+    if kind == "tool":
+        body = json.dumps(part.get("input"), indent=2, ensure_ascii=False) if part.get("input") is not None else ""
+        output = part.get("output")
+        if output not in (None, ""):
+            body += "\n── output ──\n" + (output if isinstance(output, str) else json.dumps(output, indent=2))
+        return Panel(escape(body.strip()), title=f"tool: {escape(str(part.get('tool')))} ({part.get('status') or '?'})",
+                     title_align="left", border_style="cyan", expand=False)
+    if kind == "file":
+        return f"[dim]file: {escape(str(part.get('filename') or part.get('url') or part.get('mime')))}[/]"
+    return f"[dim]{escape(str(kind))}[/]"
+
+
+@sessions.command("show")
+@click.argument("name")
+@click.argument("session_id")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 1000), help="Messages to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the session and its messages as JSON.")
+def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> None:
+    """Read a session's conversation: turns, tool calls, token use."""
+    client = _client()
+    session = client.get_session(name, session_id)
+    total = session.get("messageCount") or 0
+    page = client.session_messages(name, session_id, limit=limit, offset=max(0, total - limit))
+    if as_json:
+        _print_json({"session": session, **page})
+        return
+    from rich.rule import Rule
+
+    console = _console()
+    console.print(f"[bold]{session.get('title') or session_id}[/]  ({session.get('agent')}, "
+                  f"{total} messages, {_tokens(session.get('tokens'))}, cost {_cost(session.get('cost'))})")
+    if page.get("offset"):
+        console.print(f"[dim]… {page['offset']} earlier messages (--limit shows more)[/]")
+    for message in page.get("messages", []):
+        role = message.get("role", "?")
+        console.print(Rule(f"{role} · {message.get('time') or ''}", align="left",
+                           style="green" if role == "user" else "blue"))
+        for part in message.get("parts", []):
+            console.print(_render_part(part))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the usage as JSON.")
+def usage(name: str | None, as_json: bool) -> None:
+    """Tokens and cost: per session of a workspace, or per workspace overall."""
+    result = _client().usage(name)
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    if name:
+        for column in ("SESSION", "AGENT", "TOKENS", "COST"):
+            table.add_column(column)
+        for row in result.get("sessions", []):
+            table.add_row(str(row.get("sessionId")), str(row.get("agent")), _tokens(row.get("tokens")),
+                          _cost(row.get("cost")))
+    else:
+        for column in ("WORKSPACE", "TOKENS", "COST"):
+            table.add_column(column)
+        for ws_name, row in sorted(result.get("workspaces", {}).items()):
+            table.add_row(ws_name, row.get("error") or _tokens(row.get("tokens")), _cost(row.get("cost")))
+    total = result.get("total") or {}
+    table.add_row("[bold]total[/]", *([""] if name else []), _tokens(total.get("tokens")), _cost(total.get("cost")))
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("session_id")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+def chat(name: str, session_id: str, text: str, as_json: bool) -> None:
+    """Continue an agent session with one more message and print the reply."""
+    with _spinner(f"Waiting for the agent in {name}..."):
+        reply = _client().send_message(name, session_id, text)
+    if as_json:
+        _print_json(reply)
+        return
+    for part in (reply.get("reply") or {}).get("parts", []):
+        _console().print(_render_part(part))
+
+
+def _report_task(task: dict) -> None:
+    from rich.text import Text
+
+    status = str(task.get("status"))
+    line = Text.assemble(f"task {task.get('id')} in {task.get('workspace')} ({task.get('agent')}): ",
+                         Text(status, style=TASK_STYLE.get(status, "")))
+    if task.get("sessionId"):
+        line.append(f"  session {task['sessionId']}")
+    if task.get("exitCode") not in (None, 0):
+        line.append(f"  exit {task['exitCode']}")
+    console = _console()
+    console.print(line)
+    if task.get("summary"):
+        console.print(f"  {task['summary']}", highlight=False, markup=False)
+    if task.get("error"):
+        console.print(f"  error: {task['error']}", style="red", markup=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("prompt")
+@click.option("--agent", default="opencode", show_default=True, type=click.Choice(["opencode", "claude", "codex"]))
+@click.option("--session", "session_id", help="Continue this agent session.")
+@click.option("--model", help="The agent's model, e.g. provider/model.")
+@click.option("--wait", is_flag=True, help="Wait until the task ends; exit non-zero unless it succeeded.")
+@click.option("--callback", help="URL to POST when the task ends (the wake-hook shape).")
+@click.option("--callback-token", help="Sent as `Authorization: Bearer` with the callback.")
+@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
+@click.pass_context
+def dispatch(ctx: click.Context, name: str, prompt: str, agent: str, session_id: str | None, model: str | None,
+             wait: bool, callback: str | None, callback_token: str | None, as_json: bool) -> dict:
+    """Hand a task to an agent in a workspace; it runs there and calls back when done."""
+    if callback_token and not callback:
+        raise click.UsageError("--callback-token needs --callback")
+    client = _client()
+    hook = {"url": callback, **({"token": callback_token} if callback_token else {})} if callback else None
+    task = client.dispatch(name, prompt, agent=agent, session_id=session_id, model=model, callback=hook)
+    if wait:
+        import time
+
+        with _spinner(f"Task {task['id']} is running in {name}..."):
+            while task.get("status") in ("queued", "running"):
+                time.sleep(1)
+                task = client.get_task(name, task["id"])
+    if as_json:
+        _print_json(task)
+    else:
+        _report_task(task)
+    if wait and task.get("status") != "succeeded":
+        ctx.exit(1)
+    return task
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON.")
+def tasks(name: str, as_json: bool) -> list:
+    """List the tasks dispatched to a workspace, newest first."""
+    found = _client().list_tasks(name)
+    if as_json:
+        _print_json(found)
+        return found
+    if not found:
+        click.echo(f"No tasks in {name} yet; hand one over with `perry dispatch {name} \"...\"`.", err=True)
+        return found
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "AGENT", "STATUS", "AGE", "PROMPT"):
+        table.add_column(column, no_wrap=column != "PROMPT", overflow="ellipsis")
+    for t in found:
+        status = str(t.get("status"))
+        table.add_row(str(t.get("id")), str(t.get("agent")), f"[{TASK_STYLE.get(status, '')}]{status}[/]",
+                      _age(t.get("created")), str(t.get("prompt"))[:80])
+    _console().print(table)
+    return found
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
+def task(name: str, task_id: str, as_json: bool) -> dict:
+    """Show one task: status, session, exit code, the last lines of its output."""
+    found = _client().get_task(name, task_id)
+    if as_json:
+        _print_json(found)
+        return found
+    _report_task(found)
+    for line in found.get("outputTail") or []:
+        _console().print(f"  │ {line}", markup=False, highlight=False)
+    return found
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("task_id")
+def cancel(name: str, task_id: str) -> dict:
+    """Cancel a running task: its agent process ends."""
+    found = _client().cancel_task(name, task_id)
+    _report_task(found)
+    return found
 
 
 @cli.group()

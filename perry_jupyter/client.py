@@ -205,13 +205,16 @@ class PerryClient:
     def image(self) -> dict:
         return self._json("GET", "image")
 
-    def build_image(self, bootstrap: bool | None = None, no_cache: bool = False) -> Iterator[dict]:
+    def build_image(self, bootstrap: bool | None = None, no_cache: bool = False,
+                    agents: Sequence[str] | None = None) -> Iterator[dict]:
         """Build the workspace image, yielding the progress events as they arrive.
 
         The final ``{"stage": "done", "image": {...}}`` event is yielded too; an
         ``{"stage": "error"}`` event raises PerryClientError instead.
         """
-        body = {"bootstrap": bootstrap, "noCache": bool(no_cache)}
+        body: dict[str, Any] = {"bootstrap": bootstrap, "noCache": bool(no_cache)}
+        if agents is not None:
+            body["agents"] = list(agents)
         response = self._request("POST", "image/build", body=body, timeout=BUILD_TIMEOUT, stream=True)
         finished = False
         try:

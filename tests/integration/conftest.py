@@ -6,7 +6,24 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX, remove_test_objects
+
+PERRY = str(Path(sys.executable).parent / "perry")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 
@@ -73,3 +90,73 @@ class Api:
 @pytest.fixture
 def api(jp_fetch) -> Api:
     return Api(jp_fetch)
+
+
+class PerryServe:
+    """A real `perry serve` subprocess with its own state directory, which can be killed and restarted."""
+
+    def __init__(self, tmp_path, ssh_key):
+        self.dir = tmp_path
+        self.port = free_port()
+        self.env = {**os.environ, "PERRY_CONFIG_DIR": str(tmp_path / "perry"), "NO_COLOR": "1", "COLUMNS": "200"}
+        self.env.pop("PERRY_URL", None)
+        self.env.pop("PERRY_TOKEN", None)
+        self.argv = [PERRY, "serve", f"--port={self.port}", f"--PerryApp.workspace_prefix={TEST_PREFIX}",
+                     f"--PerryApp.image_tag={IMAGE_TAG}", "--PerryApp.network=perry-test",
+                     f"--PerryApp.ssh_port_range={SSH_PORTS[0]}", f"--PerryApp.ssh_port_range={SSH_PORTS[1]}",
+                     f"--PerryApp.ssh_public_keys={ssh_key}.pub"]
+        self.proc = None
+        self.log = tmp_path / "serve.log"
+        self.token_file = tmp_path / "perry" / "token"
+
+    def start(self):
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, self.log.read_text()
+            if self.token_file.exists():
+                try:
+                    r = requests.get(f"{self.url}/perry/api/info", headers=self.headers, timeout=5)
+                    if r.status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.2)
+        return self
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self):
+        return {"Authorization": f"token {self.token_file.read_text().strip()}"}
+
+    def cli_env(self):
+        return {**self.env, "PERRY_URL": self.url}
+
+    def kill(self):
+        """As a crash would: no shutdown hooks."""
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+@pytest.fixture
+def server(tmp_path, ssh_key):
+    serve = PerryServe(tmp_path, ssh_key).start()
+    yield serve
+    serve.stop()
+    assert serve.token_file.read_text().strip() not in serve.log.read_text(), "the token leaked into the server log"
+
+
+@pytest.fixture
+def served(server):
+    """The CLI's environment for a running `perry serve`."""
+    return server.cli_env()

@@ -3,63 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
-from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+from ..conftest import IMAGE_TAG
+from .conftest import PERRY, free_port
 
 pytestmark = pytest.mark.engine
-PERRY = str(Path(sys.executable).parent / "perry")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(tmp_path, ssh_key):
-    """A `perry serve` on a free port with its own state directory; yields the CLI's environment."""
-    port = free_port()
-    env = {**os.environ, "PERRY_CONFIG_DIR": str(tmp_path / "perry"), "NO_COLOR": "1", "COLUMNS": "200"}
-    env.pop("PERRY_URL", None)
-    env.pop("PERRY_TOKEN", None)
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen(
-        [PERRY, "serve", f"--port={port}", f"--PerryApp.workspace_prefix={TEST_PREFIX}",
-         f"--PerryApp.image_tag={IMAGE_TAG}", "--PerryApp.network=perry-test",
-         f"--PerryApp.ssh_port_range={SSH_PORTS[0]}", f"--PerryApp.ssh_port_range={SSH_PORTS[1]}",
-         f"--PerryApp.ssh_public_keys={ssh_key}.pub"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    token_file = tmp_path / "perry" / "token"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        if token_file.exists():
-            try:
-                r = requests.get(f"http://127.0.0.1:{port}/perry/api/info",
-                                 headers={"Authorization": f"token {token_file.read_text().strip()}"}, timeout=5)
-                if r.status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-        assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-        time.sleep(0.2)
-    env["PERRY_URL"] = f"http://127.0.0.1:{port}"
-    yield env
-    proc.terminate()
-    proc.wait(30)
-    log.close()
-    serve_log = (tmp_path / "serve.log").read_text()
-    assert token_file.read_text().strip() not in serve_log, "the token leaked into the server log"
 
 
 def perry(env, *args, check=True, input=None):

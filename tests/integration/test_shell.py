@@ -20,7 +20,8 @@ import pytest
 import requests
 
 from ..conftest import IMAGE_TAG, TEST_PREFIX
-from .test_cli import PERRY, free_port, perry
+from .conftest import PERRY, free_port
+from .test_cli import perry
 
 pytestmark = pytest.mark.engine
 
