@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 from traitlets import Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
 from traitlets import TraitError
 
@@ -43,9 +44,9 @@ class PerryApp(ExtensionApp):
     restart_policy = Enum(["no", "always", "unless-stopped", "on-failure"], default_value="unless-stopped",
                           help="Docker restart policy of workspace containers").tag(config=True)
     ready_timeout = Float(120.0, help="Seconds to wait for a new workspace to be ready").tag(config=True)
-    ssh_public_keys = List(Unicode(), default_value=None, allow_none=True,
-                           help="Public key files copied into workspaces' authorized_keys "
-                                "(default: ~/.ssh/*.pub, looked up at each copy)").tag(config=True)
+    ssh_public_keys = List(Unicode(), default_value=["~/.ssh/*.pub"],
+                           help="Public key files (paths or glob patterns, expanded at each copy) "
+                                "copied into workspaces' authorized_keys").tag(config=True)
     git_config = Unicode("~/.gitconfig", allow_none=True, help="Git config copied into workspaces").tag(config=True)
     workspace_env = Union([Dict(), Callable()], default_value={},
                           help="Environment for new workspaces: a dict, or a callable taking the "
@@ -89,7 +90,7 @@ class PerryApp(ExtensionApp):
             dind_mode=self.dind_mode,
             restart_policy=self.restart_policy,
             ready_timeout=self.ready_timeout,
-            ssh_public_keys=None if self.ssh_public_keys is None else list(self.ssh_public_keys),
+            ssh_public_keys=list(self.ssh_public_keys),
             git_config=self.git_config,
             extra_env=self.workspace_env,
             terminal_shell=self.terminal_shell,
@@ -120,6 +121,9 @@ class PerryApp(ExtensionApp):
             self.perry.workspaces.naming.container,
             docker_host=self.docker_host,
             shell=lambda: self.perry.settings.terminal_shell,
+            reap=lambda workspace, command: self.perry.workspaces._exec(workspace, command, user="root"),
+            run_blocking=lambda fn, *args: IOLoop.current().run_in_executor(
+                web_settings["perry_executor"], fn, *args),
         )
         self.handlers.extend(routes())
 

@@ -21,6 +21,7 @@ from .core.names import HOME_DIR, NAME_PATTERN
 log = logging.getLogger(__name__)
 
 TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(\d+)")
+PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
 
 
 def terminal_name(workspace: str, n: int) -> str:
@@ -41,8 +42,13 @@ class WorkspaceTerminals:
 
     def __init__(self, term_manager, container_name: Callable[[str], str], *,
                  docker_host: str | None = None, shell: Callable[[], str] = lambda: "bash",
-                 docker_cli: str = "docker"):
+                 docker_cli: str = "docker", reap: Callable[[str, str], Any] | None = None,
+                 run_blocking: Callable[..., Any] | None = None):
         self.tm = term_manager
+        # reap(workspace, script) runs a root shell script in the workspace (a blocking Docker call,
+        # so through run_blocking); it ends the shells of closed terminals.
+        self.reap = reap
+        self.run_blocking = run_blocking
         self.container_name = container_name
         self.docker_host = docker_host
         self.shell = shell
@@ -54,20 +60,23 @@ class WorkspaceTerminals:
     def _docker(self) -> list[str]:
         return [self.docker_cli, *(["-H", self.docker_host] if self.docker_host else [])]
 
-    def exec_command(self, workspace: str) -> list[str]:
+    def exec_command(self, workspace: str, name: str) -> list[str]:
         shell = self.shell()
         return [
             *self._docker(), "exec", "-it", "-u", "workspace", "-w", HOME_DIR,
-            "-e", "TERM=xterm-256color", "-e", "LANG=C.UTF-8", "-e", "LC_ALL=C.UTF-8",
+            "-e", "TERM=xterm-256color", "-e", "LANG=C.UTF-8", "-e", "LC_ALL=C.UTF-8", "-e", "USER=workspace",
             self.container_name(workspace),
-            # The configured shell when the image has it, bash otherwise.
-            "sh", "-c", 'command -v "$0" >/dev/null 2>&1 && exec "$0" -l || exec bash -l', shell,
+            # The configured shell when the image has it, bash otherwise. Its pid is noted, because
+            # ending `docker exec` on this side does not end the shell inside the container.
+            "sh", "-c", f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1" && '
+                        'if command -v "$0" >/dev/null 2>&1; then exec "$0" -l; else exec bash -l; fi',
+            shell, name,
         ]
 
-    def restore_command(self, workspace: str) -> list[str]:
+    def restore_command(self, workspace: str, name: str) -> list[str]:
         """For a terminal re-created by name (a restored JupyterLab layout): checks first."""
         return [sys.executable, "-m", "perry_jupyter.attach", workspace, self.container_name(workspace),
-                "--", *self.exec_command(workspace)]
+                "--", *self.exec_command(workspace, name)]
 
     # ------------------------------------------------------------ terminals
 
@@ -80,7 +89,7 @@ class WorkspaceTerminals:
             name = terminal_name(workspace, n)
             if name not in self.tm.terminals:
                 break
-        self.tm.create(name=name, shell_command=self.exec_command(workspace))
+        self.tm.create(name=name, shell_command=self.exec_command(workspace, name))
         return self.model(name)
 
     def names(self, workspace: str) -> list[str]:
@@ -123,6 +132,13 @@ class WorkspaceTerminals:
                 except Exception:
                     pass
         await self.tm.terminate(name, force=True)
+        if self.reap is not None and self.run_blocking is not None:
+            script = (f'p=$(cat {PID_DIR}/"$0" 2>/dev/null) && [ -n "$p" ] && pkill -HUP -s "$p"; '
+                      f'rm -f {PID_DIR}/"$0"; true')
+            try:
+                await self.run_blocking(self.reap, workspace, ["sh", "-c", script, name])
+            except PerryError as e:  # the workspace stopped meanwhile: its shells are gone anyway
+                log.info("could not end the shell of terminal %s: %s", name, e.message)
 
     async def close_all(self, workspace: str, reason: str) -> int:
         names = self.names(workspace)
@@ -151,7 +167,7 @@ class WorkspaceTerminals:
             workspace = workspace_of(kwargs.get("name"))
             if workspace is not None and "shell_command" not in kwargs:
                 log.info("re-creating workspace terminal %s inside %s", kwargs["name"], workspace)
-                kwargs["shell_command"] = self.restore_command(workspace)
+                kwargs["shell_command"] = self.restore_command(workspace, kwargs["name"])
                 kwargs.pop("cwd", None)
             return original_create(**kwargs)
 

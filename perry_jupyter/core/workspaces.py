@@ -73,8 +73,8 @@ class WorkspaceSettings:
     ready_timeout: float = 120.0
     clone_timeout: float = 900.0
     stop_timeout: int = 10
-    # None: whatever ~/.ssh/*.pub holds at the time of copying, so a key made later counts.
-    ssh_public_keys: list[str] | None = None
+    # Paths or glob patterns, expanded at each copy, so a key made later counts.
+    ssh_public_keys: list[str] = field(default_factory=lambda: ["~/.ssh/*.pub"])
     git_config: str | None = None
     terminal_shell: str = "bash"
     # Agent credentials and config, relative to the home, copied at create and sync.
@@ -89,9 +89,12 @@ class WorkspaceSettings:
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
 
     def public_key_files(self) -> list[str]:
-        if self.ssh_public_keys is None:
-            return sorted(glob.glob(os.path.expanduser("~/.ssh/*.pub")))
-        return list(self.ssh_public_keys)
+        found: list[str] = []
+        for pattern in self.ssh_public_keys:
+            expanded = os.path.expanduser(pattern)
+            matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
+            found += [m for m in matches if m not in found]
+        return found
 
     def env_for(self, name: str) -> dict[str, str]:
         env = self.extra_env(name) if callable(self.extra_env) else self.extra_env

@@ -81,8 +81,21 @@ def api(method: Callable) -> Callable:
     return web.authenticated(authorized(method))
 
 
+def json_error(handler, status_code: int, **kwargs: Any) -> None:
+    """A refused WebSocket upgrade answers like the REST API, not with Jupyter's HTML page."""
+    exc = kwargs.get("exc_info", (None, None, None))[1]
+    message = getattr(exc, "log_message", None) or handler._reason
+    code = {400: "invalid", 403: "forbidden", 404: "not_found", 409: "conflict", 503: "unavailable"}.get(
+        status_code, "internal")
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+
 class PerrySocket(PerryMixin, WebSocketMixin, JupyterHandler, WebSocketHandler):
     """A WebSocket that refuses the upgrade unless Jupyter authenticates the request."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        json_error(self, status_code, **kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         user = self.current_user

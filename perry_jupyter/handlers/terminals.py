@@ -9,7 +9,7 @@ from tornado import web
 
 from ..core.errors import Conflict, PerryError
 from ..core.names import validate_name
-from .base import PerryHandler, PerryMixin, api
+from .base import PerryHandler, PerryMixin, api, json_error
 
 
 async def require_running(handler: PerryMixin, workspace: str) -> None:
@@ -52,6 +52,9 @@ class WorkspaceTermSocket(PerryMixin, JupyterTermSocket):
     """
 
     auth_resource = "terminals"
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        json_error(self, status_code, **kwargs)
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         JupyterTermSocket.initialize(self, name="jupyter_server_terminals",

@@ -180,7 +180,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps its event loop running while it lives, which
+# would break the asyncio tests of other packages if it outlived this one.
+@pytest.fixture(scope="package")
 def playwright_instance():
     from playwright.sync_api import sync_playwright
 
@@ -188,7 +190,7 @@ def playwright_instance():
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance, chromium):
     browser = playwright_instance.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
     yield browser

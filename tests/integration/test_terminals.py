@@ -103,8 +103,14 @@ async def test_20_mb_of_output_arrives_complete_and_in_order(jp_ws_fetch, api):
     assert hashlib.sha256(body.replace("\r\n", "\n").encode()).hexdigest() == expected
 
 
-async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_fetch, api):
+async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_fetch, api, docker_client):
     await make_workspace(api)
+    container = docker_client.containers.get(f"{TEST_PREFIX}term")
+
+    def shells() -> int:  # login shells of the workspace user inside the container
+        return len(container.exec_run(["pgrep", "-u", "workspace", "-x", "bash"]).output.split())
+
+    before = shells()
     code, created = await api("POST", "workspaces/term/terminals")
     assert code == 201 and created["workspace"] == "term"
     name = created["name"]
@@ -121,17 +127,17 @@ async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_
     await first.type("stty size\r")
     await first.until("30 90")
 
-    container = f"{TEST_PREFIX}term"
-    assert docker_exec_processes(container)
+    assert docker_exec_processes(container.name)
     first.ws.close()
     second.ws.close()
     code, _ = await api("DELETE", f"workspaces/term/terminals/{name}")
     assert code == 204
     for _ in range(100):
-        if not docker_exec_processes(container):
+        if not docker_exec_processes(container.name):
             break
         await asyncio.sleep(0.1)
-    assert docker_exec_processes(container) == []
+    assert docker_exec_processes(container.name) == []
+    assert shells() == before  # the shell inside the container ended too
     code, listing = await api("GET", "workspaces/term/terminals")
     assert listing["terminals"] == []
 
