@@ -189,7 +189,8 @@ class _Watcher(threading.Thread):
             return
         raw = getattr(sock, "_sock", sock)
         try:
-            raw.shutdown(socket.SHUT_WR)  # stdin EOF: the watcher inside exits
+            if raw is not None:
+                raw.shutdown(socket.SHUT_WR)  # stdin EOF: the watcher inside exits
         except OSError:
             pass
         try:
