@@ -11,3 +11,10 @@ def _jupyter_server_extension_points():
 
 def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "perry-jupyter"}]
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext perry_jupyter`: the `%perry` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

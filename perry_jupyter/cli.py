@@ -6,7 +6,10 @@ answers at once. rich is imported inside the commands that draw with it.
 
 The command functions raise click exceptions and never call sys.exit, so the same tree
 can be driven by the `%perry` magics with ``cli.main(args, standalone_mode=False,
-obj={"client": client})``.
+obj={"client": client})``. Every command returns its data (the workspace, the list, the
+task...); with ``obj["render"] = False`` it prints nothing and the caller renders what it
+returns (the magics: HTML tables), and ``obj["progress"]`` (a callable taking a line, or
+None when the work is done) replaces the terminal spinners.
 """
 
 from __future__ import annotations
@@ -76,6 +79,16 @@ def _client() -> PerryClient:
     return client
 
 
+def _caller() -> dict:
+    obj = click.get_current_context().find_root().obj
+    return obj if isinstance(obj, dict) else {}
+
+
+def _prints() -> bool:
+    """False when the caller renders the returned data itself (the `%perry` magics)."""
+    return _caller().get("render", True) is not False
+
+
 def _console(stderr: bool = False):
     # Built per call: rich fixes the color system at construction, and the magics and
     # tests swap sys.stdout between runs. rich itself honours NO_COLOR and non-ttys.
@@ -86,8 +99,18 @@ def _console(stderr: bool = False):
 
 @contextmanager
 def _spinner(text: str) -> Iterator[None]:
-    with _console(stderr=True).status(text):
+    if _prints():
+        with _console(stderr=True).status(text):
+            yield
+        return
+    progress = _caller().get("progress")
+    if callable(progress):
+        progress(text)
+    try:
         yield
+    finally:
+        if callable(progress):
+            progress(None)
 
 
 def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -226,8 +249,20 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
 @click.option("--agents", help="Coding agents' CLIs to install, comma-separated: opencode,claude,codex "
                                "(remembered by the server; default: what it has configured).")
-def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> None:
+def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
     """Build the workspace image."""
+    chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
+    if not _prints():
+        final: dict = {}
+        with _spinner("Building the workspace image..."):
+            progress = _caller().get("progress")
+            for event in _client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen):
+                if event.get("stage") == "done":
+                    final = event
+                    break
+                if callable(progress) and event.get("message"):
+                    progress(f"{event.get('stage')}: {' '.join(str(event['message']).split())[:120]}")
+        return final.get("image") or {}
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                TimeElapsedColumn)
     from rich.text import Text
@@ -237,7 +272,6 @@ def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> None:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=_console(stderr=True)) as progress:
         task = progress.add_task("starting the build", total=None)
-        chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
         for event in client.build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen):
             stage = str(event.get("stage") or "")
             if stage == "done":
@@ -260,6 +294,7 @@ def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> None:
         f"created {image['created']}" if image.get("created") else "",
         "up to date" if image.get("upToDate") else "") if x)
     click.echo(f"Image {image.get('tag') or '(unknown tag)'} is built" + (f" ({details})" if details else ""))
+    return image
 
 
 @cli.command()
@@ -267,10 +302,13 @@ def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> None:
 @click.option("--clone", metavar="URL_OR_PATH", help="A git repository to clone into the workspace.")
 @click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
               help="An environment variable for the workspace (repeatable; KEY alone takes this shell's value).")
-def create(name: str, clone: str | None, env: dict[str, str]) -> None:
+def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Create a workspace and wait until it is ready."""
     client = _client()
-    _report_workspace(_create(client, name, clone, env), client.url, "Created")
+    ws = _create(client, name, clone, env)
+    if _prints():
+        _report_workspace(ws, client.url, "Created")
+    return ws
 
 
 @cli.command()
@@ -278,7 +316,7 @@ def create(name: str, clone: str | None, env: dict[str, str]) -> None:
 @click.option("--clone", metavar="URL_OR_PATH", help="Used only when the workspace has to be created.")
 @click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
               help="Used only when the workspace has to be created (repeatable).")
-def start(name: str, clone: str | None, env: dict[str, str]) -> None:
+def start(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Start a workspace (creating it if it does not exist)."""
     client = _client()
     try:
@@ -289,31 +327,37 @@ def start(name: str, clone: str | None, env: dict[str, str]) -> None:
         if e.status != 404 or e.code != "not_found":
             raise
         ws, verb = _create(client, name, clone, env), "Created"
-    _report_workspace(ws, client.url, verb)
+    if _prints():
+        _report_workspace(ws, client.url, verb)
+    return ws
 
 
 @cli.command()
 @click.argument("name")
-def stop(name: str) -> None:
+def stop(name: str) -> dict:
     """Stop a workspace (its volumes stay)."""
     client = _client()
     with _spinner(f"Stopping workspace {name}..."):
         ws = client.stop_workspace(name)
-    _report_workspace(ws, client.url, "Stopped")
+    if _prints():
+        _report_workspace(ws, client.url, "Stopped")
+    return ws
 
 
 @cli.command("list", short_help="List workspaces (alias: ls).")
 @click.option("--json", "as_json", is_flag=True, help="Print the workspaces as JSON.")
-def list_(as_json: bool) -> None:
+def list_(as_json: bool) -> list:
     """List workspaces (alias: ls)."""
     client = _client()
     workspaces = client.list_workspaces()
+    if not _prints():
+        return workspaces
     if as_json:
         _print_json(workspaces)
-        return
+        return workspaces
     if not workspaces:
         click.echo("No workspaces yet; create one with `perry create NAME`.", err=True)
-        return
+        return workspaces
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -325,18 +369,21 @@ def list_(as_json: bool) -> None:
                       f"{_ssh_host(ws, client.url)}:{port}" if port else "-",
                       _age(ws.get("created")), str(ws.get("image") or "-"))
     _console().print(table)
+    return workspaces
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
-def info(name: str, as_json: bool) -> None:
+def info(name: str, as_json: bool) -> dict:
     """Show one workspace: status, SSH command line, container and volumes."""
     client = _client()
     ws = client.get_workspace(name)
+    if not _prints():
+        return ws
     if as_json:
         _print_json(ws)
-        return
+        return ws
     from rich.table import Table
 
     volumes = ws.get("volumes") or {}
@@ -364,6 +411,7 @@ def info(name: str, as_json: bool) -> None:
     for key, value in rows:
         table.add_row(key, value if not isinstance(value, (str, int, bool)) else str(value))
     _console().print(table)
+    return ws
 
 
 class _ExecCommand(click.Command):
@@ -385,9 +433,11 @@ class _ExecCommand(click.Command):
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[str, str],
-          name: str, command: tuple[str, ...]) -> None:
+          name: str, command: tuple[str, ...]) -> dict:
     """Run a command in a workspace: perry exec NAME -- CMD [ARGS...]."""
     result = _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
+    if not _prints():
+        return result
     if result.get("stdout"):
         click.echo(result["stdout"], nl=False)
     if result.get("stderr"):
@@ -395,6 +445,7 @@ def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[s
     code = result.get("exitCode")
     if isinstance(code, int) and code != 0:
         ctx.exit(code if 0 < code < 256 else 1)
+    return result
 
 
 @cli.command()
@@ -438,32 +489,38 @@ def shell(ctx: click.Context, name: str, use_ssh: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-def sync(name: str) -> None:
+def sync(name: str) -> dict:
     """Copy this machine's user files (SSH keys, git config, the worker) into a workspace."""
     client = _client()
     with _spinner(f"Syncing workspace {name}..."):
         result = client.sync_workspace(name)
     copied = result.get("copied") or []
-    click.echo(f"Synced workspace {name}: " + (", ".join(map(str, copied)) if copied else "nothing to copy"))
+    if _prints():
+        click.echo(f"Synced workspace {name}: " + (", ".join(map(str, copied)) if copied else "nothing to copy"))
+    return result
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
               help="How many lines from the end.")
-def logs(name: str, tail: int) -> None:
+def logs(name: str, tail: int) -> str:
     """Print a workspace container's logs."""
     text = _client().logs(name, tail=tail)
-    if text:
+    if text and _prints():
         click.echo(text, nl=not text.endswith("\n"))
+    return text
 
 
 @cli.command(short_help="Delete a workspace, its container and volumes (alias: rm).")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def delete(name: str, yes: bool) -> None:
+def delete(name: str, yes: bool) -> dict:
     """Delete a workspace: its container and both of its volumes (alias: rm)."""
     client = _client()
+    if not yes and not _prints():  # no terminal to ask in: the caller confirms with --yes
+        raise click.UsageError(f"deleting {name} removes its container and both volumes (everything under "
+                               "/home/workspace); add --yes to confirm")
     if not yes:
         ws = client.get_workspace(name)  # also a clear not_found before asking anything
         volumes = ws.get("volumes") or {}
@@ -475,12 +532,14 @@ def delete(name: str, yes: bool) -> None:
         click.confirm(f"Delete workspace {name}?", abort=True, err=True)
     with _spinner(f"Deleting workspace {name}..."):
         client.delete_workspace(name)
-    click.echo(f"Deleted workspace {name}")
+    if _prints():
+        click.echo(f"Deleted workspace {name}")
+    return {"name": name, "status": "deleted"}
 
 
 @cli.command()
 @click.pass_context
-def doctor(ctx: click.Context) -> None:
+def doctor(ctx: click.Context) -> dict:
     """Check the server, the Docker engine, the image and the host setup."""
     from rich.text import Text
 
@@ -490,9 +549,10 @@ def doctor(ctx: click.Context) -> None:
     try:
         data = client.info()
     except ServerUnreachable as e:
+        if not _prints():
+            raise
         console.print(Text.assemble(bad_mark, " server: ", str(e)))
         ctx.exit(1)
-    console.print(Text.assemble(ok_mark, f" server: Perry {data.get('version', '?')} at {client.url}"))
     checks = data.get("checks")
     if not isinstance(checks, list) or not checks:  # an older server: derive them
         engine, image = data.get("engine") or {}, data.get("image") or {}
@@ -502,6 +562,9 @@ def doctor(ctx: click.Context) -> None:
             {"name": "image", "ok": bool(image.get("present")),
              "message": f"workspace image {image.get('tag', '?')}", "fix": "run `perry build`"},
         ]
+    if not _prints():
+        return {**data, "url": client.url, "checks": checks}
+    console.print(Text.assemble(ok_mark, f" server: Perry {data.get('version', '?')} at {client.url}"))
     failed = 0
     for check in checks:
         ok = bool(check.get("ok"))
@@ -512,6 +575,7 @@ def doctor(ctx: click.Context) -> None:
             console.print(Text.assemble("    fix: ", (str(check["fix"]), "yellow")))
     if failed:
         ctx.exit(1)
+    return {**data, "url": client.url, "checks": checks}
 
 
 # -- agents: sessions, usage, conversations, tasks ------------------------------------
@@ -547,15 +611,17 @@ def sessions() -> None:
 @click.argument("name")
 @click.option("--agent", type=click.Choice(["opencode", "claude", "codex"]), help="Only this agent's sessions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
-def sessions_list(name: str, agent: str | None, as_json: bool) -> None:
+def sessions_list(name: str, agent: str | None, as_json: bool) -> list:
     """List the agent sessions of a workspace, newest first."""
     found = _client().list_sessions(name, agent=agent)
+    if not _prints():
+        return found
     if as_json:
         _print_json(found)
-        return
+        return found
     if not found:
         click.echo(f"No agent sessions in {name} yet.", err=True)
-        return
+        return found
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -565,6 +631,7 @@ def sessions_list(name: str, agent: str | None, as_json: bool) -> None:
         table.add_row(str(s.get("sessionId")), str(s.get("agent")), str(s.get("title") or "-"),
                       str(s.get("messageCount", "-")), f"{_age(s.get('lastActivity'))} ago", _tokens(s.get("tokens")))
     _console().print(table)
+    return found
 
 
 def _render_part(part: dict) -> Any:
@@ -593,15 +660,17 @@ def _render_part(part: dict) -> Any:
 @click.argument("session_id")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 1000), help="Messages to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the session and its messages as JSON.")
-def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> None:
+def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> dict:
     """Read a session's conversation: turns, tool calls, token use."""
     client = _client()
     session = client.get_session(name, session_id)
     total = session.get("messageCount") or 0
     page = client.session_messages(name, session_id, limit=limit, offset=max(0, total - limit))
+    if not _prints():
+        return {"session": session, **page}
     if as_json:
         _print_json({"session": session, **page})
-        return
+        return {"session": session, **page}
     from rich.rule import Rule
 
     console = _console()
@@ -615,17 +684,20 @@ def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> None
                            style="green" if role == "user" else "blue"))
         for part in message.get("parts", []):
             console.print(_render_part(part))
+    return {"session": session, **page}
 
 
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the usage as JSON.")
-def usage(name: str | None, as_json: bool) -> None:
+def usage(name: str | None, as_json: bool) -> dict:
     """Tokens and cost: per session of a workspace, or per workspace overall."""
     result = _client().usage(name)
+    if not _prints():
+        return result
     if as_json:
         _print_json(result)
-        return
+        return result
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -643,6 +715,7 @@ def usage(name: str | None, as_json: bool) -> None:
     total = result.get("total") or {}
     table.add_row("[bold]total[/]", *([""] if name else []), _tokens(total.get("tokens")), _cost(total.get("cost")))
     _console().print(table)
+    return result
 
 
 @cli.command()
@@ -650,15 +723,18 @@ def usage(name: str | None, as_json: bool) -> None:
 @click.argument("session_id")
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
-def chat(name: str, session_id: str, text: str, as_json: bool) -> None:
+def chat(name: str, session_id: str, text: str, as_json: bool) -> dict:
     """Continue an agent session with one more message and print the reply."""
     with _spinner(f"Waiting for the agent in {name}..."):
         reply = _client().send_message(name, session_id, text)
+    if not _prints():
+        return reply
     if as_json:
         _print_json(reply)
-        return
+        return reply
     for part in (reply.get("reply") or {}).get("parts", []):
         _console().print(_render_part(part))
+    return reply
 
 
 def _report_task(task: dict) -> None:
@@ -705,6 +781,8 @@ def dispatch(ctx: click.Context, name: str, prompt: str, agent: str, session_id:
             while task.get("status") in ("queued", "running"):
                 time.sleep(1)
                 task = client.get_task(name, task["id"])
+    if not _prints():
+        return task
     if as_json:
         _print_json(task)
     else:
@@ -720,6 +798,8 @@ def dispatch(ctx: click.Context, name: str, prompt: str, agent: str, session_id:
 def tasks(name: str, as_json: bool) -> list:
     """List the tasks dispatched to a workspace, newest first."""
     found = _client().list_tasks(name)
+    if not _prints():
+        return found
     if as_json:
         _print_json(found)
         return found
@@ -746,6 +826,8 @@ def tasks(name: str, as_json: bool) -> list:
 def task(name: str, task_id: str, as_json: bool) -> dict:
     """Show one task: status, session, exit code, the last lines of its output."""
     found = _client().get_task(name, task_id)
+    if not _prints():
+        return found
     if as_json:
         _print_json(found)
         return found
@@ -761,7 +843,8 @@ def task(name: str, task_id: str, as_json: bool) -> dict:
 def cancel(name: str, task_id: str) -> dict:
     """Cancel a running task: its agent process ends."""
     found = _client().cancel_task(name, task_id)
-    _report_task(found)
+    if _prints():
+        _report_task(found)
     return found
 
 

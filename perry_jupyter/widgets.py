@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import ipywidgets as W
@@ -241,6 +241,8 @@ class _PerryWidget(W.VBox):
 
     def _setup(self, client: PerryClient | None) -> None:
         self._ui = threading.RLock()
+        self._tickets: dict[str, int] = {}
+        self._applied: dict[str, int] = {}
         self.message = _html()
         self.message.add_class("perry-message")
         self._bg = _Background(self.show_error)
@@ -251,6 +253,19 @@ class _PerryWidget(W.VBox):
             except ValueError as e:
                 self.client = PerryClient("http://127.0.0.1:7391")
                 self.show_error(str(e))
+
+    def _ticket(self, kind: str) -> int:
+        """A number for a load as it starts: answers that arrive out of order are not applied."""
+        with self._ui:
+            self._tickets[kind] = self._tickets.get(kind, 0) + 1
+            return self._tickets[kind]
+
+    def _fresh(self, kind: str, ticket: int) -> bool:
+        """True (and remembered) unless a load that started later was applied already. Hold ``_ui``."""
+        if ticket < self._applied.get(kind, 0):
+            return False
+        self._applied[kind] = ticket
+        return True
 
     def show_error(self, message: str) -> None:
         with self._ui:
@@ -382,9 +397,11 @@ class WorkspaceManager(_PerryWidget):
 
         def load():
             self._refresh_pending.clear()
-            return self.client.list_workspaces()
+            ticket = self._ticket("list")
+            return ticket, self.client.list_workspaces()
 
-        self._bg.submit(load, done=self._apply, failed=lambda e: self._refresh_pending.clear())
+        self._bg.submit(load, done=lambda answer: self._apply(answer[1], answer[0]),
+                        failed=lambda e: self._refresh_pending.clear())
 
     def create(self, name: str, clone: str | None = None) -> None:
         name = (name or "").strip()
@@ -458,8 +475,10 @@ class WorkspaceManager(_PerryWidget):
 
         self._bg.submit(call, name, done=lambda _: (self.show_note(note), finished()), failed=finished)
 
-    def _apply(self, workspaces: list[dict]) -> None:
+    def _apply(self, workspaces: list[dict], ticket: int | None = None) -> None:
         with self._ui:
+            if ticket is not None and not self._fresh("list", ticket):
+                return  # a newer list is shown already
             self.workspaces = workspaces
             seen = set()
             for ws in workspaces:
@@ -568,7 +587,11 @@ class SessionViewer(_PerryWidget):
 
     def refresh(self) -> None:
         """Reload the list of sessions (and the selected conversation)."""
-        self._bg.submit(self.client.list_sessions, self.workspace, done=self._apply_sessions)
+        def load():
+            ticket = self._ticket("sessions")
+            return ticket, self.client.list_sessions(self.workspace)
+
+        self._bg.submit(load, done=lambda answer: self._apply_sessions(answer[1], answer[0]))
 
     def show(self, session_id: str) -> None:
         """Select a session and load its messages."""
@@ -658,38 +681,44 @@ class SessionViewer(_PerryWidget):
 
     # -- internals -----------------------------------------------------------------------
 
-    def _apply_sessions(self, sessions: list[dict]) -> None:
+    def _apply_sessions(self, sessions: list[dict], ticket: int | None = None) -> None:
         with self._ui:
+            if ticket is not None and not self._fresh("sessions", ticket):
+                return
             self.sessions = sessions
             options = [(_session_label(s), str(s.get("sessionId"))) for s in sessions]
             current = self.session_picker.value
-            self.session_picker.options = options
             values = [v for _, v in options]
-            if current in values:
-                self.session_picker.value = current
-            elif values:
-                self.session_picker.value = values[0]
+            self._quiet_picker = True  # new options reset the value: one load below, not three
+            try:
+                self.session_picker.options = options
+                self.session_picker.value = current if current in values else (values[0] if values else None)
+            finally:
+                self._quiet_picker = False
+            selected = self.session_picker.value
             if not sessions:
                 self.messages.value = views.note(f"No agent sessions in {self.workspace} yet.")
-        if self.session_picker.value and self.session_picker.value == current:
-            self._load(current)  # the same session: its messages may have changed
+        if selected:
+            self._load(selected)  # also for the same session: its messages may have changed
 
     def _picked(self, change: dict) -> None:
-        if change.get("new"):
+        if change.get("new") and not getattr(self, "_quiet_picker", False):
             self._load(change["new"])
 
     def _load(self, session_id: str) -> None:
-        def fetch() -> dict:
+        def fetch() -> tuple[int, dict]:
+            ticket = self._ticket("conversation")
             session = self.client.get_session(self.workspace, session_id)
             total = session.get("messageCount") or 0
             page = self.client.session_messages(self.workspace, session_id, limit=self.limit,
                                                 offset=max(0, total - self.limit))
-            return {"session": session, **page}
+            return ticket, {"session": session, **page}
 
-        def done(conversation: dict) -> None:
+        def done(answer: tuple[int, dict]) -> None:
+            ticket, conversation = answer
             with self._ui:
-                if self.session_id not in (None, session_id):
-                    return  # another session was picked meanwhile
+                if self.session_id not in (None, session_id) or not self._fresh("conversation", ticket):
+                    return  # another session was picked meanwhile, or a newer page is shown
                 self.conversation = conversation
                 self.messages.value = views.conversation_html(conversation)
 
