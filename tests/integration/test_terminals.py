@@ -45,7 +45,10 @@ class Term:
         while text not in self.out:
             left = deadline - asyncio.get_running_loop().time()
             assert left > 0, f"{text!r} never came; got {self.out[-500:]!r}"
-            msg = await self.read(left)
+            try:
+                msg = await self.read(left)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"{text!r} never came; got {self.out[-500:]!r}") from None
             assert msg is not None, f"socket closed before {text!r}; got {self.out[-500:]!r}"
         return self.out
 
@@ -115,6 +118,7 @@ async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_
     assert code == 201 and created["workspace"] == "term"
     name = created["name"]
     first = await open_term(jp_ws_fetch, terminal=name)
+    await first.until("$ ")  # the shell is up
     second = await open_term(jp_ws_fetch, terminal=name)
     code, listing = await api("GET", "workspaces/term/terminals")
     assert [(t["name"], t["clients"]) for t in listing["terminals"]] == [(name, 2)]
