@@ -131,14 +131,18 @@ class WorkspaceTerminals:
                     client.on_pty_read(f"\r\n[perry] {reason}\r\n")
                 except Exception:
                     pass
-        await self.tm.terminate(name, force=True)
-        if self.reap is not None and self.run_blocking is not None:
-            script = (f'p=$(cat {PID_DIR}/"$0" 2>/dev/null) && [ -n "$p" ] && pkill -HUP -s "$p"; '
-                      f'rm -f {PID_DIR}/"$0"; true')
-            try:
-                await self.run_blocking(self.reap, workspace, ["sh", "-c", script, name])
-            except PerryError as e:  # the workspace stopped meanwhile: its shells are gone anyway
-                log.info("could not end the shell of terminal %s: %s", name, e.message)
+        await self.tm.terminate(name, force=True)  # the guard below ends the shell inside too
+
+    async def _end_shell(self, workspace: str, name: str) -> None:
+        """Ending `docker exec` here leaves its shell running in the container: end that too."""
+        if self.reap is None or self.run_blocking is None:
+            return
+        script = (f'p=$(cat {PID_DIR}/"$0" 2>/dev/null) && [ -n "$p" ] && pkill -HUP -s "$p"; '
+                  f'rm -f {PID_DIR}/"$0"; true')
+        try:
+            await self.run_blocking(self.reap, workspace, ["sh", "-c", script, name])
+        except Exception as e:  # stopped meanwhile (its shells are gone anyway), or shutting down
+            log.info("could not end the shell of terminal %s: %s", name, getattr(e, "message", e))
 
     async def close_all(self, workspace: str, reason: str) -> int:
         names = self.names(workspace)
@@ -178,6 +182,16 @@ class WorkspaceTerminals:
                 raise Conflict(f"terminal {term_name} of workspace {workspace!r} is closed")
             return original_get_terminal(term_name)
 
+        original_terminate = self.tm.terminate
+
+        async def terminate(name: str, force: bool = False) -> None:
+            # Every way a workspace terminal ends here (Perry's API, Jupyter's API, the culler).
+            await original_terminate(name, force=force)
+            workspace = workspace_of(name)
+            if workspace is not None:
+                await self._end_shell(workspace, name)
+
         self.tm.create = create
         self.tm.get_terminal = get_terminal
+        self.tm.terminate = terminate
         self.tm._perry_guarded = True

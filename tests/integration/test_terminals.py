@@ -153,7 +153,7 @@ async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_
     assert listing["terminals"] == []
 
 
-async def test_jupyter_terminal_websocket_reaches_the_workspace(jp_ws_fetch, jp_fetch, api):
+async def test_jupyter_terminal_websocket_reaches_the_workspace(jp_ws_fetch, jp_fetch, api, docker_client):
     await make_workspace(api)
     code, created = await api("POST", "workspaces/term/terminals")
     running = json.loads((await jp_fetch("api", "terminals")).body)
@@ -161,6 +161,14 @@ async def test_jupyter_terminal_websocket_reaches_the_workspace(jp_ws_fetch, jp_
     term = Term(await jp_ws_fetch("terminals", "websocket", created["name"]))
     await term.type("echo jupyter-$(hostname)\r")
     await term.until("jupyter-term")
+    # Closed through Jupyter's own API (as the culler does): the shell inside ends too.
+    container = docker_client.containers.get(f"{TEST_PREFIX}term")
+    await jp_fetch("api", "terminals", created["name"], method="DELETE")
+    for _ in range(50):
+        if container.exec_run(["pgrep", "-u", "workspace", "-x", "bash"]).exit_code != 0:
+            break
+        await asyncio.sleep(0.1)
+    assert container.exec_run(["pgrep", "-u", "workspace", "-x", "bash"]).exit_code != 0
 
 
 async def test_stopping_closes_terminals_and_tells_clients(jp_ws_fetch, api):
