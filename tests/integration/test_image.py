@@ -16,41 +16,24 @@ import time
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
-docker = pytest.importorskip("docker")
-
-from perry_jupyter.core.image import BASE_LABEL, HASH_LABEL, ImageBuilder  # noqa: E402
+from perry_jupyter.core.image import BASE_LABEL, HASH_LABEL, ImageBuilder
+from perry_jupyter.core.workspaces import DIND_CAPABILITIES, DIND_SECURITY_OPT
 
 pytestmark = pytest.mark.engine
 
 WORKER_DIR = Path(__file__).resolve().parents[2] / "perry_worker"
 
-# Docker-in-Docker without --privileged (for hosts whose capability bounding set refuses
-# some capabilities, such as CAP_SYS_RESOURCE): every other capability, no seccomp or
-# AppArmor confinement, the host's cgroup namespace and a writable /sys/fs/cgroup.
-DIND_EXTRA_CAPS = [
-    "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "SYS_NICE",
-    "SYS_TIME", "SYS_BOOT", "SYS_PACCT", "SYS_TTY_CONFIG", "MKNOD", "AUDIT_CONTROL",
-    "AUDIT_READ", "BLOCK_SUSPEND", "DAC_READ_SEARCH", "IPC_LOCK", "IPC_OWNER", "LEASE",
-    "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "NET_BROADCAST", "SYSLOG", "WAKE_ALARM",
-]
-CAPS_FALLBACK = {
-    "cap_add": DIND_EXTRA_CAPS,
-    "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
-    "cgroupns": "host",
-}
+# Docker-in-Docker without --privileged, exactly as WorkspaceManager falls back to it.
+CAPS_FALLBACK = {"cap_add": DIND_CAPABILITIES, "security_opt": DIND_SECURITY_OPT, "cgroupns": "host"}
 
 
 @pytest.fixture(scope="module")
-def client():
-    try:
-        c = docker.from_env()
-        c.ping()
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"no Docker engine: {e}")
-    yield c
-    c.close()
+def client(docker_client):
+    """The session's engine client (it fails, rather than skips, when no engine answers)."""
+    return docker_client
 
 
 @pytest.fixture(scope="module")
