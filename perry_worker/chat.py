@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional
 
-from .tasks import SESSION_ID, summarize
+from .tasks import SESSION_ID, json_events, summarize
 
 SERVE_FILE = os.path.join(".perry", "opencode-serve.json")
 
@@ -164,15 +164,8 @@ def _joined(parts: List[Dict[str, Any]]) -> str:
 
 def _from_stream(session_id: str, agent: str, via: str, output: str) -> Dict[str, Any]:
     parts: List[Dict[str, Any]] = []
-    for line in output.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        part = event.get("part") if isinstance(event, dict) else None
+    for event in json_events(output):
+        part = event.get("part")
         if isinstance(part, dict):
             parts.extend(_text_parts([part]))
     text = _joined(parts) or summarize(output)

@@ -149,9 +149,8 @@ def _output(folder: str, limit: int = 2_000_000) -> str:
         return ""
 
 
-def summarize(output: str) -> str:
-    """The agent's last words: its final text in JSON event streams, else the last output line."""
-    last_text = None
+def json_events(output: str):
+    """The JSON objects an agent printed one per line (`--format json`, `stream-json`, `--json`)."""
     for line in output.splitlines():
         line = line.strip()
         if not line.startswith("{"):
@@ -160,8 +159,14 @@ def summarize(output: str) -> str:
             event = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(event, dict):
-            continue
+        if isinstance(event, dict):
+            yield event
+
+
+def summarize(output: str) -> str:
+    """The agent's last words: its final text in JSON event streams, else the last output line."""
+    last_text = None
+    for event in json_events(output):
         if event.get("type") == "result" and isinstance(event.get("result"), str):
             last_text = event["result"]  # Claude Code's final answer
         elif event.get("type") == "text":

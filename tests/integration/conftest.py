@@ -20,6 +20,17 @@ from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX, remove_test_objects
 PERRY = str(Path(sys.executable).parent / "perry")
 
 
+def until(check, timeout: float = 120, interval: float = 0.25):
+    """Poll ``check`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(interval)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

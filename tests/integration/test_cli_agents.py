@@ -9,20 +9,12 @@ import pytest
 import requests
 
 from ..conftest import TEST_PREFIX
+from .conftest import until
 from .agents import CallbackServer, add_replies, opencode, start_model
 from .test_cli import perry
 
 pytestmark = pytest.mark.engine
 
-
-def until(check, timeout=120, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(interval)
 
 
 def test_sessions_usage_chat_and_tasks_from_the_cli(served, docker_client):

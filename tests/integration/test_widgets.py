@@ -11,20 +11,12 @@ from perry_jupyter.client import PerryClient
 from perry_jupyter.widgets import SessionViewer, WorkspaceManager
 
 from ..conftest import TEST_PREFIX
+from .conftest import until
 from .agents import add_replies, opencode, start_model
 from .test_notebooks import Kernel, no_error
 
 pytestmark = pytest.mark.engine
 
-
-def until(check, timeout=60, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(interval)
 
 
 @pytest.fixture
