@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 from typing import Any
 
@@ -29,6 +31,19 @@ def until(check, timeout: float = 120, interval: float = 0.25):
             return result
         assert time.monotonic() < deadline, "timed out"
         time.sleep(interval)
+
+
+async def until_async(check, timeout: float = 120, interval: float = 0.2):
+    """``until`` for async tests: ``check`` may return a value or an awaitable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(interval)
 
 
 def free_port() -> int:
