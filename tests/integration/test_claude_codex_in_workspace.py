@@ -1,0 +1,124 @@
+"""Claude Code and Codex inside a workspace: dispatched tasks and continued conversations.
+
+The image is built with all three agents (`perry build --agents opencode claude codex`).
+Their provider settings come the way a user's would: from the server user's home
+(`~/.claude/settings.json`, `~/.codex/config.toml`), copied in at create. Both CLIs talk to
+the stand-in model running on the workspace's loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from perry_jupyter.core.image import ImageBuilder
+
+from ..conftest import TEST_PREFIX
+from .agents import MODEL_PORT, CallbackServer, add_replies, start_model
+from .conftest import until_async as until
+
+pytestmark = pytest.mark.engine
+
+AGENTS_IMAGE = os.environ.get("PERRY_TEST_AGENTS_IMAGE", "perry-workspace-agents:latest")
+MODEL_URL = f"http://127.0.0.1:{MODEL_PORT}"
+
+
+@pytest.fixture(scope="module")
+def agents_image(docker_client, workspace_image):
+    status = ImageBuilder(docker_client, AGENTS_IMAGE, agents=("opencode", "claude", "codex")).build(
+        progress=lambda e: e.get("stage") != "build" and print("image:", e.get("message", "")[:200]))
+    assert status["agents"] == ["opencode", "claude", "codex"], status
+    return AGENTS_IMAGE
+
+
+@pytest.fixture
+def host_home(tmp_path):
+    home = tmp_path / "host-home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text(json.dumps({"env": {
+        "ANTHROPIC_BASE_URL": MODEL_URL, "ANTHROPIC_API_KEY": "sk-ant-test-secret",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}))
+    (home / ".codex").mkdir()
+    (home / ".codex" / "config.toml").write_text(
+        'model = "gpt-5"\nmodel_provider = "stub"\n\n[model_providers.stub]\nname = "stub"\n'
+        f'base_url = "{MODEL_URL}/v1"\nwire_api = "responses"\n')
+    return home
+
+
+@pytest.fixture
+def perry_config(perry_config, agents_image, host_home):
+    return {**perry_config, "image_tag": agents_image, "host_home": str(host_home)}
+
+
+async def dispatch_and_wait(api, workspace: str, body: dict) -> dict:
+    code, task = await api("POST", f"workspaces/{workspace}/tasks", body)
+    assert code == 201, task
+
+    async def finished():
+        code, t = await api("GET", f"workspaces/{workspace}/tasks/{task['id']}")
+        return t if t["status"] not in ("queued", "running") and (
+            not t.get("callback") or t["callback"]["delivered"]) else None
+    return await until(finished, timeout=180)
+
+
+async def test_claude_task_and_conversation(api, docker_client):
+    code, ws = await api("POST", "workspaces", {"name": "claudews"})
+    assert code == 201, ws
+    container = docker_client.containers.get(f"{TEST_PREFIX}claudews")
+    settings = container.exec_run(["stat", "-c", "%a %U", "/home/workspace/.claude/settings.json"])
+    assert settings.output.decode().split() == ["600", "workspace"]
+    start_model(container, [
+        {"text": "Writing notes.", "tool": "Write",
+         "input": {"file_path": "/home/workspace/notes.md", "content": "# Notes\n"}},
+        "Wrote notes.md.",
+    ])
+    hook = CallbackServer()
+    try:
+        done = await dispatch_and_wait(api, "claudews", {
+            "agent": "claude", "prompt": "Write the notes file", "callback": {"url": hook.url, "token": "t"}})
+    finally:
+        hook.close()
+    assert done["status"] == "succeeded" and done["exitCode"] == 0, done
+    assert container.exec_run(["cat", "/home/workspace/notes.md"]).output == b"# Notes\n"
+    assert [c["body"]["text"] for c in hook.calls] == ["Done: Wrote notes.md."]
+
+    code, listing = await api("GET", "workspaces/claudews/sessions", params={"agent": "claude"})
+    [session] = listing["sessions"]
+    assert session["sessionId"] == done["sessionId"] and session["title"] == "Write the notes file"
+
+    add_replies(container, ["Second answer."])
+    code, reply = await api("POST", f"workspaces/claudews/sessions/{session['sessionId']}/messages",
+                            {"text": "And then?"})
+    assert code == 200, reply
+    assert reply["text"] == "Second answer." and reply["sessionId"] == session["sessionId"]
+    code, page = await api("GET", f"workspaces/claudews/sessions/{session['sessionId']}/messages")
+    assert [m["role"] for m in page["messages"]] == ["user", "assistant", "assistant", "user", "assistant"]
+
+    code, answer = await api("GET", "workspaces/claudews/tasks")
+    assert "sk-ant-test-secret" not in json.dumps(answer)
+
+
+async def test_codex_task_and_conversation(api, docker_client):
+    code, ws = await api("POST", "workspaces", {"name": "codexws"})
+    assert code == 201, ws
+    container = docker_client.containers.get(f"{TEST_PREFIX}codexws")
+    start_model(container, [
+        {"text": "Creating the file.", "tool": "exec_command", "input": {"cmd": "echo hi > hi.txt"}},
+        "Created hi.txt.",
+    ])
+    done = await dispatch_and_wait(api, "codexws", {"agent": "codex", "prompt": "make hi.txt"})
+    assert done["status"] == "succeeded" and done["exitCode"] == 0, done
+    assert done["summary"] == "Created hi.txt."
+    assert container.exec_run(["cat", "/home/workspace/hi.txt"]).output == b"hi\n"
+
+    code, listing = await api("GET", "workspaces/codexws/sessions", params={"agent": "codex"})
+    [session] = listing["sessions"]
+    assert session["sessionId"] == done["sessionId"] and session["title"] == "make hi.txt"
+
+    add_replies(container, ["Codex again."])
+    code, reply = await api("POST", f"workspaces/codexws/sessions/{session['sessionId']}/messages",
+                            {"text": "anything else?"})
+    assert code == 200, reply
+    assert reply["text"] == "Codex again." and reply["sessionId"] == session["sessionId"]
