@@ -397,6 +397,7 @@ def info(name: str, as_json: bool) -> dict:
         ("ssh", _ssh_command(ws, client.url) or "-"),
         ("created", f"{created} ({_age(created)} ago)" if created else "-"),
         ("image", ws.get("image") or "-"),
+        ("agents", " ".join(ws["agents"]) if ws.get("agents") is not None else "-"),
         ("container", container),
         ("home volume", volumes.get("home") or "-"),
         ("docker volume", volumes.get("docker") or "-"),

@@ -18,6 +18,8 @@ export interface IWorkspace {
   sshHost?: string;
   dind?: string | null;
   clone?: string | null;
+  /** The agents' CLIs its image carries; null when that is not known. */
+  agents?: Agent[] | null;
   error?: string | null;
   volumes?: { home?: string; docker?: string };
 }

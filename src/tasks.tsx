@@ -146,11 +146,14 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
                   setSessionId('');
                 }}
               >
-                {AGENTS.map(a => (
-                  <option key={a} value={a}>
-                    {a}
-                  </option>
-                ))}
+                {AGENTS.map(a => {
+                  const installed = !ws.agents || ws.agents.includes(a);
+                  return (
+                    <option key={a} value={a} disabled={!installed}>
+                      {installed ? a : `${a} (not in the image)`}
+                    </option>
+                  );
+                })}
               </select>
             </label>
             <label>

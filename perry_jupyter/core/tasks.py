@@ -98,6 +98,12 @@ class TaskManager:
         ws = self.workspaces.get(name)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+        if ws.get("agents") is not None and agent not in ws["agents"]:
+            wanted = ",".join(a for a in AGENTS if a in ws["agents"] or a == agent)
+            raise Conflict(f"{agent} is not installed in workspace {name!r} (its image has: "
+                           f"{', '.join(ws['agents']) or 'no agents'}); build the image with "
+                           f"`perry build --agents {wanted}` and create the workspace again",
+                           code="agent_missing")
 
         task = {
             "id": f"tsk_{secrets.token_hex(8)}", "workspace": name, "agent": agent, "prompt": prompt,

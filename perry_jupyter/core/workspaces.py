@@ -25,6 +25,7 @@ from . import archive
 from .engine import Engine
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
+from .image import AGENTS_LABEL
 from .names import (
     DOCKER_DIR,
     HOME_DIR,
@@ -191,6 +192,9 @@ class WorkspaceManager:
             "dind": record.get("dind") or labels.get(LABEL_DIND),
             "clone": record.get("clone"),
             "projectDir": record.get("projectDir") or HOME_DIR,
+            # The agents' CLIs its image carries (containers inherit the image's labels);
+            # None when that is not known (no container, or an image from before the label).
+            "agents": labels[AGENTS_LABEL].split() if AGENTS_LABEL in labels else None,
             "error": error,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
         }

@@ -137,21 +137,12 @@ def test_new_messages_appear_while_open(page, lab, agent_workspace):
 
 
 def test_continue_box(page, lab, agent_workspace):
-    _, session = agent_workspace
-    probe = lab.api("POST", f"workspaces/{NAME}/sessions/{session['sessionId']}/messages", json={"text": ""})
-    supported = probe.status_code not in (404, 405)
     view = page.locator(".perry-session-view")
     box = view.get_by_label("Message to the agent")
     box.fill("Thanks!")
     box.press("Control+Enter")
-    if supported:
-        expect()(view.locator(".perry-msg-assistant").last).to_contain_text("You are welcome.", timeout=90_000)
-        expect()(view.locator(".perry-msg-user").last).to_contain_text("Thanks!")
-    else:
-        # The server has no such route yet: the panel says so plainly and keeps the draft.
-        expect()(view.locator(".perry-continue .perry-error")).to_contain_text(
-            "This server cannot continue conversations yet")
-        expect()(box).to_have_value("Thanks!")
+    expect()(view.locator(".perry-msg-assistant").last).to_contain_text("You are welcome.", timeout=90_000)
+    expect()(view.locator(".perry-msg-user").last).to_contain_text("Thanks!")
     page.shot("session-continue")
 
 
@@ -179,6 +170,11 @@ def test_dispatch_task_from_the_command_palette(page, lab, agent_workspace):
     item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
     prompt = item.locator("textarea.perry-task-prompt")
     expect()(prompt).to_be_focused()
+    # The default image carries OpenCode only; the others are offered but cannot be picked.
+    agents = item.locator(".perry-task-form select").first
+    expect()(agents.locator("option[value=claude]")).to_be_disabled()
+    expect()(agents.locator("option[value=claude]")).to_have_text("claude (not in the image)")
+    expect()(agents.locator("option[value=opencode]")).to_be_enabled()
     page.keyboard.type("Say OK")
     page.keyboard.press("Control+Enter")
     task = item.locator(".perry-task").first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -43,6 +44,7 @@ def test_cli_lifecycle(served, tmp_path):
     info = perry(env, "info", "clibox").stdout
     port = listing[0]["ports"]["ssh"]
     assert f"ssh -p {port} workspace@127.0.0.1" in info
+    assert re.search(r"agents\s+opencode\b", info), info
 
     r = perry(env, "exec", "clibox", "--", "uname", "-a")
     assert r.stdout.startswith("Linux clibox ")

@@ -103,6 +103,12 @@ async def test_bad_dispatches(api, docker_client):
                         ({"prompt": "x", "sessionId": "--all"}, "invalid session id")]:
         code, err = await api("POST", "workspaces/badtask/tasks", body)
         assert code == 400 and words in err["error"]["message"], (body, err)
+    # The default image carries OpenCode only: a Claude task is refused up front, saying how to get it.
+    code, ws = await api("GET", "workspaces/badtask")
+    assert ws["agents"] == ["opencode"]
+    code, err = await api("POST", "workspaces/badtask/tasks", {"prompt": "x", "agent": "claude"})
+    assert code == 409 and err["error"]["code"] == "agent_missing", err
+    assert "`perry build --agents opencode,claude`" in err["error"]["message"]
     code, listing = await api("GET", "workspaces/badtask/tasks")
     assert listing["tasks"] == []
     code, err = await api("GET", "workspaces/badtask/tasks/tsk_0000000000000000")
