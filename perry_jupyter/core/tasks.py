@@ -216,7 +216,11 @@ class TaskManager:
         verb = {"succeeded": "Done", "failed": "Failed", "cancelled": "Cancelled"}[task["status"]]
         summary = task.get("summary") or task.get("error") or f"{task['agent']} task in {task['workspace']}"
         payload = {"text": f"{verb}: {summary}", "mode": "now", "task": public(task)}
-        headers = {"Authorization": f"Bearer {callback['token']}"} if callback.get("token") else {}
+        # Delivery is at least once (a crash between the answer and saving it repeats the POST):
+        # the key lets a receiver drop the repeat.
+        headers = {"Idempotency-Key": task["id"]}
+        if callback.get("token"):
+            headers["Authorization"] = f"Bearer {callback['token']}"
         attempts = callback["attempts"] + 1
         try:
             response = self._post(callback["url"], json=payload, headers=headers, timeout=10)

@@ -87,6 +87,7 @@ class CallbackServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 failing = len(outer.calls) < outer.fail_first
                 outer.calls.append({"body": body, "authorization": self.headers.get("Authorization"),
+                                    "idempotencyKey": self.headers.get("Idempotency-Key"),
                                     "answered": 500 if failing else 200, "time": time.time()})
                 self.send_response(500 if failing else 200)
                 self.end_headers()

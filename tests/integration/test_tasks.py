@@ -73,6 +73,7 @@ async def test_callback_that_fails_twice_arrives_once(api, docker_client):
         assert t["callback"]["attempts"] == 3 and t["callback"]["lastError"] is None, t["callback"]
         assert [c["answered"] for c in hook.calls] == [500, 500, 200]
         assert hook.calls[0]["authorization"] is None  # no token given, none sent
+        assert {c["idempotencyKey"] for c in hook.calls} == {task["id"]}  # so a receiver can drop repeats
         await asyncio.sleep(3)  # nothing more comes after a delivery
         assert len(hook.calls) == 3
     finally:
