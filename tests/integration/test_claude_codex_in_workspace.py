@@ -63,6 +63,21 @@ async def dispatch_and_wait(api, workspace: str, body: dict) -> dict:
     return await until(finished, timeout=180)
 
 
+async def only_session(api, workspace: str, agent: str, task: dict) -> dict:
+    code, listing = await api("GET", f"workspaces/{workspace}/sessions", params={"agent": agent})
+    [session] = listing["sessions"]
+    assert session["sessionId"] == task["sessionId"] and session["agent"] == agent, (session, task)
+    return session
+
+
+async def continue_session(api, container, workspace: str, session: dict, text: str, answer: str) -> None:
+    add_replies(container, [answer])
+    code, reply = await api("POST", f"workspaces/{workspace}/sessions/{session['sessionId']}/messages",
+                            {"text": text})
+    assert code == 200, reply
+    assert reply["text"] == answer and reply["sessionId"] == session["sessionId"], reply
+
+
 async def test_claude_task_and_conversation(api, docker_client):
     code, ws = await api("POST", "workspaces", {"name": "claudews"})
     assert code == 201, ws
@@ -84,15 +99,9 @@ async def test_claude_task_and_conversation(api, docker_client):
     assert container.exec_run(["cat", "/home/workspace/notes.md"]).output == b"# Notes\n"
     assert [c["body"]["text"] for c in hook.calls] == ["Done: Wrote notes.md."]
 
-    code, listing = await api("GET", "workspaces/claudews/sessions", params={"agent": "claude"})
-    [session] = listing["sessions"]
-    assert session["sessionId"] == done["sessionId"] and session["title"] == "Write the notes file"
-
-    add_replies(container, ["Second answer."])
-    code, reply = await api("POST", f"workspaces/claudews/sessions/{session['sessionId']}/messages",
-                            {"text": "And then?"})
-    assert code == 200, reply
-    assert reply["text"] == "Second answer." and reply["sessionId"] == session["sessionId"]
+    session = await only_session(api, "claudews", "claude", done)
+    assert session["title"] == "Write the notes file"
+    await continue_session(api, container, "claudews", session, "And then?", "Second answer.")
     code, page = await api("GET", f"workspaces/claudews/sessions/{session['sessionId']}/messages")
     assert [m["role"] for m in page["messages"]] == ["user", "assistant", "assistant", "user", "assistant"]
 
@@ -113,12 +122,9 @@ async def test_codex_task_and_conversation(api, docker_client):
     assert done["summary"] == "Created hi.txt."
     assert container.exec_run(["cat", "/home/workspace/hi.txt"]).output == b"hi\n"
 
-    code, listing = await api("GET", "workspaces/codexws/sessions", params={"agent": "codex"})
-    [session] = listing["sessions"]
-    assert session["sessionId"] == done["sessionId"] and session["title"] == "make hi.txt"
-
-    add_replies(container, ["Codex again."])
-    code, reply = await api("POST", f"workspaces/codexws/sessions/{session['sessionId']}/messages",
-                            {"text": "anything else?"})
-    assert code == 200, reply
-    assert reply["text"] == "Codex again." and reply["sessionId"] == session["sessionId"]
+    session = await only_session(api, "codexws", "codex", done)
+    assert session["title"] == "make hi.txt"
+    await continue_session(api, container, "codexws", session, "anything else?", "Codex again.")
+    code, page = await api("GET", f"workspaces/codexws/sessions/{session['sessionId']}/messages")
+    assert [m["role"] for m in page["messages"]][-2:] == ["user", "assistant"]
+    assert page["messages"][-1]["parts"][-1]["text"] == "Codex again."
