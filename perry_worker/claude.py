@@ -37,7 +37,10 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from .sessions import JsonlTail, make_session, ms_from_iso, one_line, read_jsonl, to_float, to_int
+from .sessions import (
+    JsonlTail, PerFile, make_session, ms_from_iso, newer, newest_per_session, one_line, read_jsonl, to_float,
+    to_int,
+)
 
 AGENT = "claude"
 CONVERSATION_TYPES = ("user", "assistant", "system", "attachment", "progress")
@@ -402,7 +405,7 @@ class ClaudeReader:
 
     def __init__(self, home: str, env: Optional[Dict[str, str]] = None) -> None:
         self.projects = os.path.join(config_dir(home, env or {}), "projects")
-        self._files: Dict[str, Transcript] = {}
+        self._transcript = PerFile(Transcript)
 
     def _paths(self) -> List[str]:
         try:
@@ -422,26 +425,10 @@ class ClaudeReader:
                     paths.append(os.path.join(folder, name))
         return paths
 
-    def _transcript(self, path: str) -> Transcript:
-        t = self._files.get(path)
-        if t is None:
-            t = self._files[path] = Transcript(path)
-        return t
-
     def summaries(self) -> Dict[str, Dict[str, Any]]:
-        out: Dict[str, Dict[str, Any]] = {}
-        seen = set()
-        for path in self._paths():
-            seen.add(path)
-            s = self._transcript(path).refresh()
-            if s is not None:
-                prev = out.get(s["sessionId"])
-                if prev is None or (s["lastActivity"] or "") > (prev["lastActivity"] or ""):
-                    out[s["sessionId"]] = s
-        for path in list(self._files):
-            if path not in seen:
-                del self._files[path]
-        return out
+        paths = self._paths()
+        self._transcript.keep_only(paths)
+        return newest_per_session(self._transcript(path).refresh() for path in paths)
 
     def _path_of(self, session_id: str) -> Optional[str]:
         if not session_id or "/" in session_id or session_id.startswith("."):
@@ -450,7 +437,7 @@ class ClaudeReader:
         for path in self._paths():
             if os.path.basename(path) == session_id + ".jsonl":
                 s = self._transcript(path).refresh()
-                if s is not None and (best is None or (s["lastActivity"] or "") > (best[1]["lastActivity"] or "")):
+                if s is not None and newer(s, best[1] if best else None):
                     best = (path, s)
         return best[0] if best else None
 

@@ -34,7 +34,10 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from .sessions import JsonlTail, make_session, ms_from_iso, one_line, read_jsonl, to_int
+from .sessions import (
+    JsonlTail, PerFile, file_signature, make_session, ms_from_iso, newer, newest_per_session, one_line,
+    read_jsonl, to_int,
+)
 
 AGENT = "codex"
 TOOL_CALLS = ("function_call", "custom_tool_call", "local_shell_call", "web_search_call",
@@ -321,7 +324,7 @@ class CodexReader:
 
     def __init__(self, home: str, env: Optional[Dict[str, str]] = None) -> None:
         self.root = codex_home(home, env or {})
-        self._files: Dict[str, Rollout] = {}
+        self._rollout = PerFile(Rollout)
         self._names_sig: Any = None
         self._names: Dict[str, str] = {}
 
@@ -337,8 +340,6 @@ class CodexReader:
 
     def _thread_names(self) -> Dict[str, str]:
         """Renamed threads: ``session_index.jsonl`` lines ``{id, thread_name, updated_at}``."""
-        from .sessions import file_signature
-
         path = os.path.join(self.root, "session_index.jsonl")
         sig = file_signature(path)
         if sig != self._names_sig:
@@ -349,27 +350,11 @@ class CodexReader:
             self._names, self._names_sig = names, sig
         return self._names
 
-    def _rollout(self, path: str) -> Rollout:
-        r = self._files.get(path)
-        if r is None:
-            r = self._files[path] = Rollout(path)
-        return r
-
     def summaries(self) -> Dict[str, Dict[str, Any]]:
         names = self._thread_names()
-        out: Dict[str, Dict[str, Any]] = {}
-        seen = set()
-        for path in self._paths():
-            seen.add(path)
-            s = self._rollout(path).refresh(names)
-            if s is not None:
-                prev = out.get(s["sessionId"])
-                if prev is None or (s["lastActivity"] or "") > (prev["lastActivity"] or ""):
-                    out[s["sessionId"]] = s
-        for path in list(self._files):
-            if path not in seen:
-                del self._files[path]
-        return out
+        paths = self._paths()
+        self._rollout.keep_only(paths)
+        return newest_per_session(self._rollout(path).refresh(names) for path in paths)
 
     def _find(self, session_id: str) -> Optional[Tuple[Rollout, Dict[str, Any]]]:
         names = self._thread_names()
@@ -381,9 +366,8 @@ class CodexReader:
             for path in group:
                 r = self._rollout(path)
                 s = r.refresh(names)
-                if s is not None and s["sessionId"] == session_id:
-                    if best is None or (s["lastActivity"] or "") > (best[1]["lastActivity"] or ""):
-                        best = (r, s)
+                if s is not None and s["sessionId"] == session_id and newer(s, best[1] if best else None):
+                    best = (r, s)
             if best is not None:
                 return best
         return None

@@ -23,7 +23,7 @@ import datetime as _dt
 import json
 import os
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 AGENTS = ("opencode", "claude", "codex")
 TOKEN_KEYS = ("input", "output", "reasoning", "cacheRead", "cacheWrite")
@@ -167,6 +167,40 @@ def file_signature(path: str) -> Optional[Tuple[int, int, int]]:
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def newer(session: Dict[str, Any], than: Optional[Dict[str, Any]]) -> bool:
+    """Whether ``session`` was active after ``than`` (None counts as never)."""
+    return than is None or (session.get("lastActivity") or "") > (than.get("lastActivity") or "")
+
+
+def newest_per_session(summaries: Iterable[Optional[Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+    """The latest summary of each session id (a session copied into two files shows once)."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for s in summaries:
+        if s is not None and newer(s, out.get(s["sessionId"])):
+            out[s["sessionId"]] = s
+    return out
+
+
+class PerFile:
+    """One reader per session file, kept between calls so an unchanged file is not parsed again."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+        self._readers: Dict[str, Any] = {}
+
+    def __call__(self, path: str) -> Any:
+        reader = self._readers.get(path)
+        if reader is None:
+            reader = self._readers[path] = self._make(path)
+        return reader
+
+    def keep_only(self, paths: Iterable[str]) -> None:
+        """Forget the files that are gone."""
+        keep = set(paths)
+        for path in [p for p in self._readers if p not in keep]:
+            del self._readers[path]
 
 
 class JsonlTail:
