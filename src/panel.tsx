@@ -338,6 +338,12 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
             <dd>{ws.containerName}</dd>
             <dt>Image</dt>
             <dd>{ws.image}</dd>
+            {ws.agents ? (
+              <>
+                <dt>Agents</dt>
+                <dd>{ws.agents.join(', ') || 'none'}</dd>
+              </>
+            ) : null}
             {ssh ? (
               <>
                 <dt>SSH</dt>

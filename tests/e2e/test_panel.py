@@ -131,6 +131,7 @@ def test_expanded_workspace_shows_details_sessions_and_tasks(page, lab):
     toggle.click()
     expect()(toggle).to_have_attribute("aria-expanded", "true")
     expect()(item.locator(".perry-details")).to_contain_text(f"perry-e2e-{NAME}")
+    expect()(item.locator(".perry-details dt:text-is('Agents') + dd")).to_have_text("opencode")
     expect()(item.locator(".perry-section h4").first).to_have_text("Sessions")
     expect()(item.locator(".perry-sessions, .perry-section .perry-dim").first).to_be_visible()
     page.shot("expanded")
