@@ -26,7 +26,7 @@ import os
 import sqlite3
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .sessions import (
     add_tokens,
@@ -337,25 +337,64 @@ class SqliteStore:
 
     # -- one session
 
+    def has(self, session_id: str) -> bool:
+        return bool(self._run(lambda conn: conn.execute(
+            "SELECT 1 FROM session WHERE id = ?", (session_id,)).fetchone() is not None, False))
+
     def messages(self, session_id: str) -> Optional[List[Dict[str, Any]]]:
         return self._run(lambda conn: self._messages(conn, session_id), None)
 
-    @staticmethod
-    def _messages(conn: sqlite3.Connection, session_id: str) -> Optional[List[Dict[str, Any]]]:
-        import json
+    def page(self, session_id: str, limit: int, offset: int) -> Optional[Tuple[int, List[Dict[str, Any]]]]:
+        """(total, one page of messages), reading only that page's rows and parts."""
+        return self._run(lambda conn: self._page(conn, session_id, limit, offset), None)
 
+    @classmethod
+    def _messages(cls, conn: sqlite3.Connection, session_id: str) -> Optional[List[Dict[str, Any]]]:
         if conn.execute("SELECT 1 FROM session WHERE id = ?", (session_id,)).fetchone() is None:
             return None
         rows = conn.execute(
             "SELECT id, time_created, data FROM message WHERE session_id = ? ORDER BY time_created, id",
             (session_id,),
         ).fetchall()
-        parts: Dict[str, List[Dict[str, Any]]] = {}
-        for mid, data in conn.execute(
+        parts = conn.execute(
             "SELECT message_id, data FROM part WHERE message_id IN "
             "(SELECT id FROM message WHERE session_id = ?) ORDER BY message_id, id",
             (session_id,),
-        ):
+        )
+        return cls._convert(rows, parts)
+
+    @classmethod
+    def _page(cls, conn: sqlite3.Connection, session_id: str, limit: int,
+              offset: int) -> Optional[Tuple[int, List[Dict[str, Any]]]]:
+        if conn.execute("SELECT 1 FROM session WHERE id = ?", (session_id,)).fetchone() is None:
+            return None
+        # Only user and assistant messages are shown, so only they count and page.
+        shown = "session_id = ? AND (CASE WHEN json_valid(data) THEN json_extract(data, '$.role') END) " \
+                "IN ('user', 'assistant')"
+        try:
+            total = conn.execute("SELECT COUNT(*) FROM message WHERE " + shown, (session_id,)).fetchone()[0]
+            rows = conn.execute("SELECT id, time_created, data FROM message WHERE " + shown +
+                                " ORDER BY time_created, id LIMIT ? OFFSET ?", (session_id, limit, offset)).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such function" not in str(e).lower():
+                raise
+            everything = cls._messages(conn, session_id) or []  # SQLite without JSON functions
+            return len(everything), everything[offset: offset + limit]
+        ids = [r[0] for r in rows]
+        parts: List[Tuple[str, Any]] = []
+        for i in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[i: i + SQL_CHUNK]
+            parts.extend(conn.execute(
+                "SELECT message_id, data FROM part WHERE message_id IN (%s) ORDER BY message_id, id"
+                % ",".join("?" * len(chunk)), chunk))
+        return total, cls._convert(rows, parts)
+
+    @staticmethod
+    def _convert(rows: Sequence[Tuple[Any, ...]], part_rows: Iterable[Tuple[str, Any]]) -> List[Dict[str, Any]]:
+        import json
+
+        parts: Dict[str, List[Dict[str, Any]]] = {}
+        for mid, data in part_rows:
             try:
                 p = json.loads(data)
             except (TypeError, ValueError):
@@ -524,10 +563,20 @@ class OpenCodeReader:
         s = self._all().get(session_id)
         return _public(s) if s is not None else None
 
+    def has(self, session_id: str) -> bool:
+        """Whether the session is here, without summarizing every session."""
+        return self.sqlite.has(session_id) or session_id in self.json.summaries()
+
     def messages(self, session_id: str) -> Optional[List[Dict[str, Any]]]:
-        if session_id in self.sqlite.summaries():
+        if self.sqlite.has(session_id):
             return self.sqlite.messages(session_id)
         return self.json.messages(session_id)
+
+    def page(self, session_id: str, limit: int, offset: int) -> Optional[Tuple[int, List[Dict[str, Any]]]]:
+        if self.sqlite.has(session_id):
+            return self.sqlite.page(session_id, limit, offset)
+        messages = self.json.messages(session_id)
+        return None if messages is None else (len(messages), messages[offset: offset + limit])
 
 
 def _public(s: Dict[str, Any]) -> Dict[str, Any]:

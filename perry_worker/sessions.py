@@ -334,16 +334,33 @@ class SessionStore:
     def get(self, session_id: str) -> Dict[str, Any]:
         return self._find(session_id)[1]
 
+    def _reader_of(self, session_id: str) -> Any:
+        """The reader holding the session; a reader that can tell cheaply (``has``) is asked so."""
+        for reader in self.readers:
+            try:
+                has = getattr(reader, "has", None)
+                found = has(session_id) if has else reader.summary(session_id) is not None
+            except Exception as e:
+                warn("%s session %s unreadable: %s" % (reader.agent, session_id, e))
+                continue
+            if found:
+                return reader
+        raise NotFound("no session %r in any agent store" % session_id)
+
     def messages(self, session_id: str, limit: int = DEFAULT_MESSAGE_LIMIT, offset: int = 0) -> Dict[str, Any]:
         if limit < 1 or offset < 0:
             raise BadRequest("limit must be at least 1 and offset at least 0")
-        reader, _ = self._find(session_id)
+        reader = self._reader_of(session_id)
         try:
-            msgs = reader.messages(session_id) or []
+            if hasattr(reader, "page"):  # reads only the page
+                total, page = reader.page(session_id, limit, offset) or (0, [])
+            else:
+                everything = reader.messages(session_id) or []
+                total, page = len(everything), everything[offset: offset + limit]
         except Exception as e:
             warn("%s session %s messages unreadable: %s" % (reader.agent, session_id, e))
-            msgs = []
-        return page_messages(session_id, msgs, limit, offset)
+            total, page = 0, []
+        return {"sessionId": session_id, "total": total, "offset": offset, "limit": limit, "messages": page}
 
     def usage(self, session_id: Optional[str] = None) -> Dict[str, Any]:
         sessions = [self.get(session_id)] if session_id else self.list()
@@ -356,17 +373,6 @@ def sort_sessions(sessions: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     items.sort(key=lambda s: s.get("sessionId") or "")
     items.sort(key=lambda s: s.get("lastActivity") or "", reverse=True)
     return items
-
-
-def page_messages(session_id: str, messages: List[Dict[str, Any]], limit: int, offset: int) -> Dict[str, Any]:
-    """``offset`` counts from the oldest message; the page keeps oldest-first order."""
-    return {
-        "sessionId": session_id,
-        "total": len(messages),
-        "offset": offset,
-        "limit": limit,
-        "messages": messages[offset: offset + limit],
-    }
 
 
 def usage_report(sessions: Iterable[Dict[str, Any]]) -> Dict[str, Any]:

@@ -92,6 +92,17 @@ def test_messages_paging(home, capsys):
     assert rc == 0 and page["messages"] == [] and page["total"] == 7
 
 
+def test_a_page_is_the_same_slice_of_the_whole_conversation(home):
+    """Pages are read in SQL (only their rows and parts); they must match the whole, sliced."""
+    store = opencode.SqliteStore(str(oc_db_path(home)))
+    everything = store.messages(OC_SESSION)
+    assert len(everything) == 7
+    for limit in (1, 2, 3, 7, 50):
+        for offset in range(0, 9):
+            assert store.page(OC_SESSION, limit, offset) == (7, everything[offset: offset + limit]), (limit, offset)
+    assert store.page("ses_unknown", 5, 0) is None
+
+
 def test_json_storage_of_older_opencode(home, capsys):
     rc, s = run_json(capsys, "--home", str(home), "sessions", "get", OC_JSON_SESSION, "--json")
     assert rc == 0
@@ -245,8 +256,11 @@ def test_bad_rows_and_unknown_fields_are_tolerated(home):
     s = store.get(OC_SESSION)
     assert s["messageCount"] == 8  # the unreadable row is not a message
     assert s["tokens"]["input"] == 31453 + 12 and s["cost"] == 0.5
-    msgs = store.messages(OC_SESSION)["messages"]
-    assert msgs[-1]["parts"] == [{"type": "text", "text": "hi"}]
+    page = store.messages(OC_SESSION)
+    assert page["total"] == 8 and len(page["messages"]) == 8  # the page counts what the list counts
+    assert page["messages"][-1]["parts"] == [{"type": "text", "text": "hi"}]
+    last = store.messages(OC_SESSION, limit=1, offset=7)["messages"]
+    assert [m["id"] for m in last] == ["msg_zz2"]
 
 
 def test_python_fallback_without_json_functions(home):
@@ -256,6 +270,18 @@ def test_python_fallback_without_json_functions(home):
     try:
         ids = [OC_SESSION, OC_SESSION_2]
         assert reader._stats_sql(conn, ids) == reader._stats_python(conn, ids)
+    finally:
+        conn.close()
+
+    class WithoutJson(sqlite3.Connection):
+        def execute(self, sql, *args):
+            if "json_" in sql:
+                raise sqlite3.OperationalError("no such function: json_valid")
+            return super().execute(sql, *args)
+
+    conn = sqlite3.connect(str(oc_db_path(home)), factory=WithoutJson)
+    try:
+        assert reader._page(conn, OC_SESSION, 2, 3) == (7, reader.messages(OC_SESSION)[3:5])
     finally:
         conn.close()
 
