@@ -27,11 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +37,21 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import requests
 from docker.errors import NotFound
+from harness import (
+    IMAGE,
+    Server,
+    clean_up,
+    clean_up_on_signals,
+    ms,
+    now,
+    open_engine,
+    pct,
+    pick_port,
+    say,
+    ssh_key,
+    table,
+)
 
 from perry_jupyter.core.names import (
     LABEL_CREATED,
@@ -54,68 +64,16 @@ from perry_jupyter.core.workspaces import WorkspaceSettings
 
 PREFIX = "perry-bench-"
 NETWORK = "perry-bench"
-IMAGE = os.environ.get("PERRY_BENCH_IMAGE", "perry-workspace:latest")
-PORT_LO, PORT_HI = 2700, 2799
 PERRY_PORTS = (2700, 2779)  # what Perry may hand out (in-process and the server)
 PLAIN_PORTS = (2780, 2789)  # the hand-made containers
 SERVER_PORTS = (2790, 2799)  # perry serve
 READY_FILE = "/run/perry/ready"
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
 
 
 # ----------------------------------------------------------------- helpers
 
-def now() -> float:
-    return time.perf_counter()
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port(lo: int, hi: int, avoid: set[int] = frozenset()) -> int:
-    for port in range(lo, hi + 1):
-        if port not in avoid and port_free(port):
-            return port
-    raise RuntimeError(f"no free port in {lo}-{hi}")
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}"
-
-
 def secs(seconds: float) -> str:
     return f"{seconds:.2f}"
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-def table(title: str, header: list[str], rows: list[list[str]], note: str | None = None) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print(line)
-    for r in rows:
-        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    if note:
-        for n in note.strip().splitlines():
-            print(f"  {n}")
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 class Counter:
@@ -128,54 +86,6 @@ class Counter:
     def _hook(self, response, *args, **kwargs):
         self.calls += 1
         return response
-
-
-# ----------------------------------------------------------------- cleanup
-
-def ours(name: str) -> bool:
-    return name.lstrip("/").startswith(PREFIX)
-
-
-def _remove(obj, what: str, removed: list[str], failed: list[str], **kwargs) -> None:
-    """Remove one Docker object, tolerating 'already gone' and waiting out 'removal in progress'."""
-    for attempt in range(20):
-        try:
-            obj.remove(**kwargs)
-            removed.append(what)
-            return
-        except NotFound:
-            return
-        except docker.errors.APIError as e:
-            if "in progress" in str(e) or "in use" in str(e):
-                time.sleep(0.5)  # an interrupted removal still running, or a container not yet gone
-                continue
-            failed.append(f"{what}: {e}")
-            return
-        except Exception as e:  # noqa: BLE001 - keep cleaning the rest
-            failed.append(f"{what}: {e}")
-            return
-    failed.append(f"{what}: still busy after 10 s")
-
-
-def remove_bench_objects(client: docker.DockerClient) -> list[str]:
-    """Remove every perry-bench-* container and volume and the perry-bench network; returns what went."""
-    removed: list[str] = []
-    failed: list[str] = []
-    try:
-        for c in client.containers.list(all=True, filters={"name": PREFIX}):
-            if ours(c.name):  # the name filter is a substring match: check the prefix ourselves
-                _remove(c, f"container {c.name}", removed, failed, force=True)
-        for v in client.volumes.list():
-            if ours(v.name):
-                _remove(v, f"volume {v.name}", removed, failed, force=True)
-        for n in client.networks.list(names=[NETWORK]):
-            if n.name == NETWORK:
-                _remove(n, f"network {n.name}", removed, failed)
-    except Exception as e:  # noqa: BLE001 - cleanup reports, never stops
-        failed.append(f"listing: {e}")
-    for f in failed:
-        print(f"cleanup: could not remove {f}", file=sys.stderr)
-    return removed
 
 
 # ------------------------------------------------------- Perry, instrumented
@@ -336,64 +246,6 @@ def plain_remove(client: docker.DockerClient, perry: Perry, name: str) -> None:
             client.volumes.get(vol).remove(force=True)
 
 
-# ------------------------------------------------------------------ server
-
-class Server:
-    def __init__(self, state_dir: Path, log_path: Path):
-        self.state_dir = state_dir
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.port: int | None = None
-        self.url = ""
-        self.session = requests.Session()
-
-    def start(self) -> float:
-        self.port = pick_port(*SERVER_PORTS)
-        env = {**os.environ, "PERRY_CONFIG_DIR": str(self.state_dir)}
-        env.pop("PERRY_TOKEN", None)
-        cmd = [str(VENV_BIN / "perry"), "serve", f"--port={self.port}", "--ip=127.0.0.1",
-               f"--PerryApp.workspace_prefix={PREFIX}", f"--PerryApp.network={NETWORK}",
-               f"--PerryApp.ssh_port_range={PERRY_PORTS[0]}", f"--PerryApp.ssh_port_range={PERRY_PORTS[1]}",
-               f"--PerryApp.image_tag={IMAGE}"]
-        t0 = now()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}/perry/api"
-        token_file = self.state_dir / "token"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"perry serve exited with {self.proc.returncode}; see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-2000:])
-            if token_file.is_file() and token_file.read_text().strip():
-                self.session.headers["Authorization"] = f"token {token_file.read_text().strip()}"
-                try:
-                    if self.session.get(f"{self.url}/workspaces", timeout=5).status_code == 200:
-                        return now() - t0
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"perry serve did not answer within 60 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def list_workspaces(self) -> list[dict]:
-        r = self.session.get(f"{self.url}/workspaces", timeout=30)
-        r.raise_for_status()
-        return r.json()["workspaces"]
-
-
 def timed_n(fn: Callable[[], Any], n: int, warmup: int = 3) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -403,6 +255,10 @@ def timed_n(fn: Callable[[], Any], n: int, warmup: int = 3) -> list[float]:
         fn()
         out.append(now() - t0)
     return out
+
+
+def list_workspaces(server: Server) -> list[dict]:
+    return server.get("workspaces")["workspaces"]
 
 
 def adopt_container(client: docker.DockerClient, name: str) -> None:
@@ -416,10 +272,6 @@ def adopt_container(client: docker.DockerClient, name: str) -> None:
 
 # -------------------------------------------------------------------- main
 
-def _interrupted(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=None, help="lifecycle rounds (default 3, --quick 1)")
@@ -430,33 +282,24 @@ def main() -> int:
     sizes = [1, 10] if args.quick else [1, 10, 50]
     n_requests = args.requests or (20 if args.quick else 50)
 
-    # SIGTERM (and SIGINT) end the run through the `finally` below, which cleans up.
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)
-    client = docker.from_env(timeout=300)
-    client.ping()
-    plain_calls = Counter(client)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        print(f"the image {IMAGE} is not built: run `.venv/bin/perry build` first", file=sys.stderr)
+    clean_up_on_signals()
+    client = open_engine(PREFIX, NETWORK)
+    if client is None:
         return 2
+    plain_calls = Counter(client)
 
-    leftovers = remove_bench_objects(client)
-    if leftovers:
-        say(f"removed leftovers of an earlier run: {', '.join(leftovers)}")
-
-    tmp = Path(tempfile.mkdtemp(prefix="perry-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
     state_dir = tmp / "state"
-    server = Server(state_dir, tmp / "serve.log")
+    server = Server(state_dir, tmp / "serve.log", prefix=PREFIX, network=NETWORK, ssh_ports=PERRY_PORTS,
+                    ports=SERVER_PORTS)
     perry: Perry | None = None
     timer: PhaseTimer | None = None
     t_run = now()
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")], check=True)
+        public_key = ssh_key(tmp)
         (tmp / "gitconfig").write_text("[user]\n\tname = Perry Bench\n\temail = bench@example.invalid\n")
         settings = WorkspaceSettings(prefix=PREFIX, image=IMAGE, network=NETWORK, ssh_port_range=PERRY_PORTS,
-                                     dind_mode="auto", ssh_public_keys=[str(tmp / "id_ed25519.pub")],
+                                     dind_mode="auto", ssh_public_keys=[str(public_key)],
                                      git_config=str(tmp / "gitconfig"))
         perry = Perry(state_dir, settings)
         ws = perry.workspaces
@@ -478,29 +321,26 @@ def main() -> int:
         p_create, p_start, p_phases_c, p_phases_s, p_calls_c, p_calls_s = [], [], [], [], [], []
         q_create, q_start, q_create_dd, q_start_dd, q_calls_c, q_calls_s = [], [], [], [], [], []
         p_keygen, q_keygen = [], []  # seconds the container's entrypoint spent making SSH host keys
+
+        def perry_op(op: Callable[[str], Any], name: str, seconds: list, calls: list, phases: list) -> None:
+            timer.take()  # drop what the untimed steps in between added
+            c0 = perry.engine.api_calls
+            t0 = now()
+            op(name)
+            dt = now() - t0
+            seconds.append(dt)
+            calls.append(perry.engine.api_calls - c0)
+            phases.append(perry_breakdown(timer.take(), dt))
+
         for i in range(rounds):
             order = ("perry", "plain") if i % 2 == 0 else ("plain", "perry")
             for who in order:
                 if who == "perry":
                     name = f"p{i}"
-                    timer.take()
-                    c0 = perry.engine.api_calls
-                    t0 = now()
-                    ws.create(name)
-                    dt = now() - t0
-                    p_create.append(dt)
-                    p_calls_c.append(perry.engine.api_calls - c0)
-                    p_phases_c.append(perry_breakdown(timer.take(), dt))
+                    perry_op(ws.create, name, p_create, p_calls_c, p_phases_c)
                     p_keygen.append(keygen_seconds(client.containers.get(ws.naming.container(name))))
                     ws.stop(name)
-                    timer.take()
-                    c0 = perry.engine.api_calls
-                    t0 = now()
-                    ws.start(name)
-                    dt = now() - t0
-                    p_start.append(dt)
-                    p_calls_s.append(perry.engine.api_calls - c0)
-                    p_phases_s.append(perry_breakdown(timer.take(), dt))
+                    perry_op(ws.start, name, p_start, p_calls_s, p_phases_s)
                     ws.delete(name)
                     say(f"round {i + 1}: Perry create {secs(p_create[-1])} s, start {secs(p_start[-1])} s")
                 else:
@@ -529,12 +369,12 @@ def main() -> int:
             made = max(made, size)
             server.stop()  # the server adopts labelled containers when it starts: restart it
             boot = server.start()
-            got = server.list_workspaces()
+            got = list_workspaces(server)
             ours_listed = [w for w in got if w["containerName"].startswith(PREFIX)]
             full = sum(1 for w in ours_listed if w["name"] == "list0")
             say(f"{size} workspace(s): server up in {secs(boot)} s, lists {len(ours_listed)} "
                 f"({full} full Perry workspace, {len(ours_listed) - full} adopted containers)")
-            http = timed_n(server.list_workspaces, n_requests)
+            http = timed_n(lambda: list_workspaces(server), n_requests)
             # In-process: the same WorkspaceManager.list() the handler runs, and its Docker API calls.
             perry.workspaces.list()
             c0 = perry.engine.api_calls
@@ -619,16 +459,7 @@ def main() -> int:
     finally:
         if timer is not None:
             timer.restore()
-        try:
-            server.stop()
-        except Exception as e:  # noqa: BLE001 - cleanup goes on
-            print(f"cleanup: stopping perry serve: {e}", file=sys.stderr)
-        if perry is not None:
-            with contextlib.suppress(Exception):
-                perry.engine.client.close()
-        removed = remove_bench_objects(client)
-        shutil.rmtree(tmp, ignore_errors=True)
-        say(f"cleaned up: {len(removed)} Docker object(s), the server, {tmp}")
+        clean_up(client, server, tmp, PREFIX, NETWORK, perry)
 
 
 if __name__ == "__main__":

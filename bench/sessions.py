@@ -46,26 +46,30 @@ prefixes (the other benchmarks' ``perry-bench-`` ones included) are never touche
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import docker
-import requests
-from docker.errors import NotFound
+from harness import (
+    IMAGE,
+    ROOT,
+    Server,
+    clean_up,
+    clean_up_on_signals,
+    ms,
+    now,
+    open_engine,
+    pct,
+    say,
+    ssh_key,
+    table,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(1, str(ROOT))  # tests.integration.agents: the stand-in model and `opencode run`
 
 from perry_jupyter.core.services import Perry
@@ -76,12 +80,10 @@ PREFIX = "perry-bench-sess-"
 NETWORK = "perry-bench-sess"
 WORKSPACE = "store"
 CONTAINER = PREFIX + WORKSPACE
-IMAGE = os.environ.get("PERRY_BENCH_IMAGE", "perry-workspace:latest")
 SSH_PORTS = (2740, 2749)
 SERVER_PORTS = (2750, 2759)
 HOME = "/home/workspace"
 DB = f"{HOME}/.local/share/opencode/opencode.db"
-VENV_BIN = ROOT / ".venv" / "bin"
 PAGE = 50
 OPENCODE_LIST = ["opencode", "session", "list", "--format", "json"]  # OpenCode's default: the 100 newest
 OC_FILE = "/tmp/perry-bench-sessions.json"
@@ -95,101 +97,6 @@ WRITE_HELLO = [
     {"tool": "write", "input": {"filePath": f"{HOME}/hello.txt", "content": "hi from the model\n"}},
     "I wrote hello.txt.",
 ]
-
-
-# ----------------------------------------------------------------- helpers
-
-def now() -> float:
-    return time.perf_counter()
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}"
-
-
-def table(title: str, header: list[str], rows: list[list[str]], note: str | None = None) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    for line in (note or "").strip().splitlines():
-        print(f"  {line}")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port(lo: int, hi: int) -> int:
-    for port in range(lo, hi + 1):
-        if port_free(port):
-            return port
-    raise RuntimeError(f"no free port in {lo}-{hi}")
-
-
-# ----------------------------------------------------------------- cleanup
-
-def ours(name: str) -> bool:
-    return name.lstrip("/").startswith(PREFIX)
-
-
-def _remove(obj, what: str, removed: list[str], failed: list[str], **kwargs) -> None:
-    for _ in range(20):
-        try:
-            obj.remove(**kwargs)
-            removed.append(what)
-            return
-        except NotFound:
-            return
-        except docker.errors.APIError as e:
-            if "in progress" in str(e) or "in use" in str(e):
-                time.sleep(0.5)
-                continue
-            failed.append(f"{what}: {e}")
-            return
-        except Exception as e:  # noqa: BLE001 - keep cleaning the rest
-            failed.append(f"{what}: {e}")
-            return
-    failed.append(f"{what}: still busy after 10 s")
-
-
-def remove_bench_objects(client: docker.DockerClient) -> list[str]:
-    """Remove every perry-bench-sess-* container and volume and the perry-bench-sess network."""
-    removed: list[str] = []
-    failed: list[str] = []
-    try:
-        for c in client.containers.list(all=True, filters={"name": PREFIX}):
-            if ours(c.name):  # the name filter matches substrings: check the prefix ourselves
-                _remove(c, f"container {c.name}", removed, failed, force=True)
-        for v in client.volumes.list():
-            if ours(v.name):
-                _remove(v, f"volume {v.name}", removed, failed, force=True)
-        for n in client.networks.list(names=[NETWORK]):
-            if n.name == NETWORK:
-                _remove(n, f"network {n.name}", removed, failed)
-    except Exception as e:  # noqa: BLE001 - cleanup reports, never stops
-        failed.append(f"listing: {e}")
-    for f in failed:
-        print(f"cleanup: could not remove {f}", file=sys.stderr)
-    return removed
 
 
 # ------------------------------------------------------------ the store
@@ -396,69 +303,7 @@ def json_out(raw: bytes) -> Any:
     return json.loads(text[min(starts):]) if starts else None
 
 
-# ------------------------------------------------------------------ server
-
-class Server:
-    """A real `perry serve` on the benchmark's state directory."""
-
-    def __init__(self, state_dir: Path, log_path: Path):
-        self.state_dir, self.log_path = state_dir, log_path
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-        self.session = requests.Session()
-
-    def start(self) -> float:
-        port = pick_port(*SERVER_PORTS)
-        env = {**os.environ, "PERRY_CONFIG_DIR": str(self.state_dir)}
-        env.pop("PERRY_TOKEN", None)
-        cmd = [str(VENV_BIN / "perry"), "serve", f"--port={port}", "--ip=127.0.0.1",
-               f"--PerryApp.workspace_prefix={PREFIX}", f"--PerryApp.network={NETWORK}",
-               f"--PerryApp.ssh_port_range={SSH_PORTS[0]}", f"--PerryApp.ssh_port_range={SSH_PORTS[1]}",
-               f"--PerryApp.image_tag={IMAGE}", "--PerryApp.dind_mode=off"]
-        t0 = now()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        self.url = f"http://127.0.0.1:{port}/perry/api"
-        token_file = self.state_dir / "token"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"perry serve exited with {self.proc.returncode}:\n"
-                                   + self.log_path.read_text()[-2000:])
-            if token_file.is_file() and token_file.read_text().strip():
-                self.session.headers["Authorization"] = f"token {token_file.read_text().strip()}"
-                try:
-                    if self.session.get(f"{self.url}/workspaces", timeout=5).status_code == 200:
-                        return now() - t0
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"perry serve did not answer within 60 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.session.get(f"{self.url}/{path}", params=params or None, timeout=120)
-        r.raise_for_status()
-        return r.json()
-
-
 # -------------------------------------------------------------------- main
-
-def _interrupted(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -476,29 +321,22 @@ def main() -> int:
             or (n_sessions > 2 and rest - biggest < n_sessions - 2):
         ap.error("need at least 2 sessions and enough messages for one per session (the real one holds 3)")
 
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)
-    client = docker.from_env(timeout=600)
-    client.ping()
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        print(f"the image {IMAGE} is not built: run `.venv/bin/perry build` first", file=sys.stderr)
+    clean_up_on_signals()
+    client = open_engine(PREFIX, NETWORK, timeout=600)
+    if client is None:
         return 2
-    leftovers = remove_bench_objects(client)
-    if leftovers:
-        say(f"removed leftovers of an earlier run: {', '.join(leftovers)}")
 
-    tmp = Path(tempfile.mkdtemp(prefix="perry-bench-sess-"))
+    tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
     state_dir = tmp / "state"
-    server = Server(state_dir, tmp / "serve.log")
+    server = Server(state_dir, tmp / "serve.log", prefix=PREFIX, network=NETWORK, ssh_ports=SSH_PORTS,
+                    ports=SERVER_PORTS, options=("--PerryApp.dind_mode=off",))
     perry: Perry | None = None
     t_run = now()
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")], check=True)
+        public_key = ssh_key(tmp)
         (tmp / "home").mkdir()  # an empty host home: none of this machine's agent credentials are copied
         settings = WorkspaceSettings(prefix=PREFIX, image=IMAGE, network=NETWORK, ssh_port_range=SSH_PORTS,
-                                     dind_mode="off", ssh_public_keys=[str(tmp / "id_ed25519.pub")],
+                                     dind_mode="off", ssh_public_keys=[str(public_key)],
                                      git_config=None, host_home=str(tmp / "home"))
         perry = Perry(state_dir, settings)
         api = client.api
@@ -678,13 +516,7 @@ def main() -> int:
         print(f"\ntotal run time {now() - t_run:.1f} s")
         return 0
     finally:
-        server.stop()
-        if perry is not None:
-            with contextlib.suppress(Exception):
-                perry.engine.client.close()
-        removed = remove_bench_objects(client)
-        shutil.rmtree(tmp, ignore_errors=True)
-        say(f"cleaned up: {len(removed)} Docker object(s), the server, {tmp}")
+        clean_up(client, server, tmp, PREFIX, NETWORK, perry)
 
 
 if __name__ == "__main__":

@@ -27,16 +27,15 @@ touched.
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import fcntl
 import json
 import os
 import pty
 import select
 import signal
-import shutil
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import termios
@@ -45,56 +44,20 @@ from pathlib import Path
 
 import requests
 import websocket
+from harness import Server, clean_up, now, open_engine, pct, say, table
 
 PREFIX = "perry-bench-term-"
 NETWORK = "perry-bench-term"
 WORKSPACE = "bench"
 CONTAINER = PREFIX + WORKSPACE
-IMAGE = os.environ.get("PERRY_BENCH_IMAGE", "perry-workspace:latest")
 SSH_PORTS = (2690, 2699)
 ROWS, COLS = 50, 200
-ROOT = Path(__file__).resolve().parent.parent
-PERRY = str(ROOT / ".venv" / "bin" / "perry")
 PROMPT = "$ "
 END = "@@END@@"
 # The command line Perry's server runs for a terminal (perry_jupyter/terminals.py), minus
 # its shell probe: the direct side runs the same docker exec.
 EXEC = ["docker", "exec", "-it", "-u", "workspace", "-w", "/home/workspace",
         "-e", "TERM=xterm-256color", "-e", "LANG=C.UTF-8", "-e", "LC_ALL=C.UTF-8", CONTAINER, "bash", "-l"]
-
-
-# ----------------------------------------------------------------- helpers
-
-def now() -> float:
-    return time.perf_counter()
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-def table(title: str, header: list[str], rows: list[list[str]], note: str | None = None) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    for line in (note or "").strip().splitlines():
-        print(f"  {line}")
 
 
 # ------------------------------------------------------------- terminals
@@ -245,7 +208,7 @@ class DirectTerminal(Terminal):
             os.execvp(EXEC[0], EXEC)
         self.pid, self.fd = pid, fd
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        self._decoder = __import__("codecs").getincrementaldecoder("utf-8")("replace")
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def send(self, text: str) -> None:
         os.write(self.fd, text.encode())
@@ -276,58 +239,6 @@ class DirectTerminal(Terminal):
         os.close(self.fd)
 
 
-# ------------------------------------------------------------------ server
-
-def start_server(state: Path) -> tuple[subprocess.Popen, str, str]:
-    port = free_port()
-    env = {**os.environ, "PERRY_CONFIG_DIR": str(state)}
-    env.pop("PERRY_URL", None)
-    env.pop("PERRY_TOKEN", None)
-    log = open(state.parent / "serve.log", "w")
-    proc = subprocess.Popen(
-        [PERRY, "serve", f"--port={port}", f"--PerryApp.workspace_prefix={PREFIX}",
-         f"--PerryApp.image_tag={IMAGE}", f"--PerryApp.network={NETWORK}",
-         f"--PerryApp.ssh_port_range={SSH_PORTS[0]}", f"--PerryApp.ssh_port_range={SSH_PORTS[1]}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = now() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("perry serve exited:\n" + (state.parent / "serve.log").read_text())
-        token_file = state / "token"
-        if token_file.exists():
-            token = token_file.read_text().strip()
-            try:
-                if requests.get(f"{url}/perry/api/info", headers={"Authorization": f"token {token}"},
-                                timeout=5).status_code == 200:
-                    return proc, url, token
-            except requests.ConnectionError:
-                pass
-        if now() > deadline:
-            raise RuntimeError("perry serve did not answer within 60 s")
-        time.sleep(0.2)
-
-
-def remove_leftovers() -> None:
-    """Only this bench's own objects (prefix perry-bench-term-)."""
-    import docker
-
-    client = docker.from_env()
-    for c in client.containers.list(all=True, filters={"name": PREFIX}):
-        if c.name.startswith(PREFIX):
-            c.remove(force=True)
-    for v in client.volumes.list(filters={"name": PREFIX}):
-        if v.name.startswith(PREFIX):
-            v.remove(force=True)
-    for n in client.networks.list(names=[NETWORK]):
-        if n.name == NETWORK:
-            try:
-                n.remove()
-            except docker.errors.APIError:
-                pass  # still in use by a container of ours that is going away
-    client.close()
-
-
 # -------------------------------------------------------------------- main
 
 def open_at_prompt(make) -> tuple[Terminal, float]:
@@ -347,22 +258,20 @@ def main() -> int:
     # A SIGTERM (timeout, CI) unwinds through the finally below, like ^C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
-    tmp = Path(tempfile.mkdtemp(prefix="perry-bench-term-"))
-    server = None
+    client = open_engine(PREFIX, NETWORK)
+    if client is None:
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
+    server = Server(tmp / "state", tmp / "serve.log", prefix=PREFIX, network=NETWORK, ssh_ports=SSH_PORTS)
     terminals: list[Terminal] = []
-    headers: dict[str, str] = {}
-    url = ""
     try:
-        remove_leftovers()
         say("starting perry serve")
-        server, url, token = start_server(tmp / "state")
-        headers = {"Authorization": f"token {token}"}
+        server.start()
         say(f"creating workspace {WORKSPACE} ({CONTAINER})")
-        r = requests.post(f"{url}/perry/api/workspaces", json={"name": WORKSPACE}, headers=headers, timeout=600)
-        r.raise_for_status()
+        server.session.post(f"{server.url}/workspaces", json={"name": WORKSPACE}, timeout=600).raise_for_status()
 
         def perry() -> Terminal:
-            return PerryTerminal(url, token)
+            return PerryTerminal(server.base, server.token)
 
         sides = {"perry": perry, "direct": DirectTerminal}
         results: dict[str, dict] = {side: {} for side in sides}
@@ -420,26 +329,13 @@ def main() -> int:
         return 0
     finally:
         for term in terminals:
-            try:
+            with contextlib.suppress(Exception):  # a broken terminal must not stop the clean-up
                 term.close()
-            except Exception:
-                pass
-        if server is not None:
-            try:
-                requests.delete(f"{url}/perry/api/workspaces/{WORKSPACE}", headers=headers, timeout=120)
-            except requests.RequestException:
-                pass
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        try:
-            remove_leftovers()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        say("cleaned up")
+        if server.proc is not None:
+            # Through Perry first, so that its state forgets the workspace too.
+            with contextlib.suppress(requests.RequestException):
+                server.session.delete(f"{server.url}/workspaces/{WORKSPACE}", timeout=120)
+        clean_up(client, server, tmp, PREFIX, NETWORK)
 
 
 if __name__ == "__main__":
