@@ -269,8 +269,9 @@ calls = {
     "  OpenCode reader: summaries (SQL stats)": lambda: OpenCodeReader("/home/workspace").sqlite.summaries(),
     "  the claude + codex readers (empty homes)": lambda: SessionStore(agents=["claude", "codex"]).list(),
     "SessionStore().messages() last page + dumps": lambda: json.dumps(store().messages(big, __PAGE__, last)),
-    "  its summary lookup: SessionStore().get()": lambda: store().get(big),
-    "  whole session: SqliteStore.messages()": lambda: OpenCodeReader("/home/workspace").sqlite.messages(big),
+    "  the page in SQL: SqliteStore.page()": lambda: OpenCodeReader("/home/workspace").sqlite.page(big, __PAGE__, last),
+    "  (whole session: SqliteStore.messages())": lambda: OpenCodeReader("/home/workspace").sqlite.messages(big),
+    "  (a summary: SessionStore().get())": lambda: store().get(big),
 }
 out = {k: [] for k in list(procs) + list(calls)}
 for r in range(rounds + 1):  # the first round warms the page cache and is dropped
@@ -511,8 +512,8 @@ def main() -> int:
                     f"{statistics.median(v) / ib_all:.2f}x"] for k, v in inside.items()],
                   note="Processes by subprocess.run with stdout to /dev/null; the rest in one python3 with\n"
                        "perry_worker imported and a fresh SessionStore each time (each perry-worker process starts\n"
-                       "with no cache). A page is: the session's summary (which computes every session's summary),\n"
-                       "then the whole session read and converted, then the slice.")
+                       "with no cache). A page finds its session with one SELECT, counts the session's shown messages\n"
+                       "and reads only the page's rows and parts; the rows in brackets are what it no longer does.")
         print(f"\ntotal run time {now() - t_run:.1f} s")
         return 0
     finally:
