@@ -11,7 +11,7 @@ from .engine import Engine
 from .errors import Conflict, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
-from .settings import SettingsStore
+from .settings import PATCHABLE, SettingsStore
 from .tasks import TaskManager
 from .state import StateStore
 from .workspaces import WorkspaceManager, WorkspaceSettings
@@ -31,10 +31,11 @@ class Perry:
         self.tasks = TaskManager(self.workspaces, self.store, self.events)
         self._build_lock = threading.Lock()
 
-    def image_builder(self):
+    def image_builder(self, agents: tuple[str, ...] | None = None):
         from .image import ImageBuilder  # the build context is only needed when asked about
 
-        return ImageBuilder(self.engine.client, self.settings.image, agents=self.settings.image_agents)
+        return ImageBuilder(self.engine.client, self.settings.image,
+                            agents=self.settings.image_agents if agents is None else agents)
 
     def image_status(self) -> dict[str, Any]:
         with self.engine.errors("checking the workspace image"):
@@ -43,14 +44,17 @@ class Perry:
     def build_image(self, *, bootstrap: bool | None = None, no_cache: bool = False,
                     agents: list[str] | None = None,
                     progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
-        if agents is not None:
-            # Remembered, so status and later builds agree on what the image should hold.
-            self.runtime_settings.patch(self.settings, {"imageAgents": agents})
+        chosen = PATCHABLE["imageAgents"][1](agents) if agents is not None else None
         if not self._build_lock.acquire(blocking=False):
             raise Conflict("an image build is already running on this server")
         try:
             with self.engine.errors("building the workspace image"):
-                return self.image_builder().build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
+                built = self.image_builder(chosen).build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
+            if chosen is not None:
+                # Remembered once built, so status and later builds agree with the image; a
+                # failed or refused build changes nothing.
+                self.runtime_settings.patch(self.settings, {"imageAgents": list(chosen)})
+            return built
         finally:
             self._build_lock.release()
 

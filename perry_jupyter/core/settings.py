@@ -79,10 +79,12 @@ class SettingsStore:
             return {}
         return {k: v for k, v in data.items() if k in PATCHABLE} if isinstance(data, dict) else {}
 
-    def apply(self, settings: WorkspaceSettings, values: dict[str, Any] | None = None) -> None:
-        for key, value in (self.load() if values is None else values).items():
-            attr, validate = PATCHABLE[key]
-            setattr(settings, attr, validate(value))
+    def apply(self, settings: WorkspaceSettings, validated: dict[str, Any] | None = None) -> None:
+        """Apply values already validated, or else the saved ones (validated here: the file is the user's)."""
+        if validated is None:
+            validated = {key: PATCHABLE[key][1](value) for key, value in self.load().items()}
+        for key, value in validated.items():
+            setattr(settings, PATCHABLE[key][0], value)
 
     def patch(self, settings: WorkspaceSettings, changes: Any) -> dict[str, Any]:
         """Validate every change first, then save and apply them all (or nothing)."""

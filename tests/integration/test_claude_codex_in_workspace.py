@@ -128,3 +128,23 @@ async def test_codex_task_and_conversation(api, docker_client):
     code, page = await api("GET", f"workspaces/codexws/sessions/{session['sessionId']}/messages")
     assert [m["role"] for m in page["messages"]][-2:] == ["user", "assistant"]
     assert page["messages"][-1]["parts"][-1]["text"] == "Codex again."
+
+
+async def test_build_remembers_its_agents_only_once_built(api, agents_image):
+    code, config = await api("GET", "config")
+    assert config["imageAgents"] == ["opencode"]  # PerryApp.image_agents' default, before any build
+    code, err = await api("POST", "image/build", {"agents": ["opencode", "vim"]})
+    assert code == 400 and "imageAgents must be a list of" in err["error"]["message"], err
+    code, config = await api("GET", "config")
+    assert config["imageAgents"] == ["opencode"]  # a refused build changes nothing
+
+    # The image already holds all three, so this build only checks and remembers the choice.
+    code, body = await api("POST", "image/build", {"agents": ["codex", "opencode", "claude"]})
+    assert code == 200
+    events = [json.loads(line) for line in body.decode().splitlines()]
+    assert events[-1]["stage"] == "done", events[-1]
+    assert events[-1]["image"]["agents"] == ["opencode", "claude", "codex"]
+    code, config = await api("GET", "config")
+    assert config["imageAgents"] == ["opencode", "claude", "codex"]
+    code, config = await api("PATCH", "config", {"imageAgents": ["claude", "opencode"]})
+    assert code == 200 and config["imageAgents"] == ["opencode", "claude"], config
