@@ -27,3 +27,25 @@ def test_saved_settings_apply_to_a_new_process(tmp_path):
     SettingsStore(tmp_path).apply(fresh)
     assert fresh.env_for("any") == {"EDITOR": "vim"} and fresh.ready_timeout == 30
     assert oct((tmp_path / "settings.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_changeable_setting_changes_and_survives_a_restart(tmp_path):
+    from perry_jupyter.core.settings import PATCHABLE
+
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAA test\n")
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = T\n")
+    changes = {"sshPublicKeys": [str(key)], "gitConfig": str(gitconfig), "env": {"EDITOR": "vim"},
+               "dindMode": "capabilities", "readyTimeout": 45, "terminalShell": "zsh",
+               "imageAgents": ["codex", "opencode"]}
+    assert set(changes) == set(PATCHABLE), "a new setting needs a case here"
+    settings = WorkspaceSettings()
+    saved = SettingsStore(tmp_path).patch(settings, changes)
+    fresh = WorkspaceSettings()
+    SettingsStore(tmp_path).apply(fresh)
+    for name, (attr, _) in PATCHABLE.items():
+        assert getattr(settings, attr) == getattr(fresh, attr), name
+    assert settings.image_agents == ("opencode", "codex") and settings.dind_mode == "capabilities"
+    assert settings.terminal_shell == "zsh" and settings.ready_timeout == 45
+    assert list(saved["imageAgents"]) == ["opencode", "codex"]
