@@ -222,16 +222,8 @@ def cancel(home: str, task_id: str) -> dict:
         return task
     open(os.path.join(_task_dir(home, task_id), "cancel"), "w").close()
     pid = task.get("runnerPid")
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _group_alive(pid):
-            time.sleep(0.05)
-        if not _group_alive(pid):
-            break
+    if pid:
+        _end_process_tree(pid)
     task = _read(home, task_id) or task
     if task["status"] not in FINAL:
         task.update(status="cancelled", ended=_now())
@@ -239,17 +231,54 @@ def cancel(home: str, task_id: str) -> dict:
     return status(home, task_id)
 
 
-def _group_alive(pgid: int) -> bool:
+def _end_process_tree(root: int) -> None:
+    """SIGTERM, then SIGKILL, the runner's process group and every process descended from it.
+
+    The group alone is not enough: agents start their tools' commands in groups of their own
+    (OpenCode's bash tool does), and those would outlive a cancelled task.
+    """
+    doomed = {root}
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        table = _processes()
+        doomed |= _descendants(table, doomed) | {p for p, (_, pgid) in table.items() if pgid == root}
+        for p in doomed:
+            try:
+                os.kill(p, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and doomed & set(_processes()):
+            time.sleep(0.05)
+        if not doomed & set(_processes()):
+            return
+
+
+def _processes() -> dict:
+    """{pid: (ppid, pgid)} of the live (not zombie) processes, from /proc."""
+    table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    return True
-            except (OSError, IndexError, ValueError):
+            except (OSError, IndexError):
                 continue
-    return False
+            if fields and fields[0] != "Z":
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def _descendants(table: dict, roots: set) -> set:
+    children: dict = {}
+    for p, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(p)
+    found, todo = set(), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def list_tasks(home: str) -> list[dict]:

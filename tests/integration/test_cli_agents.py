@@ -16,7 +16,6 @@ from .test_cli import perry
 pytestmark = pytest.mark.engine
 
 
-
 def test_sessions_usage_chat_and_tasks_from_the_cli(served, docker_client):
     env = served
     perry(env, "create", "clia")
@@ -53,6 +52,18 @@ def test_sessions_usage_chat_and_tasks_from_the_cli(served, docker_client):
     assert r.returncode == 1 and "no task" in r.stderr
     r = perry(env, "dispatch", "clia", "x", "--callback-token", "t", check=False)
     assert r.returncode == 2 and "--callback" in r.stderr
+
+    # Cancelling: a task whose agent waits on a long command ends, the command with it; a
+    # finished task stays as it ended.
+    add_replies(container, [{"tool": "bash", "input": {"command": "sleep 313", "description": "Wait"}}])
+    running = json.loads(perry(env, "dispatch", "clia", "wait for a while", "--json").stdout)
+    until(lambda: container.exec_run(["pgrep", "-f", "sleep 313"]).exit_code == 0)
+    assert "cancelled" in perry(env, "cancel", "clia", running["id"]).stdout
+    for leftover in ("opencode run", "sleep 313"):
+        assert container.exec_run(["pgrep", "-f", leftover]).exit_code == 1, leftover
+    again = json.loads(perry(env, "task", "clia", running["id"], "--json").stdout)
+    assert again["status"] == "cancelled"
+    assert "succeeded" in perry(env, "cancel", "clia", done["id"]).stdout
 
 
 def test_server_restart_while_a_task_runs(server, docker_client):
