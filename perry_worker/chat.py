@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional
 
-from .tasks import SESSION_ID, json_events, summarize
+from .tasks import SESSION_ID, end_process_tree, json_events, summarize
 
 SERVE_FILE = os.path.join(".perry", "opencode-serve.json")
 
@@ -105,16 +105,20 @@ def _text_parts(parts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def _run(argv: List[str], directory: str, home: str, timeout: float) -> str:
     env = dict(os.environ, HOME=home, PWD=directory, NO_COLOR="1")
     try:
-        done = subprocess.run(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout)) from None
+        agent = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise ChatError("cannot run %s: %s" % (argv[0], e)) from None
-    output = done.stdout.decode("utf-8", "replace")
-    if done.returncode != 0:
-        tail = (done.stderr.decode("utf-8", "replace") or output).strip().splitlines()[-3:]
-        raise ChatError("%s failed (exit %d): %s" % (argv[0], done.returncode, " | ".join(tail)))
+    try:
+        stdout, stderr = agent.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end_process_tree(agent.pid)  # the agent and whatever its tools started
+        agent.communicate()
+        raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout)) from None
+    output = stdout.decode("utf-8", "replace")
+    if agent.returncode != 0:
+        tail = (stderr.decode("utf-8", "replace") or output).strip().splitlines()[-3:]
+        raise ChatError("%s failed (exit %d): %s" % (argv[0], agent.returncode, " | ".join(tail)))
     return output
 
 

@@ -223,7 +223,7 @@ def cancel(home: str, task_id: str) -> dict:
     open(os.path.join(_task_dir(home, task_id), "cancel"), "w").close()
     pid = task.get("runnerPid")
     if pid:
-        _end_process_tree(pid)
+        end_process_tree(pid)
     task = _read(home, task_id) or task
     if task["status"] not in FINAL:
         task.update(status="cancelled", ended=_now())
@@ -231,7 +231,7 @@ def cancel(home: str, task_id: str) -> dict:
     return status(home, task_id)
 
 
-def _end_process_tree(root: int) -> None:
+def end_process_tree(root: int) -> None:
     """SIGTERM, then SIGKILL, the runner's process group and every process descended from it.
 
     The group alone is not enough: agents start their tools' commands in groups of their own

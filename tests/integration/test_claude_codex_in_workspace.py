@@ -148,3 +148,21 @@ async def test_build_remembers_its_agents_only_once_built(api, agents_image):
     assert config["imageAgents"] == ["opencode", "claude", "codex"]
     code, config = await api("PATCH", "config", {"imageAgents": ["claude", "opencode"]})
     assert code == 200 and config["imageAgents"] == ["opencode", "claude"], config
+
+
+async def test_a_conversation_that_times_out_ends_what_the_agent_started(api, docker_client):
+    """The worker gives up on `claude -p --resume` after its timeout, and ends the agent's tool commands too."""
+    code, ws = await api("POST", "workspaces", {"name": "slowchat"})
+    assert code == 201, ws
+    container = docker_client.containers.get(f"{TEST_PREFIX}slowchat")
+    start_model(container, ["Hello."])
+    done = await dispatch_and_wait(api, "slowchat", {"agent": "claude", "prompt": "Say hello"})
+    assert done["status"] == "succeeded", done
+    # Not `sleep`: Claude Code refuses long bare sleeps.
+    long_command = "python3 -c 'import time; time.sleep(313)'"
+    add_replies(container, [{"tool": "Bash", "input": {"command": long_command, "description": "Wait"}}])
+    r = container.exec_run(["perry-worker", "chat", done["sessionId"], "--text", "now wait", "--timeout", "8"],
+                           user="workspace", environment={"HOME": "/home/workspace"})
+    assert r.exit_code == 1 and "claude did not answer within 8s" in r.output.decode(), r.output
+    for leftover in ("time.sleep(313)", "claude"):
+        assert container.exec_run(["pgrep", "-f", leftover]).exit_code == 1, f"{leftover} outlived the conversation"
