@@ -297,11 +297,20 @@ def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
     return image
 
 
+def _creation_options(when: str):
+    """--clone and --env, shared by `create` and `start` (which uses them only to create)."""
+    def add(command):
+        command = click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+                               help=f"An environment variable for the workspace{when} (repeatable; "
+                                    "KEY alone takes this shell's value).")(command)
+        return click.option("--clone", metavar="URL_OR_PATH",
+                            help=f"A git repository to clone into the workspace{when}.")(command)
+    return add
+
+
 @cli.command()
 @click.argument("name")
-@click.option("--clone", metavar="URL_OR_PATH", help="A git repository to clone into the workspace.")
-@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
-              help="An environment variable for the workspace (repeatable; KEY alone takes this shell's value).")
+@_creation_options("")
 def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Create a workspace and wait until it is ready."""
     client = _client()
@@ -313,9 +322,7 @@ def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
 
 @cli.command()
 @click.argument("name")
-@click.option("--clone", metavar="URL_OR_PATH", help="Used only when the workspace has to be created.")
-@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
-              help="Used only when the workspace has to be created (repeatable).")
+@_creation_options(", if it has to be created")
 def start(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Start a workspace (creating it if it does not exist)."""
     client = _client()
