@@ -113,6 +113,17 @@ def _spinner(text: str) -> Iterator[None]:
             progress(None)
 
 
+def _for_people(value: Any, as_json: bool) -> bool:
+    """Whether the command should print ``value`` for people; with --json it is printed as JSON
+    here, and a caller other than the CLI (the magics) only gets the value back."""
+    if not _prints():
+        return False
+    if as_json:
+        _print_json(value)
+        return False
+    return True
+
+
 def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in values:
@@ -357,10 +368,7 @@ def list_(as_json: bool) -> list:
     """List workspaces (alias: ls)."""
     client = _client()
     workspaces = client.list_workspaces()
-    if not _prints():
-        return workspaces
-    if as_json:
-        _print_json(workspaces)
+    if not _for_people(workspaces, as_json):
         return workspaces
     if not workspaces:
         click.echo("No workspaces yet; create one with `perry create NAME`.", err=True)
@@ -386,10 +394,7 @@ def info(name: str, as_json: bool) -> dict:
     """Show one workspace: status, SSH command line, container and volumes."""
     client = _client()
     ws = client.get_workspace(name)
-    if not _prints():
-        return ws
-    if as_json:
-        _print_json(ws)
+    if not _for_people(ws, as_json):
         return ws
     from rich.table import Table
 
@@ -622,10 +627,7 @@ def sessions() -> None:
 def sessions_list(name: str, agent: str | None, as_json: bool) -> list:
     """List the agent sessions of a workspace, newest first."""
     found = _client().list_sessions(name, agent=agent)
-    if not _prints():
-        return found
-    if as_json:
-        _print_json(found)
+    if not _for_people(found, as_json):
         return found
     if not found:
         click.echo(f"No agent sessions in {name} yet.", err=True)
@@ -674,11 +676,9 @@ def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> dict
     session = client.get_session(name, session_id)
     total = session.get("messageCount") or 0
     page = client.session_messages(name, session_id, limit=limit, offset=max(0, total - limit))
-    if not _prints():
-        return {"session": session, **page}
-    if as_json:
-        _print_json({"session": session, **page})
-        return {"session": session, **page}
+    shown = {"session": session, **page}
+    if not _for_people(shown, as_json):
+        return shown
     from rich.rule import Rule
 
     console = _console()
@@ -701,10 +701,7 @@ def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> dict
 def usage(name: str | None, as_json: bool) -> dict:
     """Tokens and cost: per session of a workspace, or per workspace overall."""
     result = _client().usage(name)
-    if not _prints():
-        return result
-    if as_json:
-        _print_json(result)
+    if not _for_people(result, as_json):
         return result
     from rich.table import Table
 
@@ -735,10 +732,7 @@ def chat(name: str, session_id: str, text: str, as_json: bool) -> dict:
     """Continue an agent session with one more message and print the reply."""
     with _spinner(f"Waiting for the agent in {name}..."):
         reply = _client().send_message(name, session_id, text)
-    if not _prints():
-        return reply
-    if as_json:
-        _print_json(reply)
+    if not _for_people(reply, as_json):
         return reply
     for part in (reply.get("reply") or {}).get("parts", []):
         _console().print(_render_part(part))
@@ -806,10 +800,7 @@ def dispatch(ctx: click.Context, name: str, prompt: str, agent: str, session_id:
 def tasks(name: str, as_json: bool) -> list:
     """List the tasks dispatched to a workspace, newest first."""
     found = _client().list_tasks(name)
-    if not _prints():
-        return found
-    if as_json:
-        _print_json(found)
+    if not _for_people(found, as_json):
         return found
     if not found:
         click.echo(f"No tasks in {name} yet; hand one over with `perry dispatch {name} \"...\"`.", err=True)
@@ -834,10 +825,7 @@ def tasks(name: str, as_json: bool) -> list:
 def task(name: str, task_id: str, as_json: bool) -> dict:
     """Show one task: status, session, exit code, the last lines of its output."""
     found = _client().get_task(name, task_id)
-    if not _prints():
-        return found
-    if as_json:
-        _print_json(found)
+    if not _for_people(found, as_json):
         return found
     _report_task(found)
     for line in found.get("outputTail") or []:
