@@ -21,7 +21,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional
 
-from .tasks import SESSION_ID, end_process_tree, json_events, summarize
+from . import procs
+from .tasks import SESSION_ID, json_events, summarize
 
 SERVE_FILE = os.path.join(".perry", "opencode-serve.json")
 
@@ -34,18 +35,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _http(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
@@ -63,7 +52,7 @@ def opencode_server(home: str, directory: str, wait: float = 30.0) -> str:
     try:
         with open(path, encoding="utf-8") as f:
             known = json.load(f)
-        if _alive(known["pid"]):
+        if procs.running(known["pid"], "serve --port %d" % known["port"]):
             return "http://127.0.0.1:%d" % known["port"]
     except (OSError, ValueError, KeyError):
         pass
@@ -112,7 +101,7 @@ def _run(argv: List[str], directory: str, home: str, timeout: float) -> str:
     try:
         stdout, stderr = agent.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        end_process_tree(agent.pid)  # the agent and whatever its tools started
+        procs.end_tree(agent.pid)  # the agent and whatever its tools started
         agent.communicate()
         raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout)) from None
     output = stdout.decode("utf-8", "replace")

@@ -5,7 +5,7 @@
 non-interactively, streams its output to output.log, and records the exit code,
 the agent's session id and a one-line summary when it ends. `task status` reads
 that back (and notices a runner that vanished, e.g. the container restarted);
-`task cancel` ends the runner's whole process group.
+`task cancel` ends the runner and every process it started.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+
+from . import procs
 
 FINAL = ("succeeded", "failed", "cancelled")
 SESSION_ID = re.compile(r'"(?:sessionID|session_id|thread_id)"\s*:\s*"([A-Za-z0-9_.:-]+)"')
@@ -184,15 +186,10 @@ def summarize(output: str) -> str:
     return text[:280] + ("…" if len(text) > 280 else "")
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (FileNotFoundError, IndexError, OSError):
-        return False
+def _runner_running(task: dict) -> bool:
+    # The runner's command line ends with its task id (`task _run ID`): a pid reused after a
+    # workspace restart is somebody else.
+    return procs.running(task.get("runnerPid"), task["id"])
 
 
 def status(home: str, task_id: str) -> dict:
@@ -200,7 +197,7 @@ def status(home: str, task_id: str) -> dict:
     if task is None:
         raise KeyError(task_id)
     folder = _task_dir(home, task_id)
-    if task["status"] not in FINAL and task.get("runnerPid") and not _alive(task["runnerPid"]):
+    if task["status"] not in FINAL and task.get("runnerPid") and not _runner_running(task):
         # Give a runner that just finished a moment to write its record.
         time.sleep(0.2)
         task = _read(home, task_id) or task
@@ -221,64 +218,13 @@ def cancel(home: str, task_id: str) -> dict:
     if task["status"] in FINAL:
         return task
     open(os.path.join(_task_dir(home, task_id), "cancel"), "w").close()
-    pid = task.get("runnerPid")
-    if pid:
-        end_process_tree(pid)
+    if _runner_running(task):
+        procs.end_tree(task["runnerPid"])
     task = _read(home, task_id) or task
     if task["status"] not in FINAL:
         task.update(status="cancelled", ended=_now())
         _write(home, task)
     return status(home, task_id)
-
-
-def end_process_tree(root: int) -> None:
-    """SIGTERM, then SIGKILL, the runner's process group and every process descended from it.
-
-    The group alone is not enough: agents start their tools' commands in groups of their own
-    (OpenCode's bash tool does), and those would outlive a cancelled task.
-    """
-    doomed = {root}
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-        table = _processes()
-        doomed |= _descendants(table, doomed) | {p for p, (_, pgid) in table.items() if pgid == root}
-        for p in doomed:
-            try:
-                os.kill(p, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and doomed & set(_processes()):
-            time.sleep(0.05)
-        if not doomed & set(_processes()):
-            return
-
-
-def _processes() -> dict:
-    """{pid: (ppid, pgid)} of the live (not zombie) processes, from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields and fields[0] != "Z":
-                table[int(entry)] = (int(fields[1]), int(fields[2]))
-    return table
-
-
-def _descendants(table: dict, roots: set) -> set:
-    children: dict = {}
-    for p, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(p)
-    found, todo = set(), list(roots)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def list_tasks(home: str) -> list[dict]:
