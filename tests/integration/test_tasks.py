@@ -137,3 +137,26 @@ async def test_continue_sessions_through_serve_and_run(api, docker_client):
     assert texts[-2:] == ["Second answer.", "Third answer."]
     code, err = await api("POST", f"workspaces/chatty/sessions/{session['sessionId']}/messages", {"text": ""})
     assert code == 400
+
+
+async def test_a_task_cut_short_by_a_workspace_restart_fails_and_says_why(api, docker_client):
+    container = await make_workspace(api, docker_client, "restarted", [
+        {"tool": "bash", "input": {"command": "python3 -c 'import time; time.sleep(300)'", "description": "Wait"}}])
+    hook = CallbackServer()
+    try:
+        code, task = await api("POST", "workspaces/restarted/tasks",
+                               {"prompt": "wait a long time", "callback": {"url": hook.url}})
+        assert code == 201, task
+        await until(lambda: container.exec_run(["pgrep", "-f", "time.sleep"]).exit_code == 0)
+        for action in ("stop", "start"):
+            code, ws = await api("POST", f"workspaces/restarted/{action}")
+            assert code == 200, ws
+
+        async def ended():
+            code, t = await api("GET", f"workspaces/restarted/tasks/{task['id']}")
+            return t if t["status"] not in ("queued", "running") and t["callback"]["delivered"] else None
+        done = await until(ended)
+        assert done["status"] == "failed" and "workspace stopped" in done["error"], done
+        assert [c["body"]["text"] for c in hook.calls] == [f"Failed: {done['error']}"]
+    finally:
+        hook.close()
