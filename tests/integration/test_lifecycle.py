@@ -189,3 +189,20 @@ class TestAgentCredentials:
                    (await api("GET", "info"))[1]]
         assert self.SECRET not in json.dumps(answers)
         assert self.SECRET not in caplog.text
+
+
+async def test_concurrent_creates_get_one_name_each_and_distinct_ports(api, docker_client, perry_state_dir):
+    """Creates race through the thread pool: the state file's lock decides, and nothing is lost."""
+    same = await asyncio.gather(*[api("POST", "workspaces", {"name": "racer"}) for _ in range(3)])
+    codes = sorted(code for code, _ in same)
+    assert codes == [201, 409, 409], same
+    others = await asyncio.gather(*[api("POST", "workspaces", {"name": f"pair{i}"}) for i in range(2)])
+    assert [code for code, _ in others] == [201, 201], others
+    code, listing = await api("GET", "workspaces")
+    names = sorted(w["name"] for w in listing["workspaces"])
+    assert names == ["pair0", "pair1", "racer"]
+    ports = [w["ports"]["ssh"] for w in listing["workspaces"]]
+    assert len(set(ports)) == 3 and all(SSH_PORTS[0] <= p <= SSH_PORTS[1] for p in ports)
+    state = json.loads((perry_state_dir / "state.json").read_text())
+    assert sorted(state["workspaces"]) == names
+    assert len(docker_client.containers.list(all=True, filters={"name": f"{TEST_PREFIX}racer"})) == 1
