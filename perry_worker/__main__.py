@@ -18,9 +18,10 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-from . import __version__
+from . import __version__, source_digest
 
 READY_FILE = "/run/perry/ready"
+EXPECT_ENV = "PERRY_WORKER_EXPECT"  # the source digest the calling server has
 DOCKER_SOCKET = "/var/run/docker.sock"
 SSH_ADDRESS = ("127.0.0.1", 22)
 
@@ -422,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    expected = os.environ.get(EXPECT_ENV)
+    if expected and expected != source_digest():
+        _print_json({"error": {"code": "stale_worker", "message": "this worker's source is %s, the server's %s"
+                               % (source_digest(), expected)}})
+        return 3
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -5,17 +5,43 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from perry_worker import source_digest
+
 from .errors import Conflict, NotFound, PerryError
 from .names import HOME_DIR
 
 
 def run_worker(workspaces, name: str, *args: str) -> Any:
-    """Run `perry-worker ARGS --json` as the workspace user; its JSON answer, or a PerryError."""
+    """Run `perry-worker ARGS --json` as the workspace user; its JSON answer, or a PerryError.
+
+    A worker older or newer than this server's is replaced (and the call made again), so a
+    workspace made by another Perry version keeps working without `perry sync`.
+    """
     ws = workspaces.get(name)
     if ws["status"] != "running":
         raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
-    result = workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace",
-                              workdir=HOME_DIR, env={"HOME": HOME_DIR})
+    result = _call(workspaces, name, args)
+    if _error_code(result) == "stale_worker":
+        workspaces.put_worker(name)
+        result = _call(workspaces, name, args)
+    return _answer(name, result)
+
+
+def _call(workspaces, name: str, args: tuple[str, ...]) -> dict[str, Any]:
+    return workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace", workdir=HOME_DIR,
+                            env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()})
+
+
+def _error_code(result: dict[str, Any]) -> str | None:
+    try:
+        answer = json.loads(result["stdout"])
+    except ValueError:
+        return None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _answer(name: str, result: dict[str, Any]) -> Any:
     try:
         answer = json.loads(result["stdout"]) if result["stdout"].strip() else None
     except json.JSONDecodeError:

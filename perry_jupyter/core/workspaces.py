@@ -504,10 +504,14 @@ class WorkspaceManager:
 
     # ------------------------------------------------------ inside the box
 
-    def sync(self, name: str) -> dict[str, Any]:
+    def put_worker(self, name: str) -> None:
+        """Copy this server's perry_worker into the workspace."""
         container = self._running_container(name)
-        with self.engine.errors(f"syncing workspace {name!r}"):
+        with self.engine.errors(f"copying the worker into workspace {name!r}"):
             archive.put_worker(container)
+
+    def sync(self, name: str) -> dict[str, Any]:
+        self.put_worker(name)
         copied = self._copy_user_files(name)
         ws = self.get(name)
         self.events.publish("workspace.synced", name, data=ws)

@@ -101,6 +101,13 @@ async def test_lifecycle_end_to_end(api, jp_ws_fetch, docker_client, tmp_path, p
     assert code == 200 and {"worker", "ssh keys", "git config"} <= set(synced["copied"])
     assert (await run(api, "alpha", "stat", "-c", "%a %U", ".ssh/authorized_keys"))["stdout"].strip() == "600 workspace"
 
+    # A worker unlike the server's (a workspace made by another Perry version) is replaced on use.
+    await run(api, "alpha", "sh", "-c", "echo '# from an older Perry' >> /opt/perry/perry_worker/sessions.py",
+              user="root")
+    code, listing = await api("GET", "workspaces/alpha/sessions")
+    assert code == 200 and listing["sessions"] == [], listing
+    assert "older Perry" not in (await run(api, "alpha", "cat", "/opt/perry/perry_worker/sessions.py"))["stdout"]
+
     code, logs = await api("GET", "workspaces/alpha/logs", params={"tail": "50"})
     assert code == 200 and "perry:" in logs["logs"]
 

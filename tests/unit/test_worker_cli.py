@@ -177,3 +177,23 @@ def _python39():
         if p.stdout.strip() == "True":
             return exe
     return None
+
+
+def test_a_worker_whose_source_differs_from_the_servers_says_so_and_does_nothing(tmp_path):
+    """The server sends its copy's digest; a stale worker answers `stale_worker` and runs nothing."""
+    import shutil
+
+    from perry_worker import source_digest
+
+    copy = tmp_path / "perry_worker"
+    shutil.copytree(WORKER, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PERRY_WORKER_EXPECT": source_digest()}
+    argv = [sys.executable, "-m", "perry_worker", "--home", str(tmp_path / "home"), "sessions", "list", "--json"]
+    same = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert same.returncode == 0 and json.loads(same.stdout) == [], same.stderr
+
+    with open(copy / "sessions.py", "a") as f:
+        f.write("# an older version\n")
+    stale = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert stale.returncode == 3
+    assert json.loads(stale.stdout)["error"]["code"] == "stale_worker"
