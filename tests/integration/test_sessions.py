@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from ..conftest import TEST_PREFIX
+from .conftest import until_async as until
 from .agents import add_replies, opencode, start_model
 
 pytestmark = pytest.mark.engine
@@ -88,7 +89,10 @@ async def test_opencode_session_history_usage_and_live_updates(api, jp_ws_fetch,
     assert event["workspace"] == "agents" and event["data"]["sessionId"] == session["sessionId"]
     written = datetime.fromisoformat(event["data"]["lastActivity"].replace("Z", "+00:00")).timestamp()
     assert arrived - written < 2.0, f"event came {arrived - written:.2f}s after the agent wrote"
+    assert container.exec_run(["pgrep", "-f", "sessions watch"]).exit_code == 0
     events.close()
+    # The last listener gone, the watcher inside the workspace ends too.
+    await until(lambda: container.exec_run(["pgrep", "-f", "sessions watch"]).exit_code == 1, timeout=30)
 
 
 async def test_bad_session_requests(api):
