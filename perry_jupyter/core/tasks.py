@@ -104,6 +104,11 @@ class TaskManager:
                            f"{', '.join(ws['agents']) or 'no agents'}); build the image with "
                            f"`perry build --agents {wanted}` and create the workspace again",
                            code="agent_missing")
+        if session_id is not None:
+            try:  # a task that continues a session nobody has would only fail once started
+                self._worker(name, "sessions", "get", session_id, "--agent", agent)
+            except NotFound:
+                raise NotFound(f"workspace {name!r} has no {agent} session {session_id!r}") from None
 
         task = {
             "id": f"tsk_{secrets.token_hex(8)}", "workspace": name, "agent": agent, "prompt": prompt,

@@ -110,6 +110,8 @@ async def test_bad_dispatches(api, docker_client):
     code, err = await api("POST", "workspaces/badtask/tasks", {"prompt": "x", "agent": "claude"})
     assert code == 409 and err["error"]["code"] == "agent_missing", err
     assert "`perry build --agents opencode,claude`" in err["error"]["message"]
+    code, err = await api("POST", "workspaces/badtask/tasks", {"prompt": "x", "sessionId": "ses_nobody"})
+    assert code == 404 and "has no opencode session 'ses_nobody'" in err["error"]["message"], err
     code, listing = await api("GET", "workspaces/badtask/tasks")
     assert listing["tasks"] == []
     code, err = await api("GET", "workspaces/badtask/tasks/tsk_0000000000000000")
