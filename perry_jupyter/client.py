@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
@@ -156,6 +156,27 @@ class PerryClient:
         if env:
             body["env"] = dict(env)
         return self._json("POST", _ws(name, "exec"), body=body, timeout=timeout)
+
+    # -- terminals and WebSockets ----------------------------------------------------
+
+    def create_terminal(self, name: str) -> dict:
+        """A new terminal in the workspace, ``{"name", "workspace", ...}``."""
+        return self._json("POST", _ws(name, "terminals"))
+
+    def delete_terminal(self, name: str, terminal: str, timeout: float | None = None) -> None:
+        self._request("DELETE", _ws(name, f"terminals/{quote(terminal, safe='')}"), timeout=timeout)
+
+    def websocket_url(self, path: str, **query: str | None) -> str:
+        """``ws(s)://`` URL of ``path`` under the server's base URL; None values are left out."""
+        parts = urlsplit(self.url)
+        scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+        wanted = {k: v for k, v in query.items() if v is not None}
+        return urlunsplit((scheme, parts.netloc, f"{parts.path.rstrip('/')}/{path.lstrip('/')}",
+                           urlencode(wanted), ""))
+
+    def websocket_headers(self) -> list[str]:
+        """The handshake's headers (websocket-client's list form): the same token as REST."""
+        return [f"Authorization: token {self._auth._token}"] if self._auth._token else []
 
     # -- agent sessions --------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from perry_jupyter.client import TOKEN_FIX, UNREACHABLE_FIX, PerryClient, PerryClientError, ServerUnreachable
 
@@ -52,29 +52,13 @@ class _Ended(Exception):
 
 # -- where to connect --------------------------------------------------------------
 
-def terminal_url(server_url: str, workspace: str, terminal: str | None = None) -> str:
-    """The WebSocket URL of a workspace terminal under a server's base URL."""
-    parts = urlsplit(server_url.rstrip("/"))
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    path = f"{parts.path.rstrip('/')}/perry/terminal/{quote(workspace, safe='')}"
-    query = urlencode({"terminal": terminal}) if terminal else ""
-    return urlunsplit((scheme, parts.netloc, path, query, ""))
-
-
-def _token(client: PerryClient) -> str | None:
-    # PerryClient keeps its token inside its requests auth object, on purpose out of reach
-    # of reprs and logs; the WebSocket handshake needs the same header.
-    return getattr(getattr(client, "_auth", None), "_token", None)
-
-
 def connect(client: PerryClient, workspace: str, terminal: str | None = None,
             timeout: float = CONNECT_TIMEOUT):
     """Open the terminal WebSocket; every refusal becomes a PerryClientError with a clear message."""
     import websocket  # websocket-client; only this command needs it
 
-    url = terminal_url(client.url, workspace, terminal)
-    token = _token(client)
-    header = [f"Authorization: token {token}"] if token else []
+    url = client.websocket_url(f"perry/terminal/{quote(workspace, safe='')}", terminal=terminal)
+    header = client.websocket_headers()
     try:
         # No Origin header: Jupyter lets scripts (no Origin) through and would refuse a
         # made-up one behind a proxy that rewrites Host.
@@ -134,22 +118,6 @@ def _handshake_error(client: PerryClient, workspace: str, e: Any, terminal: str 
                                                          "WebSocket (/perry/terminal/...); is it an older version?")
     return PerryClientError(status or None, "http_error",
                             f"the Perry server at {client.url} refused the terminal (HTTP {status})")
-
-
-# -- terminals through REST (PerryClient has no methods for them yet) --------------------
-
-def _terminals_path(workspace: str, terminal: str | None = None) -> str:
-    path = f"workspaces/{quote(workspace, safe='')}/terminals"
-    return f"{path}/{quote(terminal, safe='')}" if terminal else path
-
-
-def create_terminal(client: PerryClient, workspace: str) -> dict:
-    """``POST .../terminals``: a new terminal, ``{"name", "workspace", ...}``; REST's own clear errors."""
-    return client._json("POST", _terminals_path(workspace))
-
-
-def delete_terminal(client: PerryClient, workspace: str, terminal: str, timeout: float = 5.0) -> None:
-    client._request("DELETE", _terminals_path(workspace, terminal), timeout=timeout)
 
 
 # -- interactive -------------------------------------------------------------------
@@ -409,7 +377,7 @@ def run_interactive(client: PerryClient, workspace: str, terminal: str | None = 
     created = None
     if terminal is None:
         try:
-            created = terminal = str(create_terminal(client, workspace)["name"])
+            created = terminal = str(client.create_terminal(workspace)["name"])
         except PerryClientError as e:
             if e.code != "no_api":  # an older server without the REST route: the WebSocket makes one
                 raise
@@ -432,7 +400,7 @@ def run_interactive(client: PerryClient, workspace: str, terminal: str | None = 
 
 def _close_quietly(client: PerryClient, workspace: str, terminal: str) -> None:
     try:
-        delete_terminal(client, workspace, terminal)
+        client.delete_terminal(workspace, terminal, timeout=5.0)
     except PerryClientError:
         pass  # gone already, or the server is: nothing more to do from here
 

@@ -21,7 +21,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import ipywidgets as W
 
@@ -34,27 +34,12 @@ ERROR_STYLE = "color:#cf222e"
 NOTE_STYLE = "color:#57606a"
 
 
-# -- the REST calls client.py does not have (yet) ---------------------------------------
-
-def create_terminal(client: PerryClient, name: str) -> dict:
-    """``POST /perry/api/workspaces/{name}/terminals``: a Jupyter terminal in the workspace."""
-    return client._json("POST", f"workspaces/{quote(name, safe='')}/terminals")
-
-
-def events_url(client: PerryClient, workspace: str | None = None) -> str:
-    parts = urlsplit(client.url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    url = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/perry/api/events"
-    return url + (f"?workspace={quote(workspace, safe='')}" if workspace else "")
-
-
 def open_events(client: PerryClient, workspace: str | None = None, timeout: float = 1.0):
     """A websocket-client connection to the events stream, authenticated like the client."""
     import websocket
 
-    token = getattr(client._auth, "_token", None)
-    header = [f"Authorization: token {token}"] if token else []
-    return websocket.create_connection(events_url(client, workspace), header=header, timeout=timeout)
+    return websocket.create_connection(client.websocket_url("perry/api/events", workspace=workspace),
+                                       header=client.websocket_headers(), timeout=timeout)
 
 
 def in_this_jupyter(client: PerryClient) -> bool:
@@ -455,7 +440,7 @@ class WorkspaceManager(_PerryWidget):
                 with self._ui:
                     row.link.value = terminal_link_html(self.client, terminal, row.ws)
 
-        self._bg.submit(create_terminal, self.client, name, done=done)
+        self._bg.submit(self.client.create_terminal, name, done=done)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -746,4 +731,4 @@ def _session_label(session: dict) -> str:
     return f"{title} · {session.get('agent')} · {session.get('messageCount', 0)} messages"
 
 
-__all__ = ["WorkspaceManager", "SessionViewer", "create_terminal", "open_events", "engine_banner"]
+__all__ = ["WorkspaceManager", "SessionViewer", "open_events", "engine_banner"]

@@ -187,7 +187,7 @@ def test_install_wraps_start_kernel_once(monkeypatch):
 # -- widget pieces ------------------------------------------------------------------
 
 def test_engine_banner_and_terminal_link(monkeypatch):
-    from perry_jupyter.widgets import engine_banner, events_url, terminal_link_html
+    from perry_jupyter.widgets import engine_banner, terminal_link_html
 
     info = {"engine": {"reachable": False, "address": "unix:///var/run/docker.sock",
                        "error": "the Docker engine at unix:///var/run/docker.sock is not reachable"},
@@ -198,7 +198,11 @@ def test_engine_banner_and_terminal_link(monkeypatch):
     assert "perry build" in engine_banner({"engine": {"reachable": True}, "image": {"tag": "t", "present": False}})
 
     client = PerryClient("http://127.0.0.1:8888/user/me/", "tok")
-    assert events_url(client, "alpha") == "ws://127.0.0.1:8888/user/me/perry/api/events?workspace=alpha"
+    assert client.websocket_url("perry/api/events", workspace="alpha") == \
+        "ws://127.0.0.1:8888/user/me/perry/api/events?workspace=alpha"
+    assert PerryClient("https://h/base", "t").websocket_url("perry/terminal/a", terminal=None) == \
+        "wss://h/base/perry/terminal/a"
+    assert client.websocket_headers() == ["Authorization: token tok"]
     terminal = {"name": "perry_alpha_1", "workspace": "alpha"}
     monkeypatch.setenv("PERRY_JUPYTER_URL", "http://127.0.0.1:8888/user/me/")
     link = terminal_link_html(client, terminal, WS)
