@@ -26,3 +26,12 @@ export function StatusBadge(props: { status: string; label?: string }): JSX.Elem
     </span>
   );
 }
+
+/** The server's (or the browser's) error message, announced to screen readers; nothing without one. */
+export function ErrorAlert(props: { message?: string | null }): JSX.Element | null {
+  return props.message ? (
+    <div className="perry-error" role="alert">
+      {props.message}
+    </div>
+  ) : null;
+}

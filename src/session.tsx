@@ -7,7 +7,7 @@ import { IDisposable } from '@lumino/disposable';
 import * as React from 'react';
 
 import { IMessage, IPart, ISession, PerryError } from './api';
-import { useModel } from './components';
+import { ErrorAlert, useModel } from './components';
 import { asText, cost, fullTime, tokenSummary, tokenTotal } from './format';
 import { perryIcon } from './icons';
 import { ISessionChange, PerryModel } from './model';
@@ -264,11 +264,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
           </button>
         ) : null}
         {loading ? <div className="perry-dim">Loading…</div> : null}
-        {error ? (
-          <div className="perry-error" role="alert">
-            {error}
-          </div>
-        ) : null}
+        <ErrorAlert message={error} />
         {!loading && !error && !messages.length ? <div className="perry-dim">No messages.</div> : null}
         {messages.map(m => (
           <Message key={m.id} message={m} />
@@ -302,11 +298,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
         <button type="submit" className="jp-mod-styled jp-mod-accept perry-button" disabled={!running || pending !== null || !draft.trim()}>
           Send
         </button>
-        {sendError ? (
-          <div className="perry-error" role="alert">
-            {sendError}
-          </div>
-        ) : null}
+        <ErrorAlert message={sendError} />
       </form>
     </div>
   );

@@ -5,7 +5,7 @@ import * as React from 'react';
 import { AGENTS, FINISHED, ITask, IWorkspace } from './api';
 import { age, fullTime } from './format';
 import { PerryModel } from './model';
-import { StatusBadge } from './components';
+import { ErrorAlert, StatusBadge } from './components';
 import { CommandIDs } from './tokens';
 
 const SHOWN = 5;
@@ -85,11 +85,7 @@ function TaskItem(props: { model: PerryModel; commands: CommandRegistry; task: I
           </button>
         ) : null}
       </div>
-      {error ? (
-        <div className="perry-error" role="alert">
-          {error}
-        </div>
-      ) : null}
+      <ErrorAlert message={error} />
     </li>
   );
 }
@@ -191,11 +187,7 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
               {sending ? 'Dispatching…' : 'Dispatch'}
             </button>
           </div>
-          {error ? (
-            <div className="perry-error" role="alert">
-              {error}
-            </div>
-          ) : null}
+          <ErrorAlert message={error} />
         </form>
       )}
       {state.error && !state.unsupported ? <div className="perry-error">{state.error}</div> : null}
