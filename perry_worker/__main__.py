@@ -322,7 +322,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     home = _home(args)
     try:
         session = _store(args).get(args.id)
-        result = continue_session(home, session, args.text, timeout=args.timeout)
+        def stream(part: dict) -> None:  # one line per reply part, ahead of the answer
+            print(json.dumps({"event": {"type": "reply.part", "part": part}}), flush=True)
+
+        result = continue_session(home, session, args.text, timeout=args.timeout,
+                                  on_part=stream if args.stream else None)
     except (NotFound, BadRequest) as e:
         _print_json({"error": {"code": "not_found" if isinstance(e, NotFound) else "bad_request", "message": str(e)}})
         return 2
@@ -409,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", metavar="SESSION_ID")
     p.add_argument("--text", required=True)
     p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument("--stream", action="store_true",
+                   help='print {"event": {"type": "reply.part", "part": ...}} lines as the reply grows, then the answer')
     _add_common(p)
     p.set_defaults(func=cmd_chat)
 

@@ -15,14 +15,17 @@ import os
 import signal
 import socket
 import subprocess
+import select
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import procs
 from .tasks import SESSION_ID, json_events, summarize
+
+OnPart = Optional[Callable[[Dict[str, Any]], None]]
 
 SERVE_FILE = os.path.join(".perry", "opencode-serve.json")
 
@@ -91,28 +94,81 @@ def _text_parts(parts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
-def _run(argv: List[str], directory: str, home: str, timeout: float) -> str:
+def _run(argv: List[str], directory: str, home: str, timeout: float, on_part: OnPart = None) -> str:
+    """Run the agent's one-shot command; its stdout. Each reply part it prints goes to
+    ``on_part`` as it comes, so a listener sees the answer grow."""
     env = dict(os.environ, HOME=home, PWD=directory, NO_COLOR="1")
     try:
         agent = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise ChatError("cannot run %s: %s" % (argv[0], e)) from None
-    try:
-        stdout, stderr = agent.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        procs.end_tree(agent.pid)  # the agent and whatever its tools started
-        agent.communicate()
-        raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout)) from None
-    output = stdout.decode("utf-8", "replace")
+    out, err, pending = bytearray(), bytearray(), b""
+    streams = {agent.stdout.fileno(): out, agent.stderr.fileno(): err}
+    deadline = time.monotonic() + timeout
+    while streams:
+        left = deadline - time.monotonic()
+        ready = select.select(list(streams), [], [], max(left, 0))[0] if left > 0 else []
+        if not ready:
+            procs.end_tree(agent.pid)  # the agent and whatever its tools started
+            agent.wait()
+            raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout))
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                del streams[fd]
+                continue
+            streams[fd].extend(chunk)
+            if fd == agent.stdout.fileno() and on_part is not None:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    for part in _event_parts(line):
+                        on_part(part)
+    agent.wait()
+    output = out.decode("utf-8", "replace")
     if agent.returncode != 0:
-        tail = (stderr.decode("utf-8", "replace") or output).strip().splitlines()[-3:]
+        tail = (err.decode("utf-8", "replace") or output).strip().splitlines()[-3:]
         raise ChatError("%s failed (exit %d): %s" % (argv[0], agent.returncode, " | ".join(tail)))
     return output
 
 
-def continue_session(home: str, session: Dict[str, Any], text: str, timeout: float = 300.0) -> Dict[str, Any]:
-    """Send ``text`` into ``session`` (the common session shape); returns the reply."""
+def _event_parts(line: bytes) -> List[Dict[str, Any]]:
+    """The reply parts in one line of an agent's JSON event stream (OpenCode, Claude Code, Codex)."""
+    events = list(json_events(line.decode("utf-8", "replace")))
+    if not events:
+        return []
+    event = events[0]
+    if isinstance(event.get("part"), dict):  # OpenCode: {"type": "text"|"tool_use", "part": {...}}
+        return _text_parts([event["part"]])
+    message = event.get("message") if event.get("type") == "assistant" else None
+    if isinstance(message, dict) and isinstance(message.get("content"), list):  # Claude Code
+        parts = []
+        for block in message["content"]:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
+                parts.append({"type": "text", "text": block["text"]})
+            elif block.get("type") == "tool_use":
+                parts.append({"type": "tool", "tool": block.get("name"), "input": block.get("input"),
+                              "output": None, "status": "running"})
+        return parts
+    item = event.get("item") if event.get("type") == "item.completed" else None
+    if isinstance(item, dict):  # Codex
+        if item.get("type") in ("agent_message", "assistant_message") and isinstance(item.get("text"), str):
+            return [{"type": "text", "text": item["text"]}]
+        if item.get("type") == "command_execution":
+            return [{"type": "tool", "tool": "shell", "input": {"command": item.get("command")},
+                     "output": item.get("aggregated_output"), "status": item.get("status")}]
+    return []
+
+
+def continue_session(home: str, session: Dict[str, Any], text: str, timeout: float = 300.0,
+                     on_part: OnPart = None) -> Dict[str, Any]:
+    """Send ``text`` into ``session`` (the common session shape); returns the reply.
+
+    ``on_part`` gets the reply's parts as the agent produces them (through `opencode serve`,
+    all of them when the answer is complete)."""
     agent, session_id = session["agent"], session["sessionId"]
     directory = session.get("directory") or home
     if not os.path.isdir(directory):
@@ -136,17 +192,20 @@ def continue_session(home: str, session: Dict[str, Any], text: str, timeout: flo
             except (OSError, urllib.error.URLError) as e:
                 raise ChatError("opencode serve did not answer within %.0fs: %s" % (timeout, e)) from None
             parts = _text_parts((reply or {}).get("parts") or [])
+            for part in parts if on_part is not None else []:
+                on_part(part)
             return {"sessionId": session_id, "agent": agent, "via": "opencode serve",
                     "reply": {"role": "assistant", "parts": parts}, "text": _joined(parts)}
-        output = _run(["opencode", "run", "--format", "json", "--session", session_id, text], directory, home, timeout)
+        output = _run(["opencode", "run", "--format", "json", "--session", session_id, text], directory, home,
+                      timeout, on_part)
         return _from_stream(session_id, agent, "opencode run", output)
     if agent == "claude":
         output = _run(["claude", "-p", text, "--resume", session_id, "--output-format", "stream-json",
-                       "--verbose", "--permission-mode", "bypassPermissions"], directory, home, timeout)
+                       "--verbose", "--permission-mode", "bypassPermissions"], directory, home, timeout, on_part)
         return _from_stream(session_id, agent, "claude -p --resume", output)
     if agent == "codex":
         output = _run(["codex", "exec", "--json", "--skip-git-repo-check", "--sandbox", "danger-full-access",
-                       "resume", session_id, text], directory, home, timeout)
+                       "resume", session_id, text], directory, home, timeout, on_part)
         return _from_stream(session_id, agent, "codex exec resume", output)
     raise ChatError("cannot continue %s sessions" % agent)
 

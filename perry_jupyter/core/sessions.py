@@ -76,8 +76,14 @@ class AgentSessions:
         """Continue a conversation: the agent's reply, within ``timeout`` seconds."""
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("text must be a non-empty string")
-        return self._worker(name, "chat", validate_session_id(session_id), "--text", text,
-                            "--timeout", str(timeout))
+        session_id = validate_session_id(session_id)
+
+        def publish(event: dict) -> None:  # the reply as it grows, for every listener
+            if event.get("type") == "reply.part":
+                self.events.publish("session.reply", name, data={"sessionId": session_id, "part": event.get("part")})
+
+        return run_worker(self.workspaces, name, "chat", session_id, "--text", text, "--timeout", str(timeout),
+                          "--stream", on_event=publish)
 
     def usage(self, name: str) -> dict[str, Any]:
         return self._worker(name, "usage")

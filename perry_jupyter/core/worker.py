@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from perry_worker import source_digest
 
@@ -11,25 +11,38 @@ from .errors import Conflict, NotFound, PerryError
 from .names import HOME_DIR
 
 
-def run_worker(workspaces, name: str, *args: str) -> Any:
+def run_worker(workspaces, name: str, *args: str, on_event: Callable[[dict], None] | None = None) -> Any:
     """Run `perry-worker ARGS --json` as the workspace user; its JSON answer, or a PerryError.
 
     A worker older or newer than this server's is replaced (and the call made again), so a
-    workspace made by another Perry version keeps working without `perry sync`.
+    workspace made by another Perry version keeps working without `perry sync`. Lines
+    ``{"event": {...}}`` the worker prints before its answer go to ``on_event`` as they come.
     """
     ws = workspaces.get(name)
     if ws["status"] != "running":
         raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
-    result = _call(workspaces, name, args)
+    result = _call(workspaces, name, args, on_event)
     if _error_code(result) == "stale_worker":
         workspaces.put_worker(name)
-        result = _call(workspaces, name, args)
+        result = _call(workspaces, name, args, on_event)
     return _answer(name, result)
 
 
-def _call(workspaces, name: str, args: tuple[str, ...]) -> dict[str, Any]:
+def _call(workspaces, name: str, args: tuple[str, ...],
+          on_event: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    def line(text: str) -> bool:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return True
+        if isinstance(obj, dict) and set(obj) == {"event"} and isinstance(obj["event"], dict):
+            on_event(obj["event"])
+            return False
+        return True
+
     return workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace", workdir=HOME_DIR,
-                            env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()})
+                            env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()},
+                            on_line=line if on_event is not None else None)
 
 
 def _error_code(result: dict[str, Any]) -> str | None:

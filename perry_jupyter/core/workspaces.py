@@ -559,12 +559,18 @@ class WorkspaceManager:
         return self._exec(name, command, user=user, workdir=workdir, env=env)
 
     def _exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
-              env: Mapping[str, str] | None = None) -> dict[str, Any]:
+              env: Mapping[str, str] | None = None,
+              on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Run ``command`` in the workspace. With ``on_line``, stdout is read as it comes, one line at
+        a time; the lines it returns False for are consumed and left out of the answer's stdout."""
         api = self.engine.client.api
         with self.engine.errors(f"exec in workspace {name!r}"):
             exec_id = api.exec_create(self.naming.container(name), command, user=user, workdir=workdir,
                                       environment=dict(env or {}) or None)["Id"]
-            stdout, stderr = api.exec_start(exec_id, demux=True)
+            if on_line is None:
+                stdout, stderr = api.exec_start(exec_id, demux=True)
+            else:
+                stdout, stderr = _read_lines(api.exec_start(exec_id, stream=True, demux=True), on_line)
             code = api.exec_inspect(exec_id).get("ExitCode")
         return {
             "exitCode": code,
@@ -621,6 +627,27 @@ class WorkspaceManager:
             "containerId": container.get("Id"),
             "error": None,
         }
+
+
+def _read_lines(chunks: Iterable[tuple[bytes | None, bytes | None]],
+                on_line: Callable[[str], bool]) -> tuple[bytes, bytes]:
+    """(kept stdout, stderr) of a demuxed exec stream, handing each stdout line to ``on_line``."""
+    kept, err, pending = bytearray(), bytearray(), b""
+
+    def line(raw: bytes) -> None:
+        if on_line(raw.decode("utf-8", "replace")):
+            kept.extend(raw + b"\n")
+
+    for out, error in chunks:
+        err.extend(error or b"")
+        if out:
+            pending += out
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                line(raw)
+    if pending:
+        line(pending)
+    return bytes(kept), bytes(err)
 
 
 def _published_ssh_port(container: dict[str, Any]) -> int | None:

@@ -46,6 +46,18 @@ async def until_async(check, timeout: float = 120, interval: float = 0.2):
         await asyncio.sleep(interval)
 
 
+async def next_event(ws, predicate, timeout: float = 60):
+    """The next event on an events WebSocket that ``predicate`` accepts, and when it came."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        msg = await asyncio.wait_for(ws.read_message(), deadline - loop.time())
+        assert msg is not None, "events socket closed"
+        event = json.loads(msg)
+        if predicate(event):
+            return event, time.time()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from perry_jupyter.core.image import ImageBuilder
 
 from ..conftest import TEST_PREFIX
 from .agents import MODEL_PORT, CallbackServer, add_replies, start_model
-from .conftest import until_async as until
+from .conftest import next_event, until_async as until
 
 pytestmark = pytest.mark.engine
 
@@ -70,15 +70,19 @@ async def only_session(api, workspace: str, agent: str, task: dict) -> dict:
     return session
 
 
-async def continue_session(api, container, workspace: str, session: dict, text: str, answer: str) -> None:
+async def continue_session(api, events, container, workspace: str, session: dict, text: str, answer: str) -> None:
     add_replies(container, [answer])
     code, reply = await api("POST", f"workspaces/{workspace}/sessions/{session['sessionId']}/messages",
                             {"text": text})
     assert code == 200, reply
     assert reply["text"] == answer and reply["sessionId"] == session["sessionId"], reply
+    # The reply's parts went out on the events socket as the agent printed them.
+    event, _ = await next_event(events, lambda e: e["type"] == "session.reply"
+                                and e["data"]["part"].get("text") == answer)
+    assert event["data"]["sessionId"] == session["sessionId"]
 
 
-async def test_claude_task_and_conversation(api, docker_client):
+async def test_claude_task_and_conversation(api, jp_ws_fetch, docker_client):
     code, ws = await api("POST", "workspaces", {"name": "claudews"})
     assert code == 201, ws
     container = docker_client.containers.get(f"{TEST_PREFIX}claudews")
@@ -101,7 +105,8 @@ async def test_claude_task_and_conversation(api, docker_client):
 
     session = await only_session(api, "claudews", "claude", done)
     assert session["title"] == "Write the notes file"
-    await continue_session(api, container, "claudews", session, "And then?", "Second answer.")
+    events = await jp_ws_fetch("perry", "api", "events", params={"workspace": "claudews"})
+    await continue_session(api, events, container, "claudews", session, "And then?", "Second answer.")
     code, page = await api("GET", f"workspaces/claudews/sessions/{session['sessionId']}/messages")
     assert [m["role"] for m in page["messages"]] == ["user", "assistant", "assistant", "user", "assistant"]
 
@@ -109,7 +114,7 @@ async def test_claude_task_and_conversation(api, docker_client):
     assert "sk-ant-test-secret" not in json.dumps(answer)
 
 
-async def test_codex_task_and_conversation(api, docker_client):
+async def test_codex_task_and_conversation(api, jp_ws_fetch, docker_client):
     code, ws = await api("POST", "workspaces", {"name": "codexws"})
     assert code == 201, ws
     container = docker_client.containers.get(f"{TEST_PREFIX}codexws")
@@ -124,7 +129,8 @@ async def test_codex_task_and_conversation(api, docker_client):
 
     session = await only_session(api, "codexws", "codex", done)
     assert session["title"] == "make hi.txt"
-    await continue_session(api, container, "codexws", session, "anything else?", "Codex again.")
+    events = await jp_ws_fetch("perry", "api", "events", params={"workspace": "codexws"})
+    await continue_session(api, events, container, "codexws", session, "anything else?", "Codex again.")
     code, page = await api("GET", f"workspaces/codexws/sessions/{session['sessionId']}/messages")
     assert [m["role"] for m in page["messages"]][-2:] == ["user", "assistant"]
     assert page["messages"][-1]["parts"][-1]["text"] == "Codex again."

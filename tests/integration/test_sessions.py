@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from ..conftest import TEST_PREFIX
-from .conftest import until_async as until
+from .conftest import next_event, until_async as until
 from .agents import add_replies, opencode, start_model
 
 pytestmark = pytest.mark.engine
@@ -19,17 +19,6 @@ WRITE_HELLO = [
     {"tool": "write", "input": {"filePath": "/home/workspace/hello.txt", "content": "hi from the model\n"}},
     "I wrote hello.txt.",
 ]
-
-
-async def next_event(ws, predicate, timeout=60):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        msg = await asyncio.wait_for(ws.read_message(), deadline - loop.time())
-        assert msg is not None, "events socket closed"
-        event = json.loads(msg)
-        if predicate(event):
-            return event, time.time()
 
 
 def exported(container, session_id):

@@ -9,7 +9,7 @@ import pytest
 
 from ..conftest import TEST_PREFIX
 from .agents import CallbackServer, add_replies, opencode, start_model
-from .conftest import until_async as until
+from .conftest import next_event, until_async as until
 
 pytestmark = pytest.mark.engine
 
@@ -118,18 +118,24 @@ async def test_bad_dispatches(api, docker_client):
     assert code == 404
 
 
-async def test_continue_sessions_through_serve_and_run(api, docker_client):
+async def test_continue_sessions_through_serve_and_run(api, jp_ws_fetch, docker_client):
     container = await make_workspace(api, docker_client, "chatty", ["First answer."], title="Chat test")
     # A session made by `opencode run` before any `opencode serve` existed.
     assert opencode(container, "--format", "json", "hello there").exit_code == 0
     code, sessions = await api("GET", "workspaces/chatty/sessions")
     [session] = sessions["sessions"]
+    events = await jp_ws_fetch("perry", "api", "events", params={"workspace": "chatty"})
     add_replies(container, ["Second answer.", "Third answer."])
     started = time.monotonic()
     code, reply = await api("POST", f"workspaces/chatty/sessions/{session['sessionId']}/messages",
                             {"text": "and now?"})
     assert code == 200, reply
     assert reply["text"] == "Second answer." and reply["sessionId"] == session["sessionId"]
+    # Every listener saw the reply too, as it came.
+    event, _ = await next_event(events, lambda e: e["type"] == "session.reply"
+                                and e["data"]["part"].get("text") == "Second answer.")
+    assert event["workspace"] == "chatty" and event["data"]["sessionId"] == session["sessionId"]
+    events.close()
     code, again = await api("POST", f"workspaces/chatty/sessions/{session['sessionId']}/messages",
                             {"text": "once more"})
     assert code == 200 and again["text"] == "Third answer.", again
