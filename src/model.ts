@@ -9,6 +9,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import {
   FINISHED,
   IInfo,
+  IPart,
   ISession,
   ITask,
   IWorkspace,
@@ -43,6 +44,13 @@ export interface ISessionChange {
   session: ISession | null;
 }
 
+/** One part of a continued conversation's reply, as the agent prints it (`session.reply`). */
+export interface IReplyPart {
+  workspace: string;
+  sessionId: string;
+  part: IPart;
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -72,6 +80,10 @@ export class PerryModel implements IDisposable {
 
   get sessionChanged(): ISignal<this, ISessionChange> {
     return this._sessionChanged;
+  }
+
+  get replyPart(): ISignal<this, IReplyPart> {
+    return this._replyPart;
   }
 
   get focusRequested(): ISignal<this, IFocusRequest> {
@@ -445,6 +457,11 @@ export class PerryModel implements IDisposable {
         this._changed.emit();
       }
       this._sessionChanged.emit({ workspace: name, session });
+    } else if (type === 'session.reply') {
+      const data = event.data as { sessionId?: string; part?: IPart } | undefined;
+      if (name && data?.sessionId && data.part) {
+        this._replyPart.emit({ workspace: name, sessionId: data.sessionId, part: data.part });
+      }
     } else if (type === 'task.created' || type === 'task.updated') {
       const task = event.data as ITask | undefined;
       if (task && task.id) {
@@ -536,4 +553,5 @@ export class PerryModel implements IDisposable {
   private _changed = new Signal<this, void>(this);
   private _sessionChanged = new Signal<this, ISessionChange>(this);
   private _focusRequested = new Signal<this, IFocusRequest>(this);
+  private _replyPart = new Signal<this, IReplyPart>(this);
 }

@@ -10,7 +10,7 @@ import { IMessage, IPart, ISession, PerryError } from './api';
 import { ErrorAlert, useModel } from './components';
 import { asText, cost, fullTime, tokenSummary, tokenTotal } from './format';
 import { perryIcon } from './icons';
-import { ISessionChange, PerryModel } from './model';
+import { IReplyPart, ISessionChange, PerryModel } from './model';
 
 /** Messages fetched when a session opens (the newest); older ones on demand. */
 const PAGE = 100;
@@ -55,7 +55,8 @@ function Part(props: { part: IPart }): JSX.Element | null {
   }
 }
 
-function Message(props: { message: IMessage; pending?: boolean }): JSX.Element {
+/** ``pending``: not saved yet; the words shown in place of its time. */
+function Message(props: { message: IMessage; pending?: string }): JSX.Element {
   const { message } = props;
   const role = message.role === 'user' ? 'user' : message.role === 'assistant' ? 'assistant' : 'other';
   const tokens = tokenSummary(message.tokens);
@@ -63,7 +64,7 @@ function Message(props: { message: IMessage; pending?: boolean }): JSX.Element {
     <article className={`perry-msg perry-msg-${role}${props.pending ? ' perry-pending' : ''}`} data-role={message.role}>
       <header>
         <span className="perry-role">{role === 'user' ? 'User' : role === 'assistant' ? 'Assistant' : message.role}</span>
-        <span className="perry-dim">{props.pending ? 'sending…' : fullTime(message.time)}</span>
+        <span className="perry-dim">{props.pending ?? fullTime(message.time)}</span>
         {tokens ? <span className="perry-dim perry-tokens">{tokens}</span> : null}
       </header>
       {message.parts.map((p, i) => (
@@ -85,6 +86,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
   const [loading, setLoading] = React.useState(true);
   const [draft, setDraft] = React.useState('');
   const [pending, setPending] = React.useState<string | null>(null);
+  const [streamed, setStreamed] = React.useState<IPart[]>([]);
   const [sendError, setSendError] = React.useState<string | null>(null);
   const scroller = React.useRef<HTMLDivElement>(null);
   const stick = React.useRef(true);
@@ -172,13 +174,26 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
     };
   }, [model, workspace, sessionId, reload]);
 
+  // While our message waits for its answer, show the reply's parts as the agent prints them.
+  React.useEffect(() => {
+    const onPart = (_: PerryModel, reply: IReplyPart) => {
+      if (reply.workspace === workspace && reply.sessionId === sessionId) {
+        setStreamed(parts => [...parts, reply.part]);
+      }
+    };
+    model.replyPart.connect(onPart);
+    return () => {
+      model.replyPart.disconnect(onPart);
+    };
+  }, [model, workspace, sessionId]);
+
   // Keep the view at the bottom while new messages arrive, unless the reader scrolled up.
   React.useLayoutEffect(() => {
     const el = scroller.current;
     if (el && stick.current) {
       el.scrollTop = el.scrollHeight;
     }
-  }, [messages, pending]);
+  }, [messages, pending, streamed]);
 
   const loadEarlier = async () => {
     const from = Math.max(0, start - PAGE);
@@ -203,6 +218,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
       return;
     }
     setPending(text);
+    setStreamed([]);
     setDraft('');
     setSendError(null);
     stick.current = true;
@@ -219,6 +235,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
       );
     } finally {
       setPending(null);
+      setStreamed([]);
     }
   };
 
@@ -270,7 +287,10 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
           <Message key={m.id} message={m} />
         ))}
         {pending !== null ? (
-          <Message pending message={{ id: 'pending', role: 'user', time: null, parts: [{ type: 'text', text: pending }] }} />
+          <Message pending="sending…" message={{ id: 'pending', role: 'user', time: null, parts: [{ type: 'text', text: pending }] }} />
+        ) : null}
+        {pending !== null && streamed.length ? (
+          <Message pending="writing…" message={{ id: 'streaming', role: 'assistant', time: null, parts: streamed }} />
         ) : null}
         {pending !== null ? (
           <div className="perry-progress" role="status">
