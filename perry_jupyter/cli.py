@@ -18,7 +18,6 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ import click
 from perry_jupyter import clientconfig
 from perry_jupyter._version import __version__
 from perry_jupyter.client import PerryClient, PerryClientError, ServerUnreachable
+from perry_jupyter.display import age, cost_text, tokens_text
 
 ALIASES = {"ls": "list", "rm": "delete"}
 STATUS_STYLE = {"running": "green", "stopped": "yellow", "creating": "cyan", "error": "bold red"}
@@ -148,22 +148,6 @@ def _clone_arg(value: str | None) -> str | None:
     if os.path.exists(expanded) or value.startswith((".", "/", "~")):
         return os.path.abspath(expanded)
     return value
-
-
-def _age(created: Any) -> str:
-    if not isinstance(created, str) or not created:
-        return "-"
-    try:
-        when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    seconds = max(0, int((datetime.now(timezone.utc) - when).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _ssh_host(ws: dict, server_url: str) -> str:
@@ -382,7 +366,7 @@ def list_(as_json: bool) -> list:
         port = _ssh_port(ws)
         table.add_row(str(ws.get("name")), _status_text(ws.get("status")),
                       f"{_ssh_host(ws, client.url)}:{port}" if port else "-",
-                      _age(ws.get("created")), str(ws.get("image") or "-"))
+                      age(ws.get("created")), str(ws.get("image") or "-"))
     _console().print(table)
     return workspaces
 
@@ -407,7 +391,7 @@ def info(name: str, as_json: bool) -> dict:
         ("name", ws.get("name")),
         ("status", _status_text(ws.get("status"))),
         ("ssh", _ssh_command(ws, client.url) or "-"),
-        ("created", f"{created} ({_age(created)} ago)" if created else "-"),
+        ("created", f"{created} ({age(created)} ago)" if created else "-"),
         ("image", ws.get("image") or "-"),
         ("agents", " ".join(ws["agents"]) if ws.get("agents") is not None else "-"),
         ("container", container),
@@ -596,16 +580,6 @@ def doctor(ctx: click.Context) -> dict:
 TASK_STYLE = {"queued": "cyan", "running": "cyan", "succeeded": "green", "failed": "bold red", "cancelled": "yellow"}
 
 
-def _tokens(tokens: Any) -> str:
-    if not isinstance(tokens, dict):
-        return "-"
-    return f"{tokens.get('input', 0):,} in / {tokens.get('output', 0):,} out"
-
-
-def _cost(cost: Any) -> str:
-    return f"${cost:.4f}" if isinstance(cost, (int, float)) else "-"
-
-
 class SessionsGroup(click.Group):
     """`perry sessions NAME` lists; `perry sessions show NAME ID` reads one."""
 
@@ -639,7 +613,7 @@ def sessions_list(name: str, agent: str | None, as_json: bool) -> list:
         table.add_column(column, no_wrap=column != "TITLE")
     for s in found:
         table.add_row(str(s.get("sessionId")), str(s.get("agent")), str(s.get("title") or "-"),
-                      str(s.get("messageCount", "-")), f"{_age(s.get('lastActivity'))} ago", _tokens(s.get("tokens")))
+                      str(s.get("messageCount", "-")), f"{age(s.get('lastActivity'))} ago", tokens_text(s.get("tokens")))
     _console().print(table)
     return found
 
@@ -683,7 +657,7 @@ def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> dict
 
     console = _console()
     console.print(f"[bold]{session.get('title') or session_id}[/]  ({session.get('agent')}, "
-                  f"{total} messages, {_tokens(session.get('tokens'))}, cost {_cost(session.get('cost'))})")
+                  f"{total} messages, {tokens_text(session.get('tokens'))}, cost {cost_text(session.get('cost'))})")
     if page.get("offset"):
         console.print(f"[dim]… {page['offset']} earlier messages (--limit shows more)[/]")
     for message in page.get("messages", []):
@@ -710,15 +684,15 @@ def usage(name: str | None, as_json: bool) -> dict:
         for column in ("SESSION", "AGENT", "TOKENS", "COST"):
             table.add_column(column)
         for row in result.get("sessions", []):
-            table.add_row(str(row.get("sessionId")), str(row.get("agent")), _tokens(row.get("tokens")),
-                          _cost(row.get("cost")))
+            table.add_row(str(row.get("sessionId")), str(row.get("agent")), tokens_text(row.get("tokens")),
+                          cost_text(row.get("cost")))
     else:
         for column in ("WORKSPACE", "TOKENS", "COST"):
             table.add_column(column)
         for ws_name, row in sorted(result.get("workspaces", {}).items()):
-            table.add_row(ws_name, row.get("error") or _tokens(row.get("tokens")), _cost(row.get("cost")))
+            table.add_row(ws_name, row.get("error") or tokens_text(row.get("tokens")), cost_text(row.get("cost")))
     total = result.get("total") or {}
-    table.add_row("[bold]total[/]", *([""] if name else []), _tokens(total.get("tokens")), _cost(total.get("cost")))
+    table.add_row("[bold]total[/]", *([""] if name else []), tokens_text(total.get("tokens")), cost_text(total.get("cost")))
     _console().print(table)
     return result
 
@@ -813,7 +787,7 @@ def tasks(name: str, as_json: bool) -> list:
     for t in found:
         status = str(t.get("status"))
         table.add_row(str(t.get("id")), str(t.get("agent")), f"[{TASK_STYLE.get(status, '')}]{status}[/]",
-                      _age(t.get("created")), str(t.get("prompt"))[:80])
+                      age(t.get("created")), str(t.get("prompt"))[:80])
     _console().print(table)
     return found
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 import shlex
 import sys
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import click
@@ -31,6 +30,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from .client import PerryClient, PerryClientError
+from .display import age, cost_text, tokens_text
 
 # Commands that make no sense in a kernel: they would block it or need a terminal.
 NOT_IN_NOTEBOOKS = {
@@ -272,36 +272,10 @@ def status_badge(status: Any) -> str:
             f'style="color:{color};font-weight:600">{_e(status)}</span>')
 
 
-def age(when: Any) -> str:
-    if not isinstance(when, str) or not when:
-        return "-"
-    try:
-        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def ssh_command(ws: dict, server_url: str) -> str | None:
     from .cli import _ssh_command
 
     return _ssh_command(ws, server_url or "http://127.0.0.1")
-
-
-def tokens_text(tokens: Any) -> str:
-    if not isinstance(tokens, dict):
-        return "-"
-    return f"{tokens.get('input', 0):,} in / {tokens.get('output', 0):,} out"
-
-
-def cost_text(cost: Any) -> str:
-    return f"${cost:.4f}" if isinstance(cost, (int, float)) else "-"
 
 
 def table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
