@@ -1,6 +1,6 @@
 """Claude Code and Codex inside a workspace: dispatched tasks and continued conversations.
 
-The image is built with all three agents (`perry build --agents opencode claude codex`).
+The image is built with all three agents (`perry build --agents opencode,claude,codex`).
 Their provider settings come the way a user's would: from the server user's home
 (`~/.claude/settings.json`, `~/.codex/config.toml`), copied in at create. Both CLIs talk to
 the stand-in model running on the workspace's loopback.
