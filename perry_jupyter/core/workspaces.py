@@ -191,7 +191,8 @@ class WorkspaceManager:
             "ports": {"ssh": ssh_port},
             "sshHost": self.settings.bind_address,
             "dind": record.get("dind") or labels.get(LABEL_DIND),
-            "clone": record.get("clone"),
+            # Redacted again for records an older Perry wrote with the credentials in.
+            "clone": redact(record["clone"]) if record.get("clone") else None,
             "projectDir": record.get("projectDir") or HOME_DIR,
             # The agents' CLIs its image carries (containers inherit the image's labels);
             # None when that is not known (no container, or an image from before the label).
