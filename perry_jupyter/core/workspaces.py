@@ -22,6 +22,7 @@ from docker.errors import APIError, ImageNotFound
 from docker.errors import NotFound as DockerNotFound
 
 from . import archive
+from .clone import redact, split_credentials
 from .engine import Engine
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
@@ -190,7 +191,8 @@ class WorkspaceManager:
             "ports": {"ssh": ssh_port},
             "sshHost": self.settings.bind_address,
             "dind": record.get("dind") or labels.get(LABEL_DIND),
-            "clone": record.get("clone"),
+            # Redacted again for records an older Perry wrote with the credentials in.
+            "clone": redact(record["clone"]) if record.get("clone") else None,
             "projectDir": record.get("projectDir") or HOME_DIR,
             # The agents' CLIs its image carries (containers inherit the image's labels);
             # None when that is not known (no container, or an image from before the label).
@@ -210,7 +212,9 @@ class WorkspaceManager:
         if self._containers(name):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
-        record = self._reserve(name, clone=clone, env=env)
+        # The record (state file, API, events) keeps the URL without its credentials; the
+        # credentials live in this call only, until git has used them.
+        record = self._reserve(name, clone=redact(clone) if clone else None, env=env)
         caller_progress = progress
 
         def progress(message: str) -> None:  # noqa: F811  (the caller's, and an event for every client)
@@ -228,11 +232,11 @@ class WorkspaceManager:
             self._wait_ready(name, progress)
             progress("copying keys, git config and the worker")
             self._copy_user_files(name)
-            project_dir = self._wait_clone(name, clone, progress) if clone else HOME_DIR
+            project_dir = self._clone(name, clone, env, progress) if clone else HOME_DIR
             record = self.store.patch_workspace(name, status="running", error=None,
                                                 projectDir=project_dir) or record
         except BaseException as e:
-            log.warning("creating workspace %s failed: %s", name, e)
+            log.warning("creating workspace %s failed: %s", name, redact(str(e)))
             self._rollback(name, created_volumes)
             self.events.publish("workspace.deleted", name)
             raise
@@ -309,12 +313,9 @@ class WorkspaceManager:
             self.naming.docker_volume(name): {"bind": DOCKER_DIR, "mode": "rw"},
         }
         clone = record.get("clone")
-        if clone:
-            if clone.startswith("/"):
-                volumes[clone] = {"bind": CLONE_SRC, "mode": "ro"}
-                env["PERRY_CLONE_URL"] = CLONE_SRC
-            else:
-                env["PERRY_CLONE_URL"] = clone
+        if clone and clone.startswith("/"):
+            # Kept mounted, so `git fetch` from origin keeps working later.
+            volumes[clone] = {"bind": CLONE_SRC, "mode": "ro"}
         kwargs: dict[str, Any] = dict(
             image=self.settings.image,
             name=self.naming.container(name),
@@ -390,22 +391,35 @@ class WorkspaceManager:
             raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
                              f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
 
-    def _wait_clone(self, name: str, clone: str, progress: Progress) -> str:
-        """Wait for the entrypoint's first-start clone; returns the project directory."""
-        progress(f"cloning {clone}")
-        deadline = int(self.settings.clone_timeout * 5)
-        script = ('i=0; while [ "$i" -lt "$1" ]; do '
-                  '[ -e .perry/clone.done ] && exec cat .perry/clone.done; '
-                  '[ -e .perry/clone.failed ] && { tail -n 5 .perry/clone.log >&2; exit 1; }; '
-                  'i=$((i + 1)); sleep 0.2; done; echo "still cloning" >&2; exit 2')
-        result = self._exec(name, ["sh", "-c", script, "sh", str(deadline)], user="workspace", workdir=HOME_DIR)
+    def _clone(self, name: str, source: str, env: Mapping[str, str], progress: Progress) -> str:
+        """Clone ``source`` into the home through one exec (the entrypoint's `clone`, as root);
+        returns the project directory. Credentials go in that exec's environment only, which
+        neither `docker inspect` nor the home keeps: git gets them from a one-time credential
+        helper, and .git/config keeps the URL without them unless the create's env asks with
+        PERRY_CLONE_KEEP_CREDENTIALS=1."""
+        shown = redact(source)
+        progress(f"cloning {shown}")
+        timeout = self.settings.clone_timeout
+        clone_env = {"PERRY_CLONE_TIMEOUT": str(int(timeout))}
+        if source.startswith("/"):
+            clone_env["PERRY_CLONE_URL"] = CLONE_SRC
+        else:
+            url, user, password = split_credentials(source)
+            clone_env["PERRY_CLONE_URL"] = url
+            if user is not None:
+                clone_env.update(PERRY_CLONE_USERNAME=user, PERRY_CLONE_PASSWORD=password or "")
+                if env.get("PERRY_CLONE_KEEP_CREDENTIALS", "") not in ("", "0"):
+                    clone_env["PERRY_CLONE_ORIGIN"] = source
+        result = self._exec(name, ["perry-entrypoint", "clone"], user="root", env=clone_env)
         if result["exitCode"] == 0:
             return result["stdout"].strip() or HOME_DIR
-        detail = " ".join(result["stderr"].split())
-        if result["exitCode"] == 2:
-            raise PerryError(f"cloning {clone} took longer than {self.settings.clone_timeout:.0f}s",
+        if result["exitCode"] == 124:
+            raise PerryError(f"cloning {shown} took longer than {timeout:.0f}s",
                              code="clone_timeout", status=504)
-        raise PerryError(f"cloning {clone} failed: {detail}", code="clone_failed", status=422)
+        detail = " ".join(redact(result["stderr"] or result["stdout"]).split())
+        if source.startswith("/"):
+            detail = detail.replace(CLONE_SRC, source)  # git names the mount; the user knows the host path
+        raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
     def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
         api = None
@@ -678,12 +692,23 @@ def _validate_clone(clone: object) -> str | None:
         raise InvalidInput("clone must be a git URL or a local path")
     if clone.startswith(("/", "./", "../", "~")):
         path = Path(clone).expanduser().resolve()
-        if not path.is_dir():
-            raise InvalidInput(f"clone path {clone!r} is not a directory on the server's machine")
+        try:
+            if not path.is_dir():
+                raise InvalidInput(f"clone path {clone!r} is not a directory on the server's machine")
+            # The workspace reads it as root: clone only what this server's own user may read.
+            os.listdir(path)
+            if (path / ".git").is_dir():
+                os.listdir(path / ".git")
+        except OSError as e:
+            raise InvalidInput(f"clone path {e.filename or path} cannot be read by the Perry server "
+                               f"(uid {os.geteuid()}): {e.strerror}") from None
         return str(path)
     if re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", clone) or re.fullmatch(r"[\w.-]+@[\w.-]+:\S+", clone):
+        _, user, password = split_credentials(clone)
+        if "\n" in (user or "") + (password or ""):
+            raise InvalidInput(f"the credentials in clone URL {redact(clone)!r} hold a line break")
         return clone
-    raise InvalidInput(f"clone {clone!r} is neither a git URL (https://..., ssh://..., git@host:repo) "
+    raise InvalidInput(f"clone {redact(clone)!r} is neither a git URL (https://..., ssh://..., git@host:repo) "
                        "nor an absolute local path")
 
 

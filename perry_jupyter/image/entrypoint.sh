@@ -1,6 +1,9 @@
 #!/bin/bash
 # Perry workspace entrypoint. Runs as root under tini (PID 1), prepares the workspace,
 # starts sshd and (unless PERRY_DIND=0) dockerd, then supervises both until SIGTERM.
+# `perry-entrypoint clone` (as root, e.g. through docker exec) clones PERRY_CLONE_URL
+# into the home and prints the clone's path: Perry clones that way, so a credential is
+# only in that exec's environment, never in the container's.
 #
 # Environment:
 #   PERRY_DIND=0                 do not start the inner Docker engine (default: start it)
@@ -8,15 +11,23 @@
 #                                overlay2 where the kernel allows it, else vfs)
 #   PERRY_DOCKERD_ARGS           extra arguments for the inner dockerd (split on spaces)
 #   PERRY_CLONE_URL              git URL to clone once into /home/workspace/<name>, or the
-#                                path of a bind-mounted local repository (/perry/clone-src)
+#                                path of a bind-mounted local repository (/perry/clone-src),
+#                                which is read as root whatever its permissions
 #   PERRY_CLONE_NAME             directory name for the clone (default: from the URL, or
 #                                for a bind-mounted path, the name of the host's folder)
 #   PERRY_CLONE_BRANCH           branch to check out (default: the remote's HEAD)
+#   PERRY_CLONE_USERNAME, PERRY_CLONE_PASSWORD
+#                                a credential git gets from a credential helper for this
+#                                clone only (not stored, not in .git/config)
+#   PERRY_CLONE_ORIGIN           the origin URL .git/config keeps instead of PERRY_CLONE_URL
+#                                (one with its credentials, when the user asks to keep them)
+#   PERRY_CLONE_TIMEOUT          seconds the clone may take (default 900; then exit 124)
 #
 # Files:
 #   /run/perry/ready                      exists once sshd accepts connections
 #   /home/workspace/.perry/clone.log      output of the clone (also on failure)
 #   /home/workspace/.perry/clone.done     marker: the clone succeeded (holds its path)
+#   /home/workspace/.perry/clone.failed   marker: the clone failed (holds git's exit status)
 #   /var/log/dockerd.log                  the inner dockerd's log
 
 set -u
@@ -194,26 +205,50 @@ trust_local_source() {
     done
 }
 
+# Answers git's "get" from the environment and nothing else ("store" and "erase" are no-ops),
+# so the credential is used for this clone and kept nowhere.
+CREDENTIAL_HELPER='!f() { test "$1" = get || return 0; printf "username=%s\npassword=%s\n" "$PERRY_CLONE_USERNAME" "$PERRY_CLONE_PASSWORD"; }; f'
+
 clone_repo() {
-    local name target rc
+    local name target rc local_src=0
     name=$(clone_name)
     name="${name//\//-}"
     case "$name" in .|..|"") name=repo ;; esac
     target="$WS_HOME/$name"
+    case "$PERRY_CLONE_URL" in /*|file://*) local_src=1 ;; esac
     rm -f "$PERRY_STATE/clone.failed"
     {
         echo "perry: cloning $PERRY_CLONE_URL into $target ($(date -u +%FT%TZ))"
+        # An empty credential.helper first drops the helpers of the user's git config, one of
+        # which could store the credential.
+        local git=(git)
+        [ -n "${PERRY_CLONE_USERNAME+x}" ] &&
+            git+=(-c credential.helper= -c "credential.helper=$CREDENTIAL_HELPER")
         local args=(clone --progress)
         [ -n "${PERRY_CLONE_BRANCH:-}" ] && args+=(--branch "$PERRY_CLONE_BRANCH")
-        trust_local_source "$PERRY_CLONE_URL"
+        local run=(timeout -k 10 "${PERRY_CLONE_TIMEOUT:-900}" "${git[@]}" "${args[@]}" --
+                   "$PERRY_CLONE_URL" "$target")
         # Nobody can answer a prompt here: fail instead of hanging on a password or on an
         # unknown SSH host key (accepted on first use).
-        GIT_TERMINAL_PROMPT=0 \
-            GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new" \
-            as_user git "${args[@]}" -- "$PERRY_CLONE_URL" "$target" 2>&1
+        export GIT_TERMINAL_PROMPT=0
+        export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+        if [ "$local_src" = 1 ]; then
+            # A local repository is often readable by its owner only (mode 700), and that
+            # owner is not the workspace user: read it as root, then give the copy to the user.
+            trust_local_source "$PERRY_CLONE_URL"
+            "${run[@]}" 2>&1 && chown -hR "$WS_UID:$WS_GID" "$target"
+        else
+            as_user "${run[@]}" 2>&1
+        fi
         rc=$?
+        if [ "$rc" = 0 ] && [ -n "${PERRY_CLONE_ORIGIN:-}" ]; then
+            as_user git -C "$target" remote set-url origin "$PERRY_CLONE_ORIGIN"
+            rc=$?
+        fi
         if [ "$rc" = 0 ]; then
             echo "perry: clone done"
+        elif [ "$rc" = 124 ]; then
+            echo "perry: clone timed out after ${PERRY_CLONE_TIMEOUT:-900}s"
         else
             echo "perry: clone failed (exit $rc)"
         fi
@@ -223,11 +258,28 @@ clone_repo() {
         as_user sh -c 'printf "%s\n" "$1" > "$2"' sh "$target" "$PERRY_STATE/clone.done"
         log "cloned $PERRY_CLONE_URL into $target"
     else
-        # Perry's create waits for clone.done or this, and reports the log.
+        # Perry's create reports the log's end.
         as_user sh -c 'printf "%s\n" "$1" > "$2"' sh "$rc" "$PERRY_STATE/clone.failed"
         log "clone of $PERRY_CLONE_URL failed, see $PERRY_STATE/clone.log"
     fi
-    return 0
+    return "$rc"
+}
+
+# `perry-entrypoint clone`: clone now, print the clone's path (or the log's end on stderr).
+clone_command() {
+    if [ -z "${PERRY_CLONE_URL:-}" ]; then
+        echo "perry: PERRY_CLONE_URL is not set" >&2
+        return 2
+    fi
+    local rc
+    clone_repo >/dev/null  # its log lines are for the container's log, when it clones at start
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        cat "$PERRY_STATE/clone.done"
+    else
+        tail -n 5 "$PERRY_STATE/clone.log" >&2
+    fi
+    return "$rc"
 }
 
 # --- stop -----------------------------------------------------------------------------
@@ -269,6 +321,11 @@ shutdown() {
 }
 
 # --- main -----------------------------------------------------------------------------
+
+if [ "${1:-}" = clone ]; then
+    clone_command
+    exit $?
+fi
 
 trap shutdown TERM INT QUIT HUP
 
