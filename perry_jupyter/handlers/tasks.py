@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..core.errors import InvalidInput
+from ..core.sessions import AGENTS
 from .base import PerryHandler, api
 
-FIELDS = {"agent", "prompt", "sessionId", "model", "callback"}
+FIELDS = ("agent", "prompt", "sessionId", "model", "callback")
 
 
 class TasksHandler(PerryHandler):
@@ -15,10 +16,9 @@ class TasksHandler(PerryHandler):
 
     @api
     async def post(self, name: str) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - FIELDS)
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(FIELDS))}")
+        body = self.json_body(*FIELDS)
+        if not isinstance(body.get("agent", ""), str):
+            raise InvalidInput("agent must be a string: " + ", ".join(AGENTS))
         task = await self.blocking(self.perry.tasks.dispatch, name, agent=body.get("agent", "opencode"),
                                    prompt=body.get("prompt"), session_id=body.get("sessionId"),
                                    model=body.get("model"), callback=body.get("callback"))
