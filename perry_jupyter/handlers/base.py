@@ -134,7 +134,6 @@ class SocketMixin(PerryMixin):
                 part.strip().lower() for part in headers.get("Connection", "").split(",")}:
             raise web.HTTPError(400, "this address takes WebSocket connections only")
         if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
-            self.set_header("Sec-WebSocket-Version", "13")
             raise web.HTTPError(426, "unsupported WebSocket version; use 13")
         if not self.check_origin():  # Jupyter's: the Origin must match the host or allow_origin
             raise web.HTTPError(403, "cross-origin WebSocket refused")

@@ -17,9 +17,10 @@ class TasksHandler(PerryHandler):
     @api
     async def post(self, name: str) -> None:
         body = self.json_body(*FIELDS)
-        if not isinstance(body.get("agent", ""), str):
-            raise InvalidInput("agent must be a string: " + ", ".join(AGENTS))
-        task = await self.blocking(self.perry.tasks.dispatch, name, agent=body.get("agent", "opencode"),
+        agent = "opencode" if body.get("agent") is None else body["agent"]
+        if not isinstance(agent, str):  # the core's message would quote it whole
+            raise InvalidInput("agent must be one of: " + ", ".join(AGENTS))
+        task = await self.blocking(self.perry.tasks.dispatch, name, agent=agent,
                                    prompt=body.get("prompt"), session_id=body.get("sessionId"),
                                    model=body.get("model"), callback=body.get("callback"))
         self.reply(task, status=201)
