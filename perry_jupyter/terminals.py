@@ -15,13 +15,20 @@ import re
 import sys
 from typing import Any, Callable
 
-from .core.errors import Conflict, PerryError
-from .core.names import HOME_DIR, NAME_PATTERN
+from .core.errors import Conflict, InvalidInput, PerryError
+from .core.names import HOME_DIR, NAME_PATTERN, shown
 
 log = logging.getLogger(__name__)
 
 TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(\d+)")
 PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
+
+
+def validate_terminal_name(name: object) -> str:
+    """Jupyter's terminal names are ``\\w+``; anything else names no terminal at all."""
+    if not isinstance(name, str) or not re.fullmatch(r"\w{1,200}", name):
+        raise InvalidInput(f"invalid terminal name {shown(name)}: use letters, digits and underscores")
+    return name
 
 
 def terminal_name(workspace: str, n: int) -> str:
@@ -118,7 +125,7 @@ class WorkspaceTerminals:
         from .core.errors import NotFound
 
         if workspace_of(name) != workspace or name not in (self.tm.terminals if self.tm else {}):
-            raise NotFound(f"workspace {workspace!r} has no terminal {name!r}")
+            raise NotFound(f"workspace {shown(workspace)} has no terminal {shown(name)}")
         return self.model(name)
 
     async def close(self, workspace: str, name: str, reason: str | None = None) -> None:

@@ -18,13 +18,19 @@ HOME_DIR = "/home/workspace"
 DOCKER_DIR = "/var/lib/docker"
 
 
+def shown(value: object, limit: int = 100) -> str:
+    """``repr(value)`` for an error message, cut short: messages quote user input, never echo it whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid workspace name, else raise ``InvalidInput``."""
     if not isinstance(name, str) or not name:
         raise InvalidInput("workspace name is required")
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
-            f"invalid workspace name {name!r}: use 1-63 lowercase letters, digits "
+            f"invalid workspace name {shown(name)}: use 1-63 lowercase letters, digits "
             "and hyphens, starting and ending with a letter or digit"
         )
     return name

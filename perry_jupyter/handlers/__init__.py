@@ -4,12 +4,14 @@ from __future__ import annotations
 
 NAME = r"(?P<name>[^/]+)"
 SESSION = r"(?P<session_id>[^/]+)"
+# Any name reaches the handler, which answers a bad one in JSON (a route regex would give Jupyter's HTML 404).
+TERM = r"(?P<term>[^/]+)"
 
 
 def routes() -> list[tuple]:
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
-    from .info import ConfigHandler, InfoHandler, OpenAPIHandler
+    from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
     from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
     from .tasks import TaskHandler, TasksHandler
     from .terminals import TerminalHandler, TerminalsHandler, WorkspaceTermSocket
@@ -42,6 +44,7 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/tasks", TasksHandler),
         (f"{api}/workspaces/{NAME}/tasks/(?P<task_id>[^/]+)", TaskHandler),
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
-        (f"{api}/workspaces/{NAME}/terminals/(?P<term>\\w+)", TerminalHandler),
+        (f"{api}/workspaces/{NAME}/terminals/{TERM}", TerminalHandler),
         (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),
+        (r"/perry/(?:api|terminal)(?:/.*)?", NoRouteHandler),
     ]

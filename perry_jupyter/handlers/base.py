@@ -17,6 +17,25 @@ from tornado.websocket import WebSocketHandler
 from ..core.errors import InvalidInput, PerryError
 
 AUTH_RESOURCE = "perry"
+MAX_BODY = 4 * 1024 * 1024  # no Perry request needs more; Jupyter's own limit is 512 MB
+MAX_MESSAGE = 2000  # an error message longer than this quotes someone's input at length
+CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+         413: "too_large", 426: "upgrade_required", 503: "unavailable"}
+
+
+def error_body(handler, status_code: int, exc: BaseException | None) -> dict[str, Any]:
+    """The JSON of an error answer; the status of a PerryError wins over tornado's 500."""
+    if isinstance(exc, PerryError):
+        handler.set_status(exc.status)
+        body = exc.to_json()
+    else:
+        # Never the exception's own text for an unexpected error: it is for the server log only.
+        message = getattr(exc, "log_message", None) or handler._reason
+        body = {"error": {"code": CODES.get(status_code, "internal"), "message": message}}
+    message = body["error"]["message"]
+    if len(message) > MAX_MESSAGE:
+        body["error"]["message"] = message[:MAX_MESSAGE] + "... (cut short)"
+    return body
 
 
 class PerryMixin:
@@ -32,38 +51,22 @@ class PerryMixin:
             self.settings["perry_executor"], functools.partial(fn, *args, **kwargs)
         )
 
+    async def require(self, action: str, resource: str) -> None:
+        """403 unless Jupyter's authorizer lets the current user do ``action`` on ``resource``.
 
-class PerryHandler(PerryMixin, APIHandler):
-    def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object ({} when empty); 400 otherwise."""
-        if not self.request.body:
-            return {}
-        try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InvalidInput(f"request body is not valid JSON: {e}") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("request body must be a JSON object")
-        return body
-
-    def reply(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        if payload is None:
-            self.finish()
-        else:
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(payload))
+        Perry's routes need the `perry` resource; those that run commands in a workspace also
+        need what Jupyter's own terminals need, so a deployment that denies terminals denies these.
+        """
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403, "authentication required")
+        if self.authorizer is not None and not await ensure_async(
+            self.authorizer.is_authorized(self, user, action, resource)
+        ):
+            raise web.HTTPError(403, f"not authorized to {action} on resource {resource}")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, PerryError):
-            self.set_status(exc.status)
-            body = exc.to_json()
-        else:
-            reason = getattr(exc, "log_message", None) or self._reason
-            code = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-                status_code, "internal")
-            body = {"error": {"code": code, "message": reason}}
+        body = error_body(self, status_code, kwargs.get("exc_info", (None, None, None))[1])
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -76,33 +79,73 @@ class PerryHandler(PerryMixin, APIHandler):
         super().log_exception(typ, value, tb)
 
 
+class PerryHandler(PerryMixin, APIHandler):
+    async def prepare(self) -> None:
+        await super().prepare()
+        if len(self.request.body) > MAX_BODY:
+            raise PerryError(f"request body is larger than {MAX_BODY // 2**20} MB", code="too_large", status=413)
+
+    def json_body(self, *fields: str) -> dict[str, Any]:
+        """The request body as a JSON object ({} when empty); 400 otherwise, or for a field not in ``fields``."""
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidInput(f"request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise InvalidInput("request body is nested too deeply") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("request body must be a JSON object")
+        unknown = sorted(set(body) - set(fields))
+        if fields and unknown:
+            listed = ", ".join(k if len(k) <= 40 else k[:40] + "..." for k in unknown[:10])
+            raise InvalidInput(f"unknown field(s) {listed}; expected {', '.join(fields)}")
+        return body
+
+    def reply(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if payload is None:
+            self.finish()
+        else:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(payload))
+
+
 def api(method: Callable) -> Callable:
     """Authenticate and authorize a REST method with Jupyter's own machinery."""
     return web.authenticated(authorized(method))
 
 
-def json_error(handler, status_code: int, **kwargs: Any) -> None:
-    """A refused WebSocket upgrade answers like the REST API, not with Jupyter's HTML page."""
-    exc = kwargs.get("exc_info", (None, None, None))[1]
-    message = getattr(exc, "log_message", None) or handler._reason
-    code = {400: "invalid", 403: "forbidden", 404: "not_found", 409: "conflict", 503: "unavailable"}.get(
-        status_code, "internal")
-    handler.set_header("Content-Type", "application/json")
-    handler.finish(json.dumps({"error": {"code": code, "message": message}}))
+class SocketMixin(PerryMixin):
+    """Refuses a WebSocket upgrade with a JSON answer, before anything is started for it."""
+
+    async def refuse_unless_allowed(self, *permissions: tuple[str, str]) -> None:
+        """Every check tornado and Jupyter make on an upgrade, made first.
+
+        They check the upgrade headers and the origin only inside WebSocketHandler.get, after
+        a subclass has done its work: a browser on a hostile page (which sends the login
+        cookie along) or a plain GET would otherwise start what the socket is for.
+        """
+        for action, resource in permissions:
+            await self.require(action, resource)
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in {
+                part.strip().lower() for part in headers.get("Connection", "").split(",")}:
+            raise web.HTTPError(400, "this address takes WebSocket connections only")
+        if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
+            raise web.HTTPError(426, "unsupported WebSocket version; use 13")
+        if not self.check_origin():  # Jupyter's: the Origin must match the host or allow_origin
+            raise web.HTTPError(403, "cross-origin WebSocket refused")
 
 
-class PerrySocket(PerryMixin, WebSocketMixin, JupyterHandler, WebSocketHandler):
+class PerrySocket(SocketMixin, WebSocketMixin, JupyterHandler, WebSocketHandler):
     """A WebSocket that refuses the upgrade unless Jupyter authenticates the request."""
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        json_error(self, status_code, **kwargs)
+    def check_arguments(self) -> None:
+        """Raise PerryError for a bad query parameter; runs before the upgrade."""
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        user = self.current_user
-        if not user:
-            raise web.HTTPError(403, "authentication required")
-        if self.authorizer is not None and not await ensure_async(
-            self.authorizer.is_authorized(self, user, "read", self.auth_resource)
-        ):
-            raise web.HTTPError(403)
+        await self.refuse_unless_allowed(("read", self.auth_resource))
+        self.check_arguments()
         await ensure_async(super().get(*args, **kwargs))

@@ -13,6 +13,11 @@ from .base import PerrySocket
 class EventsSocket(PerrySocket):
     _watched: tuple = ()  # a list of this connection's watched workspaces once open
 
+    def check_arguments(self) -> None:
+        only = self.get_argument("workspace", None)
+        if only is not None:
+            validate_name(only)
+
     def open(self) -> None:
         only = self.get_argument("workspace", None)
         if only is not None:

@@ -18,7 +18,7 @@ class ImageHandler(PerryHandler):
 class ImageBuildHandler(PerryHandler):
     @api
     async def post(self) -> None:
-        body = self.json_body()
+        body = self.json_body("bootstrap", "noCache", "agents")
         bootstrap, no_cache, agents = body.get("bootstrap"), body.get("noCache", False), body.get("agents")
         if bootstrap not in (None, True, False) or not isinstance(no_cache, bool):
             raise InvalidInput("bootstrap must be true, false or null and noCache a boolean")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.errors import InvalidInput
+from ..core.names import shown
 from .base import PerryHandler, api
 
 
@@ -11,7 +12,7 @@ def _int_argument(handler: PerryHandler, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, not {raw!r}") from None
+        raise InvalidInput(f"{name} must be a whole number, not {shown(raw)}") from None
 
 
 class SessionsHandler(PerryHandler):
@@ -35,10 +36,7 @@ class MessagesHandler(PerryHandler):
 
     @api
     async def post(self, name: str, session_id: str) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - {"text"})
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected text")
+        body = self.json_body("text")
         self.reply(await self.blocking(self.perry.sessions.send, name, session_id, body.get("text")))
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..core.errors import InvalidInput
+from ..core.sessions import AGENTS
 from .base import PerryHandler, api
 
-FIELDS = {"agent", "prompt", "sessionId", "model", "callback"}
+FIELDS = ("agent", "prompt", "sessionId", "model", "callback")
 
 
 class TasksHandler(PerryHandler):
@@ -15,11 +16,11 @@ class TasksHandler(PerryHandler):
 
     @api
     async def post(self, name: str) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - FIELDS)
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(FIELDS))}")
-        task = await self.blocking(self.perry.tasks.dispatch, name, agent=body.get("agent", "opencode"),
+        body = self.json_body(*FIELDS)
+        agent = "opencode" if body.get("agent") is None else body["agent"]
+        if not isinstance(agent, str):  # the core's message would quote it whole
+            raise InvalidInput("agent must be one of: " + ", ".join(AGENTS))
+        task = await self.blocking(self.perry.tasks.dispatch, name, agent=agent,
                                    prompt=body.get("prompt"), session_id=body.get("sessionId"),
                                    model=body.get("model"), callback=body.get("callback"))
         self.reply(task, status=201)

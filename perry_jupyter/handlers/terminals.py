@@ -7,9 +7,13 @@ from typing import Any
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
 from tornado import web
 
-from ..core.errors import Conflict, PerryError
+from ..core.errors import Conflict
 from ..core.names import validate_name
-from .base import PerryHandler, PerryMixin, api, json_error
+from ..terminals import validate_terminal_name
+from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
+
+# What Jupyter's own terminal socket needs; Perry's terminals and `exec` need it too.
+TERMINALS = ("execute", "terminals")
 
 
 async def require_running(handler: PerryMixin, workspace: str) -> None:
@@ -27,6 +31,7 @@ class TerminalsHandler(PerryHandler):
 
     @api
     async def post(self, name: str) -> None:
+        await self.require(*TERMINALS)
         await require_running(self, name)
         self.reply(self.settings["perry_terminals"].create(name), status=201)
 
@@ -35,16 +40,17 @@ class TerminalHandler(PerryHandler):
     @api
     async def get(self, name: str, term: str) -> None:
         validate_name(name)
-        self.reply(self.settings["perry_terminals"].get(name, term))
+        self.reply(self.settings["perry_terminals"].get(name, validate_terminal_name(term)))
 
     @api
     async def delete(self, name: str, term: str) -> None:
         validate_name(name)
-        await self.settings["perry_terminals"].close(name, term, reason="terminal closed through the API")
+        await self.settings["perry_terminals"].close(name, validate_terminal_name(term),
+                                                     reason="terminal closed through the API")
         self.reply(None, status=204)
 
 
-class WorkspaceTermSocket(PerryMixin, JupyterTermSocket):
+class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
     """`/perry/terminal/{workspace}[?terminal=NAME]`: terminado's protocol, Jupyter's auth.
 
     Without `terminal` it opens a new terminal in the workspace. When the shell
@@ -53,30 +59,24 @@ class WorkspaceTermSocket(PerryMixin, JupyterTermSocket):
 
     auth_resource = "terminals"
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        json_error(self, status_code, **kwargs)
-
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         JupyterTermSocket.initialize(self, name="jupyter_server_terminals",
                                      term_manager=self.settings.get("terminal_manager"))
 
     async def get(self, workspace: str) -> None:  # type: ignore[override]
-        if not self.current_user:
-            raise web.HTTPError(403, "authentication required")
-        terminals = self.settings["perry_terminals"]
+        wanted = self.get_argument("terminal", None)
+        # Attaching is what GET .../terminals/{term} allows, creating what POST .../terminals does.
+        await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", AUTH_RESOURCE))
         if self.term_manager is None:
             raise web.HTTPError(503, "terminals are disabled on this server")
-        try:
-            wanted = self.get_argument("terminal", None)
-            if wanted is not None:
-                validate_name(workspace)
-                terminals.get(workspace, wanted)
-                name = wanted
-            else:
-                await require_running(self, workspace)
-                name = terminals.create(workspace)["name"]
-        except PerryError as e:
-            raise web.HTTPError(e.status, e.message) from None
+        terminals = self.settings["perry_terminals"]
+        validate_name(workspace)
+        if wanted is not None:
+            terminals.get(workspace, validate_terminal_name(wanted))
+            name = wanted
+        else:
+            await require_running(self, workspace)
+            name = terminals.create(workspace)["name"]
         await super().get(name)
 
     def on_pty_died(self) -> None:

@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from ..core.errors import InvalidInput
 from .base import PerryHandler, api
+from .terminals import TERMINALS
+
+# A user name or uid, optionally with a group, as `docker exec -u` takes it.
+EXEC_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
+
+
+def exec_options(body: dict[str, Any]) -> dict[str, Any]:
+    """`exec`'s optional fields, checked here: Docker would answer a bad one with its own error, as a 502."""
+    command, user, workdir, env = (body.get(k) for k in ("command", "user", "workdir", "env"))
+    if isinstance(command, list) and any(isinstance(c, str) and "\0" in c for c in command):
+        raise InvalidInput("command must not contain NUL characters")
+    if user is not None and (not isinstance(user, str) or not EXEC_USER.fullmatch(user)):
+        raise InvalidInput("user must be a user name or uid, optionally with :group (such as root or 1000:1000)")
+    if workdir is not None and (not isinstance(workdir, str) or not workdir.startswith("/")
+                                or "\0" in workdir or len(workdir) > 4096):
+        raise InvalidInput("workdir must be an absolute path, such as /home/workspace/project")
+    if isinstance(env, dict) and any(isinstance(v, str) and "\0" in v for v in env.values()):
+        raise InvalidInput("env values must not contain NUL characters")
+    return {k: body[k] for k in ("user", "workdir", "env") if body.get(k) is not None}
 
 
 class WorkspacesHandler(PerryHandler):
@@ -13,10 +35,7 @@ class WorkspacesHandler(PerryHandler):
 
     @api
     async def post(self) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - {"name", "clone", "env"})
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected name, clone, env")
+        body = self.json_body("name", "clone", "env")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"))
         self.reply(ws, status=201)
@@ -61,9 +80,7 @@ class LogsHandler(PerryHandler):
 class ExecHandler(PerryHandler):
     @api
     async def post(self, name: str) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - {"command", "user", "workdir", "env"})
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected command, user, workdir, env")
-        options = {k: body[k] for k in ("user", "workdir", "env") if body.get(k) is not None}
+        await self.require(*TERMINALS)
+        body = self.json_body("command", "user", "workdir", "env")
+        options = exec_options(body)
         self.reply(await self.blocking(self.perry.workspaces.exec, name, body.get("command"), **options))

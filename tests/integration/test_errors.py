@@ -65,7 +65,13 @@ async def test_duplicate_and_bad_exec(api, perry_state_dir, docker_client):
     assert status == 409 and "already exists" in err["error"]["message"]
     assert snapshot(perry_state_dir, docker_client) == before
     for body, words in [({"command": "ls"}, "non-empty list"), ({"command": []}, "non-empty list"),
-                        ({"command": ["ls"], "user": ""}, "user"), ({"cmd": ["ls"]}, "unknown field")]:
+                        ({"command": ["ls"], "user": ""}, "user"), ({"cmd": ["ls"]}, "unknown field"),
+                        # Docker's own errors for these were a 502; the fields are checked first.
+                        ({"command": ["ls"], "workdir": 5}, "workdir must be an absolute path"),
+                        ({"command": ["ls"], "workdir": "relative"}, "workdir must be an absolute path"),
+                        ({"command": ["ls"], "user": 1000}, "user must be"),
+                        ({"command": ["ls"], "env": {"A": ["x"]}}, "env value"),
+                        ({"command": ["ls", "a\0b"]}, "NUL")]:
         status, err = await api("POST", "workspaces/dup/exec", body)
         assert status == 400 and words in err["error"]["message"], err
     status, err = await api("GET", "workspaces/dup/logs", params={"tail": "many"})
