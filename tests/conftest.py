@@ -51,7 +51,9 @@ def ssh_key(tmp_path_factory) -> Path:
 def remove_test_objects(client) -> None:
     from docker.errors import NotFound
 
-    for c in client.containers.list(all=True, filters={"label": "perry.managed=true"}):
+    # Filtered by name on the engine's side too: listing every managed container would inspect
+    # other prefixes' containers, which another test run may remove meanwhile.
+    for c in client.containers.list(all=True, filters={"label": "perry.managed=true", "name": TEST_PREFIX}):
         if c.name.startswith(TEST_PREFIX):
             try:
                 c.remove(force=True)
