@@ -32,15 +32,31 @@ def server_file(pid: int, directory: Path | None = None) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs, and (where /proc tells) is a Perry process rather than a reused pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's process, but alive
+        pass  # someone else's process, but alive
     except (OverflowError, ValueError):
         return False
-    return True
+    try:
+        return b"perry" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+
+
+def remove_stale_server_files(directory: Path | None = None) -> None:
+    """Remove the records of servers that are gone (killed, so they could not clean up)."""
+    directory = directory or config_dir()
+    for path in directory.glob(f"{SERVER_FILE_PREFIX}*.json"):
+        pid = path.name[len(SERVER_FILE_PREFIX):-len(".json")]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def running_servers(directory: Path | None = None) -> list[dict]:

@@ -67,6 +67,7 @@ def record_server(serverapp, state_dir: Path, token: str) -> Path | None:
     url = server_url(serverapp)
     if url is None:
         return None
+    paths.remove_stale_server_files(state_dir)
     path = paths.server_file(os.getpid(), state_dir)
     atomic_write_json(path, {"url": url, "port": serverapp.port, "pid": os.getpid(), "token": token,
                              "started": datetime.now(timezone.utc).isoformat()}, mode=0o600)

@@ -82,8 +82,18 @@ def test_the_generated_token_on_any_port_and_a_killed_servers_record_is_ignored(
     assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
 
     serve.kill()  # no clean-up: the record stays, but its process is gone
-    assert serve.record_file.exists()
+    stale = serve.record_file
+    assert stale.exists()
     assert "http://127.0.0.1:7391  (default)" in serve.cli("config", "show").stdout
+
+    again = Serve(tmp_path, ssh_key).start()  # the same token, another port; the stale record is swept
+    try:
+        assert not stale.exists()
+        assert again.headers == {"Authorization": f"token {token_file.read_text().strip()}"}
+        r = again.cli("list", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
+    finally:
+        again.stop()
 
 
 def test_a_perry_config_dir_with_a_tilde_means_the_same_place_to_server_and_cli(tmp_path, ssh_key):
