@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
@@ -20,25 +20,14 @@ class UnavailableHandler(APIHandler):
     def initialize(self, message: str) -> None:  # type: ignore[override]
         self.message = message
 
-    async def prepare(self) -> None:
-        await ensure_async(super().prepare())
-        user = self.current_user
-        if not user:
-            raise web.HTTPError(403, "authentication required")
-        if self.authorizer is not None and not await ensure_async(
-            self.authorizer.is_authorized(self, user, "read", self.auth_resource)
-        ):
-            raise web.HTTPError(403)
+    @web.authenticated
+    @authorized
+    def get(self, *args) -> None:
         self.set_status(503)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": {"code": "perry_unavailable", "message": self.message}}))
 
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "log_message", None) or self._reason
-        code = {403: "forbidden"}.get(status_code, "internal")
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+    post = put = patch = delete = get
 
 
 def unavailable_routes(message: str) -> list[tuple]:
