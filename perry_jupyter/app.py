@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -65,6 +66,11 @@ class PerryApp(ExtensionApp):
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return default_state_dir()
+
+    @validate("state_dir")
+    def _expand_state_dir(self, proposal):
+        # traitlets expands `~` on the command line, not in a config file's `c.PerryApp.state_dir`.
+        return str(Path(proposal["value"]).expanduser())
 
     @validate("agent_files")
     def _check_agent_files(self, proposal):
