@@ -153,7 +153,7 @@ class LockedJsonFile:
                 atomic_write_json(self.path, good, mode=self._mode)
                 restored = f"restored the last good copy {self.good_path}"
             else:
-                restored = "found no good copy, so it starts empty"
+                restored = "found no usable good copy, so it starts empty"
             return (f"{self.what} {self.path} was damaged ({problem}): moved it aside to {aside.name} "
                     f"and {restored}")
 

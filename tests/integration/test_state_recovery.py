@@ -45,7 +45,7 @@ def test_a_truncated_state_file_loses_no_workspace(server):
     r = requests.get(f"{server.url}/perry/api/workspaces", headers=server.headers, timeout=60)
     assert [(w["name"], w["status"]) for w in r.json()["workspaces"]] == [("keep", "running")]
     info = requests.get(f"{server.url}/perry/api/info", headers=server.headers, timeout=60).json()
-    assert "no good copy" in _recovered_check(info)[0]["message"]
+    assert "no usable good copy" in _recovered_check(info)[0]["message"]
 
     # A clean restart: the notice is gone, the workspace stays.
     server.stop()

@@ -88,7 +88,7 @@ def test_without_a_good_copy_a_damaged_file_is_still_moved_aside_and_perry_start
     store = StateStore(tmp_path)
     store.path.write_text("[1, 2]")
     warning = store.recover()
-    assert "not a JSON object" in warning and "no good copy" in warning
+    assert "not a JSON object" in warning and "no usable good copy" in warning
     assert store.workspaces() == {}
     assert [p.read_text() for p in tmp_path.iterdir() if ".corrupt-" in p.name] == ["[1, 2]"]
     store.put_workspace("alpha", {"status": "running"})
