@@ -87,7 +87,7 @@ SERVE_DEFAULTS = {
 
 
 def banner(serverapp, token: str, source: str, record: Path | None, state_dir: Path) -> str:
-    where = f"{serverapp.ip or 'HOST'}:{serverapp.port}"
+    ip = serverapp.ip or ""
     lines = [f"Perry is serving at {serverapp.connection_url}perry/api/"]
     if token:
         lines.append(f"  authenticate with the header 'Authorization: token <T>'; T is {source}")
@@ -97,7 +97,12 @@ def banner(serverapp, token: str, source: str, record: Path | None, state_dir: P
         lines.append(f"  the perry CLI on this machine finds it by itself while it runs (recorded in {record}; "
                      f"a CLI with another PERRY_CONFIG_DIR than {state_dir}, or with PERRY_URL or "
                      f"`perry config worker` pointing elsewhere, does not)")
-    lines.append(f"  from elsewhere: perry config worker {where}" + (" --token T" if token else ""))
+    remote = "perry config worker {}:%d" % serverapp.port + (" --token T" if token else "")
+    if ip in ("localhost", "::1") or ip.startswith("127."):
+        lines.append(f"  it listens on {ip} only; to reach it from elsewhere, start it with --ip=0.0.0.0, "
+                     f"then: {remote.format('HOST')}")
+    else:
+        lines.append(f"  from elsewhere: {remote.format('HOST' if ip in ('', '0.0.0.0', '::') else ip)}")
     return "\n".join(lines)
 
 

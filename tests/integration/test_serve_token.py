@@ -66,6 +66,8 @@ def test_a_token_given_on_the_command_line_is_the_one_and_the_cli_finds_the_serv
 
         log = serve.log.read_text()
         assert "T is the one you configured" in log and "token file" not in log
+        assert f"finds it by itself while it runs (recorded in {serve.record_file}" in log
+        assert "it listens on localhost only; to reach it from elsewhere, start it with --ip=0.0.0.0" in log
         assert "given-on-the-command-line" not in log
     finally:
         serve.stop()
