@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from traitlets import Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
 from traitlets import TraitError
@@ -15,10 +15,11 @@ from ._version import __version__
 from .core.errors import PerryError
 from .core.services import Perry
 from .core.workspaces import DIND_MODES, WorkspaceSettings
+from .paths import config_dir
 
 
 def default_state_dir() -> str:
-    return os.environ.get("PERRY_CONFIG_DIR") or str(Path("~/.config/perry").expanduser())
+    return str(config_dir())
 
 
 class PerryApp(ExtensionApp):
@@ -66,6 +67,11 @@ class PerryApp(ExtensionApp):
     def _default_state_dir(self) -> str:
         return default_state_dir()
 
+    @validate("state_dir")
+    def _expand_state_dir(self, proposal):
+        # traitlets expands `~` on the command line, not in a config file's `c.PerryApp.state_dir`.
+        return str(Path(proposal["value"]).expanduser())
+
     @validate("agent_files")
     def _check_agent_files(self, proposal):
         for rel in proposal["value"]:
@@ -79,6 +85,30 @@ class PerryApp(ExtensionApp):
         if not 0 < lo <= hi < 65536:
             raise TraitError(f"ssh_port_range {lo}-{hi} is not a range of TCP ports")
         return proposal["value"]
+
+    perry: Perry | None = None
+
+    def initialize(self) -> None:
+        """Load the extension; if that fails, Perry's routes still answer, saying why (JSON 503)."""
+        try:
+            super().initialize()
+        except Exception as e:
+            message = self._unavailable_message(e)
+            self.log.error("Perry: the extension could not load: %s", message, exc_info=True)
+            from .handlers.unavailable import unavailable_routes
+
+            webapp = self.serverapp.web_app
+            webapp.add_handlers(".*$", [(url_path_join(webapp.settings["base_url"], pattern), handler, kwargs)
+                                        for pattern, handler, kwargs in unavailable_routes(message)])
+
+    def _unavailable_message(self, error: Exception) -> str:
+        cause = error.message if isinstance(error, PerryError) else (str(error) or type(error).__name__)
+        if isinstance(error, OSError) and getattr(error, "filename", None):
+            fix = (f"make {self.state_dir} a directory this server's user can write (or point "
+                   "PerryApp.state_dir or PERRY_CONFIG_DIR at one), then restart the server")
+        else:
+            fix = "the server log has the details; fix the cause, then restart the server"
+        return f"Perry could not start: {cause}; {fix}"
 
     def initialize_settings(self) -> None:
         settings = WorkspaceSettings(
@@ -105,6 +135,8 @@ class PerryApp(ExtensionApp):
         from .kernel_env import install as hand_kernels_the_server
 
         hand_kernels_the_server(self.serverapp, self.log)  # PERRY_URL/PERRY_TOKEN for %perry and the widgets
+        for warning in perry.warnings:
+            self.log.warning("Perry: %s", warning)
         perry.tasks.resume()
         try:
             changes = perry.workspaces.reconcile()
@@ -131,6 +163,8 @@ class PerryApp(ExtensionApp):
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:
+        if self.perry is None:
+            return
         self.perry.tasks.close()
         self.perry.sessions.stop_all()
 

@@ -5,12 +5,15 @@ Resolution order (first hit wins, separately for the URL and the token):
 1. env ``PERRY_URL`` / ``PERRY_TOKEN``;
 2. ``<config dir>/client.json`` ``{"url": ..., "token": ...}``, written by
    ``perry config worker HOST[:PORT] [--token T]``;
-3. ``http://127.0.0.1:7391`` with the token from ``<config dir>/token`` (written by
+3. a ``perry serve`` running on this machine, on whatever port, as it recorded itself in
+   ``<config dir>/server-<pid>.json`` (the newest one still running), with its token;
+4. ``http://127.0.0.1:7391`` with the token from ``<config dir>/token`` (written by
    ``perry serve`` on its first run).
 
 The client file's token is only used while the URL in effect is the client file's URL,
-and the local token file only for a server on this machine (a loopback host), so a token
-is never sent to a server it was not meant for.
+a recorded server's token only for that server's URL, and the local token file only for
+a server on this machine (a loopback host), so a token is never sent to a server it was
+not meant for.
 
 Standard library only: this module is on the CLI's fast path.
 """
@@ -24,17 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import paths
+
 DEFAULT_PORT = 7391
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 CLIENT_FILE = "client.json"
-TOKEN_FILE = "token"
+TOKEN_FILE = paths.TOKEN_FILE
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "ip6-localhost"}
 
 
-def config_dir() -> Path:
-    """``$PERRY_CONFIG_DIR`` or ``~/.config/perry``."""
-    env = os.environ.get("PERRY_CONFIG_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".config" / "perry"
+config_dir = paths.config_dir
 
 
 def client_file() -> Path:
@@ -42,7 +44,7 @@ def client_file() -> Path:
 
 
 def token_file() -> Path:
-    return config_dir() / TOKEN_FILE
+    return paths.token_file()
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,16 @@ def resolve() -> ClientConfig:
     stored_token = stored.get("token") if isinstance(stored.get("token"), str) else None
 
     env_url = os.environ.get("PERRY_URL", "").strip()
+    local = paths.running_servers()
     if env_url:
         url, url_source = normalize_url(env_url), "env PERRY_URL"
     elif stored_url:
         url, url_source = stored_url, f"client file {path}"
+    elif local:
+        url, url_source = local[0]["url"], f"perry serve (pid {local[0]['pid']}) recorded in {local[0]['file']}"
     else:
         url, url_source = DEFAULT_URL, "default"
+    recorded = next((s for s in local if _same_server(s["url"], url)), None)
 
     token: str | None = None
     token_source: str | None = None
@@ -155,6 +161,8 @@ def resolve() -> ClientConfig:
         token, token_source = env_token, "env PERRY_TOKEN"
     elif stored_token and stored_url and _same_url(stored_url, url):
         token, token_source = stored_token, f"client file {path}"
+    elif recorded is not None and isinstance(recorded.get("token"), str) and recorded["token"]:
+        token, token_source = recorded["token"], f"server file {recorded['file']}"
     elif is_loopback(url):
         token = read_token_file()
         if token:
@@ -164,6 +172,20 @@ def resolve() -> ClientConfig:
 
 def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
+
+
+def _same_server(recorded: str, url: str) -> bool:
+    """Whether ``url`` reaches the server recorded at ``recorded``."""
+    if _same_url(recorded, url):
+        return True
+    if not (is_loopback(recorded) and is_loopback(url)):
+        return False
+    try:
+        a, b = urlsplit(recorded), urlsplit(url)
+        same_port = (a.port or DEFAULT_PORT) == (b.port or DEFAULT_PORT)
+    except ValueError:
+        return False
+    return a.scheme == b.scheme and same_port and a.path.rstrip("/") == b.path.rstrip("/")
 
 
 def write_client_file(url: str, token: str | None) -> Path:

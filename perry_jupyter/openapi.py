@@ -180,6 +180,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "Info": {"type": "object", "properties": {
             "version": {"type": "string"}, "engine": {"type": "object"}, "image": _ref("Image"),
             "workspaces": {"type": "integer", "nullable": True}, "stateDir": {"type": "string"},
+            "warnings": {"type": "array", "items": {"type": "string"}},
             "checks": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "ok": {"type": "boolean"}, "message": {"type": "string"},
                 "fix": {"type": "string"}}}}}},

@@ -1,28 +1,34 @@
 """`perry serve`: the same extension, headless, on port 7391.
 
-The token comes from PERRY_TOKEN, else the state directory's `token` file,
-which is generated (mode 600) on first run so the CLI on this machine finds it.
+One token, wherever it comes from: Jupyter's own settings (``--IdentityProvider.token``,
+``--ServerApp.token``, a config file, ``JUPYTER_TOKEN``), else ``PERRY_TOKEN``, else the
+config directory's ``token`` file, generated (mode 600) on first run. The server records
+where it listens and that token in ``<config dir>/server-<pid>.json`` (mode 600) while it
+runs, so the CLI on this machine finds it on any port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from traitlets.config import Config
 
-from .app import PerryApp, default_state_dir
+from . import paths
+from .app import PerryApp
+from .core.state import atomic_write_json
+from .kernel_env import server_url
 
 DEFAULT_PORT = 7391
 
 
-def server_token(state_dir: Path) -> tuple[str, str]:
-    """The token and where it came from."""
-    if os.environ.get("PERRY_TOKEN"):
-        return os.environ["PERRY_TOKEN"], "the PERRY_TOKEN environment variable"
-    path = state_dir / "token"
+def file_token(state_dir: Path) -> tuple[str, str]:
+    """The token of the ``token`` file (made on first use) and the file's path."""
+    path = paths.token_file(state_dir)
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip(), str(path)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -37,6 +43,37 @@ def server_token(state_dir: Path) -> tuple[str, str]:
     return token, str(path)
 
 
+def token_in_effect(serverapp, state_dir: Path, perry_token: str) -> tuple[str, str]:
+    """The token the server checks, and where it came from; the token file only if nothing else gave one."""
+    provider = serverapp.identity_provider
+    token = provider.token
+    if provider.token_generated:
+        # Nobody chose a token: Jupyter made up one; use the stable one of the token file instead.
+        token, source = file_token(state_dir)
+        provider.token, provider.token_generated = token, False
+        serverapp.web_app.settings["token"] = token
+        return token, f"in {source}"
+    if not token:
+        return "", "none: token authentication is off (a password or an empty token is configured)"
+    if perry_token and token == perry_token:
+        return token, "the PERRY_TOKEN environment variable"
+    if os.environ.get("JUPYTER_TOKEN") == token:
+        return token, "the JUPYTER_TOKEN environment variable"
+    return token, "the one you configured (--IdentityProvider.token, --ServerApp.token or a config file)"
+
+
+def record_server(serverapp, state_dir: Path, token: str) -> Path | None:
+    """Write this server's runtime file, as Jupyter writes jpserver-<pid>.json; None on a Unix socket."""
+    url = server_url(serverapp)
+    if url is None:
+        return None
+    paths.remove_stale_server_files(state_dir)
+    path = paths.server_file(os.getpid(), state_dir)
+    atomic_write_json(path, {"url": url, "port": serverapp.port, "pid": os.getpid(), "token": token,
+                             "started": datetime.now(timezone.utc).isoformat()}, mode=0o600)
+    return path
+
+
 # Perry's defaults are set on the ServerApp before it reads config files and argv,
 # so `--port`, `--ip` and jupyter_server_config.py still win.
 SERVE_DEFAULTS = {
@@ -49,18 +86,43 @@ SERVE_DEFAULTS = {
 }
 
 
+def banner(serverapp, token: str, source: str, record: Path | None, state_dir: Path) -> str:
+    ip = serverapp.ip or ""
+    lines = [f"Perry is serving at {serverapp.connection_url}perry/api/"]
+    if token:
+        lines.append(f"  authenticate with the header 'Authorization: token <T>'; T is {source}")
+    else:
+        lines.append(f"  token: {source}")
+    if record is not None:
+        lines.append(f"  the perry CLI on this machine finds it by itself while it runs (recorded in {record}; "
+                     f"a CLI with another PERRY_CONFIG_DIR than {state_dir}, or with PERRY_URL or "
+                     f"`perry config worker` pointing elsewhere, does not)")
+    remote = "perry config worker {}:%d" % serverapp.port + (" --token T" if token else "")
+    if ip in ("localhost", "::1") or ip.startswith("127."):
+        lines.append(f"  it listens on {ip} only; to reach it from elsewhere, start it with --ip=0.0.0.0, "
+                     f"then: {remote.format('HOST')}")
+    else:
+        lines.append(f"  from elsewhere: {remote.format('HOST' if ip in ('', '0.0.0.0', '::') else ip)}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    token, source = server_token(Path(default_state_dir()))
-    # The identity provider reads JUPYTER_TOKEN; an explicit --IdentityProvider.token still wins.
-    os.environ["JUPYTER_TOKEN"] = token
+    state_dir = paths.config_dir()
+    perry_token = os.environ.get("PERRY_TOKEN", "").strip()
+    if perry_token:
+        # The identity provider reads JUPYTER_TOKEN; an explicit --IdentityProvider.token still wins.
+        os.environ["JUPYTER_TOKEN"] = perry_token
     serverapp = PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS}))
-    print(f"Perry is serving at {serverapp.connection_url}perry/api/\n"
-          f"  authenticate with the header 'Authorization: token <T>'; T is in {source}\n"
-          f"  the perry CLI on this machine finds it by itself; from elsewhere: "
-          f"perry config worker {serverapp.ip or 'HOST'}:{serverapp.port} --token T",
-          flush=True)
-    serverapp.start()
+    token, source = token_in_effect(serverapp, state_dir, perry_token)
+    record = record_server(serverapp, state_dir, token)
+    try:
+        print(banner(serverapp, token, source, record, state_dir), flush=True)
+        serverapp.start()
+    finally:
+        if record is not None:
+            with contextlib.suppress(FileNotFoundError):
+                record.unlink()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from typing import Any
 from .workspaces import _port_free
 
 
-def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: Path) -> list[dict[str, Any]]:
+def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: Path,
+               warnings: list[str] = ()) -> list[dict[str, Any]]:
     checks = []
 
     def check(name: str, ok: bool, message: str, fix: str | None = None) -> None:
@@ -48,4 +49,8 @@ def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: 
           "apt-get install debootstrap")
     writable = state_dir.exists() or state_dir.parent.exists()
     check("state", writable, f"state directory {state_dir}", "set PERRY_CONFIG_DIR to a writable directory")
+    for warning in warnings:
+        check("state-recovered", False, warning,
+              "nothing to redo: workspaces running in Docker were adopted again; look at the file moved "
+              "aside, delete it when done (this notice stays until the server restarts)")
     return checks

@@ -25,6 +25,8 @@ class Perry:
         self.events = EventBus()
         self.store = StateStore(self.state_dir)
         self.runtime_settings = SettingsStore(self.state_dir)
+        # What went wrong before start-up and was repaired: shown by `info` until a restart.
+        self.warnings: list[str] = [w for w in (self.store.recover(), self.runtime_settings.recover()) if w]
         self.runtime_settings.apply(settings)
         self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
         self.sessions = AgentSessions(self.workspaces, self.events)
@@ -78,7 +80,8 @@ class Perry:
             "image": image or {"tag": self.settings.image, "present": None},
             "workspaces": count,
             "stateDir": str(self.state_dir),
-            "checks": run_checks(engine, image, self.settings, self.state_dir),
+            "warnings": list(self.warnings),
+            "checks": run_checks(engine, image, self.settings, self.state_dir, self.warnings),
         }
 
     def config(self) -> dict[str, Any]:

@@ -1,18 +1,19 @@
 """Runtime settings changed through `PATCH /perry/api/config`, kept in settings.json.
 
 Traitlets give the server's configuration at start; these few user-level
-settings can change while it runs and override the traitlets values.
+settings can change while it runs and override the traitlets values. Changes are
+merged into the file under the same lock as the state file's, so two servers (or
+two requests) changing settings at once lose no update.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InvalidInput
-from .state import atomic_write_json
+from .errors import InvalidInput, PerryError
+from .state import LockedJsonFile
 from .workspaces import DIND_MODES, WorkspaceSettings, _validate_env
 
 
@@ -68,16 +69,18 @@ PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 class SettingsStore:
     def __init__(self, state_dir: str | Path):
-        self.path = Path(state_dir) / "settings.json"
+        self.file = LockedJsonFile(Path(state_dir) / "settings.json", what="settings file")
+        self.path = self.file.path
 
     def load(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except json.JSONDecodeError:
-            return {}
-        return {k: v for k, v in data.items() if k in PATCHABLE} if isinstance(data, dict) else {}
+            data = self.file.read()
+        except PerryError:
+            return {}  # damaged: the traitlets values stand (`recover` at start-up restores it)
+        return {k: v for k, v in data.items() if k in PATCHABLE}
+
+    def recover(self) -> str | None:
+        return self.file.recover()
 
     def apply(self, settings: WorkspaceSettings, validated: dict[str, Any] | None = None) -> None:
         """Apply values already validated, or else the saved ones (validated here: the file is the user's)."""
@@ -95,7 +98,10 @@ class SettingsStore:
             raise InvalidInput(f"cannot change {', '.join(unknown)} at run time; changeable: "
                                + ", ".join(PATCHABLE))
         validated = {k: PATCHABLE[k][1](v) for k, v in changes.items()}
-        saved = {**self.load(), **validated}
-        atomic_write_json(self.path, saved, mode=0o600)
-        self.apply(settings, validated)
-        return saved
+        with self.file.locked():
+            data = self.file.read()
+            data.update(validated)
+            self.file.write(data)
+            # Applied under the lock too, so this process's settings follow the order of the writes.
+            self.apply(settings, validated)
+        return {k: v for k, v in data.items() if k in PATCHABLE}

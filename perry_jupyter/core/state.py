@@ -4,6 +4,11 @@ Every change is a read-modify-write under an inter-process file lock, and the
 new content replaces the old file by an atomic rename, so the server, the CLI
 and a notebook kernel can share one state directory and a crash at any moment
 leaves either the old or the new file, never half of one.
+
+Every write also refreshes ``<file>.good``, the last good copy: a file damaged
+behind Perry's back (a full disk, an editor, a copy cut short) is moved aside at
+start-up and the good copy takes its place (``recover``), so nothing is lost and
+the server still starts.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import json
 import os
 import tempfile
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from filelock import FileLock, Timeout
 
@@ -52,40 +58,48 @@ def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
-class StateStore:
-    """``state.json`` in the state directory."""
+class LockedJsonFile:
+    """A JSON object in a file, changed only under an inter-process lock, with its last good copy."""
 
-    def __init__(self, state_dir: str | os.PathLike, lock_timeout: float = 30.0):
-        self.dir = Path(state_dir)
-        self.path = self.dir / "state.json"
-        self._file_lock = FileLock(str(self.dir / "state.json.lock"), timeout=lock_timeout)
+    def __init__(self, path: str | os.PathLike, default: Callable[[], dict[str, Any]] = dict,
+                 what: str = "file", mode: int = 0o600, lock_timeout: float = 30.0):
+        self.path = Path(path)
+        self.good_path = self.path.with_name(self.path.name + ".good")
+        self.what = what
+        self._default = default
+        self._mode = mode
+        self._file_lock = FileLock(str(self.path.with_name(self.path.name + ".lock")), timeout=lock_timeout)
         # filelock guards against other processes; this guards threads of ours.
         self._thread_lock = threading.RLock()
 
-    def read(self) -> dict[str, Any]:
-        """The current state (a copy; changing it changes nothing)."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return _empty()
+    def _parse(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
+        """(the object, None) or (None, what is wrong with the text)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise PerryError(
-                f"state file {self.path} is not valid JSON ({e}); "
-                "Perry will not overwrite it: repair it or move it aside",
-                code="state_corrupt",
-            ) from None
+            return None, f"not valid JSON: {e}"
         if not isinstance(data, dict):
-            raise PerryError(f"state file {self.path} does not hold a JSON object", code="state_corrupt")
-        data.setdefault("version", SCHEMA_VERSION)
-        data.setdefault("workspaces", {})
+            return None, "not a JSON object"
+        return data, None
+
+    def read(self) -> dict[str, Any]:
+        """The current content (a copy; changing it changes nothing)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return self._default()
+        data, problem = self._parse(text)
+        if data is None:
+            raise PerryError(
+                f"{self.what} {self.path} is {problem}; Perry will not overwrite it: "
+                "restart the server to restore the last good copy, or repair or move it aside",
+                code="state_corrupt",
+            )
         return data
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[dict[str, Any]]:
-        """Yield the state for changing; it is saved when the block ends without error."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._thread_lock:
             try:
                 self._file_lock.acquire()
@@ -97,14 +111,80 @@ class StateStore:
                     status=503,
                 ) from None
             try:
-                data = self.read()
-                before = copy.deepcopy(data)
-                yield data
-                if data != before:
-                    # 600: workspace env values (tokens, keys) live here.
-                    atomic_write_json(self.path, data, mode=0o600)
+                yield
             finally:
                 self._file_lock.release()
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Replace the content (call it under ``locked``), keeping a good copy."""
+        atomic_write_json(self.path, data, mode=self._mode)
+        atomic_write_json(self.good_path, data, mode=self._mode)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[dict[str, Any]]:
+        """Yield the content for changing; it is saved when the block ends without error."""
+        with self.locked():
+            data = self.read()
+            before = copy.deepcopy(data)
+            yield data
+            if data != before:
+                self.write(data)
+
+    def recover(self) -> str | None:
+        """Move a damaged file aside and restore the last good copy; a warning saying so, or None."""
+        with self.locked():
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return None
+            data, problem = self._parse(text)
+            if data is not None:
+                if not self.good_path.exists():  # a file from before good copies were kept
+                    atomic_write_json(self.good_path, data, mode=self._mode)
+                return None
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            os.replace(self.path, aside)
+            try:
+                good, _ = self._parse(self.good_path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                good = None
+            if good is not None:
+                atomic_write_json(self.path, good, mode=self._mode)
+                restored = f"restored the last good copy {self.good_path}"
+            else:
+                restored = "found no usable good copy, so it starts empty"
+            return (f"{self.what} {self.path} was damaged ({problem}): moved it aside to {aside.name} "
+                    f"and {restored}")
+
+
+class StateStore:
+    """``state.json`` in the state directory."""
+
+    def __init__(self, state_dir: str | os.PathLike, lock_timeout: float = 30.0):
+        self.dir = Path(state_dir)
+        self.file = LockedJsonFile(self.dir / "state.json", default=_empty, what="state file",
+                                   lock_timeout=lock_timeout)
+        self.path = self.file.path
+
+    def read(self) -> dict[str, Any]:
+        """The current state (a copy; changing it changes nothing)."""
+        data = self.file.read()
+        data.setdefault("version", SCHEMA_VERSION)
+        data.setdefault("workspaces", {})
+        return data
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[dict[str, Any]]:
+        """Yield the state for changing; it is saved when the block ends without error."""
+        with self.file.transaction() as data:
+            data.setdefault("version", SCHEMA_VERSION)
+            data.setdefault("workspaces", {})
+            yield data
+
+    def recover(self) -> str | None:
+        """At start-up: a damaged state file is moved aside and its last good copy restored."""
+        return self.file.recover()
 
     # Small conveniences used all over the workspace manager.
 

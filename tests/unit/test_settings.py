@@ -49,3 +49,34 @@ def test_every_changeable_setting_changes_and_survives_a_restart(tmp_path):
     assert settings.image_agents == ("opencode", "codex") and settings.dind_mode == "capabilities"
     assert settings.terminal_shell == "zsh" and settings.ready_timeout == 45
     assert list(saved["imageAgents"]) == ["opencode", "codex"]
+
+
+
+def _patch_many(state_dir: str, key: str, values: list, start) -> None:
+    store, settings = SettingsStore(state_dir), WorkspaceSettings()
+    start.wait()
+    lost = 0
+    for value in values:
+        store.patch(settings, {key: value})
+        # Only this process writes `key`: reading anything else back means the other one
+        # wrote over it with what it had read before.
+        lost += SettingsStore(state_dir).load().get(key) != value
+    assert lost == 0, f"{key}: {lost} of {len(values)} updates overwritten by the other process"
+
+
+def test_two_processes_patching_at_once_lose_no_update(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    timeouts, shells = list(range(1, 101)), [f"sh{i}" for i in range(100)]
+    procs = [ctx.Process(target=_patch_many, args=(str(tmp_path), "readyTimeout", timeouts, start)),
+             ctx.Process(target=_patch_many, args=(str(tmp_path), "terminalShell", shells, start))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    fresh = WorkspaceSettings()
+    SettingsStore(tmp_path).apply(fresh)  # as a restarted server does
+    assert (fresh.ready_timeout, fresh.terminal_shell) == (100, "sh99")

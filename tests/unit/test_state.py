@@ -65,3 +65,39 @@ def test_no_temp_files_left_behind(tmp_path):
     leftovers = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     assert leftovers == []
     assert len(store.workspaces()) == 20
+
+
+def test_a_truncated_state_file_is_moved_aside_and_its_last_good_copy_restored(tmp_path):
+    store = StateStore(tmp_path)
+    store.put_workspace("alpha", {"status": "running"})
+    store.put_workspace("beta", {"status": "stopped"})
+    damaged = store.path.read_bytes()[:40]
+    store.path.write_bytes(damaged)
+
+    fresh = StateStore(tmp_path)  # as at the next start
+    warning = fresh.recover()
+    assert set(fresh.workspaces()) == {"alpha", "beta"}
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("state.json.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged
+    assert "not valid JSON" in warning and aside[0].name in warning and "last good copy" in warning
+    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+    assert fresh.recover() is None  # repaired once, quiet after
+
+
+def test_without_a_good_copy_a_damaged_file_is_still_moved_aside_and_perry_starts_empty(tmp_path):
+    store = StateStore(tmp_path)
+    store.path.write_text("[1, 2]")
+    warning = store.recover()
+    assert "not a JSON object" in warning and "no usable good copy" in warning
+    assert store.workspaces() == {}
+    assert [p.read_text() for p in tmp_path.iterdir() if ".corrupt-" in p.name] == ["[1, 2]"]
+    store.put_workspace("alpha", {"status": "running"})
+    assert StateStore(tmp_path).workspaces() == {"alpha": {"status": "running"}}
+
+
+def test_a_state_file_from_before_good_copies_gets_one_at_start(tmp_path):
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "workspaces": {"old": {"status": "running"}}}))
+    store = StateStore(tmp_path)
+    assert store.recover() is None
+    store.path.write_text("")
+    assert store.recover() is not None and set(store.workspaces()) == {"old"}
