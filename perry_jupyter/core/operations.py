@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from .errors import Conflict
+from .names import validate_name
 
 
 class Claim:
@@ -34,6 +35,7 @@ class WorkspaceOperations:
         """Run ``operation`` on ``name``, or raise 409 `busy` without waiting.
 
         A ``claim`` already held for ``name`` is reused (and stays held afterwards)."""
+        validate_name(name)  # a bad name is a 400 however many ask at once
         with self._lock:
             current = self._held.get(name)
             if current is not None and current is claim:

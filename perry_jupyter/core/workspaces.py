@@ -448,7 +448,6 @@ class WorkspaceManager:
     # ------------------------------------------------------------ lifecycle
 
     def start(self, name: str, progress: Progress = _no_progress, *, claim: Claim | None = None) -> dict[str, Any]:
-        validate_name(name)
         with self.operations.hold(name, "start", claim):
             record = self.store.get_workspace(name)
             containers = self._containers(name)
@@ -489,7 +488,6 @@ class WorkspaceManager:
             return self._announce(name)
 
     def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
-        validate_name(name)
         with self.operations.hold(name, "stop", claim):
             self.get(name)  # 404 for unknown names
             container = self._container_or_none(name)
@@ -500,7 +498,6 @@ class WorkspaceManager:
             return self._announce(name)
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
-        validate_name(name)
         with self.operations.hold(name, "delete", claim):
             self.get(name)
             api = self.engine.client.api
@@ -542,7 +539,6 @@ class WorkspaceManager:
             archive.put_worker(container)
 
     def sync(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
-        validate_name(name)
         with self.operations.hold(name, "sync", claim):
             self.put_worker(name)
             copied = self._copy_user_files(name)
