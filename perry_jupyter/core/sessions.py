@@ -151,16 +151,6 @@ class SessionWatchers:
         for watcher in stopping:
             watcher.stop()
 
-    def listeners(self, name: str) -> int:
-        """How many listeners want ``name``'s session changes."""
-        with self._lock:
-            return self._count(name)
-
-    def watching(self) -> list[str]:
-        """The workspaces whose watcher runs now."""
-        with self._lock:
-            return sorted(name for name, watcher in self._watchers.items() if watcher.alive)
-
     def stop_all(self) -> None:
         with self._lock:
             watchers, self._watchers = list(self._watchers.values()), {}
@@ -205,7 +195,6 @@ class _Watcher(threading.Thread):
         super().__init__(name=f"perry-watch-{name}", daemon=True)
         self.sessions = sessions
         self.name_ = name
-        self.users = 0
         self.alive = True
         self._sock = None
         self._stopping = threading.Event()
