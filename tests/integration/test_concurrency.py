@@ -42,10 +42,15 @@ def rest(server):
     return Rest(server)
 
 
+def ssh(port: int, key, command: str) -> subprocess.CompletedProcess:
+    """``command`` over real SSH into a workspace, logging in with ``key`` only."""
+    return subprocess.run(["ssh", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                           "workspace@127.0.0.1", command], capture_output=True, text=True, timeout=60)
+
+
 def ssh_works(port: int, key) -> bool:
-    r = subprocess.run(["ssh", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
-                        "workspace@127.0.0.1", "echo ok"], capture_output=True, text=True, timeout=60)
+    r = ssh(port, key, "echo ok")
     return r.returncode == 0 and r.stdout.strip() == "ok"
 
 

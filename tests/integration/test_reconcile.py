@@ -12,8 +12,8 @@ from perry_jupyter.core.services import Perry
 from perry_jupyter.core.workspaces import WorkspaceSettings
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
-from .conftest import PERRY, until
-from .test_concurrency import ssh_works
+from .conftest import PERRY, PerryServe, until
+from .test_concurrency import ssh, ssh_works
 from .test_lifecycle import make_repo
 
 pytestmark = pytest.mark.engine
@@ -93,6 +93,20 @@ def test_own_network_is_made_even_when_a_longer_named_one_exists(perry, docker_c
                 n.remove()
 
 
+@pytest.fixture
+def server(tmp_path, ssh_key):
+    """A real `perry serve` that also hands workspaces a git config and an agent's settings."""
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Perry Tester\n")
+    home = tmp_path / "host-home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text('{"theme": "perry"}')
+    serve = PerryServe(tmp_path, ssh_key)
+    serve.argv += [f"--PerryApp.git_config={gitconfig}", f"--PerryApp.host_home={home}"]
+    yield serve.start()
+    serve.stop()
+
+
 def crash_mid_create(server, docker_client, ssh_key, repo):
     """Create with a clone through a real `perry serve`, and kill -9 it once the container
     runs, before Perry copied the keys in; the workspace's container."""
@@ -131,7 +145,9 @@ def test_create_cut_short_by_a_crash_is_finished_after_the_restart(server, docke
     assert ws["status"] == "running", ws
     assert ws["error"] is None
     assert ws["projectDir"] == "/home/workspace/project"
-    assert ssh_works(ws["ports"]["ssh"], ssh_key)
+    inside = ssh(ws["ports"]["ssh"], ssh_key, "git config user.name; cat .claude/settings.json; echo; ls project")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.splitlines() == ["Perry Tester", '{"theme": "perry"}', "README.md"]
     # And the restarted server knows it as finished: another restart changes nothing.
     server.stop()
     server.start()
