@@ -144,10 +144,10 @@ def test_create_cut_short_by_a_crash_is_finished_after_the_restart(server, docke
     ws = until(lambda: (w := get(server, "crashed"))["status"] != "creating" and w, timeout=180)
     assert ws["status"] == "running", ws
     assert ws["error"] is None
-    assert ws["projectDir"] == "/home/workspace/project"
     inside = ssh(ws["ports"]["ssh"], ssh_key, "git config user.name; cat .claude/settings.json; echo; ls project")
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.splitlines() == ["Perry Tester", '{"theme": "perry"}', "README.md"]
+    assert ws["projectDir"] == "/home/workspace/project"
     # And the restarted server knows it as finished: another restart changes nothing.
     server.stop()
     server.start()
