@@ -94,3 +94,22 @@ async def test_two_listeners_across_stop_and_start_and_one_leaving(api, jp_ws_fe
 
     everything.close()
     await until(lambda: watchers_in(container) == 0, timeout=30)
+
+
+async def test_a_listener_for_a_stopped_workspace_hears_of_its_sessions_once_it_starts(api, jp_ws_fetch,
+                                                                                       docker_client):
+    code, ws = await api("POST", "workspaces", {"name": "sleeper"})
+    assert code == 201, ws
+    code, ws = await api("POST", "workspaces/sleeper/stop")
+    assert code == 200, ws
+    events = await jp_ws_fetch("perry", "api", "events", params={"workspace": "sleeper"})
+    await next_event(events, lambda e: e["type"] == "hello")
+
+    code, ws = await api("POST", "workspaces/sleeper/start")
+    assert code == 200 and ws["status"] == "running", ws
+    await next_event(events, watching("sleeper"), timeout=30)
+    container = docker_client.containers.get(f"{TEST_PREFIX}sleeper")
+    add_session(container, CLAUDE_P)
+    await next_event(events, created(CLAUDE_P), timeout=30)
+    events.close()
+    await until(lambda: watchers_in(container) == 0, timeout=30)
