@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -141,6 +142,9 @@ class PerryApp(ExtensionApp):
         try:
             changes = perry.workspaces.reconcile()
             self.log.info("Perry: state %s reconciled with Docker (%d change(s))", perry.store.path, len(changes))
+            # Off the start-up path: finishing waits for the workspaces' sshd and clones.
+            threading.Thread(target=perry.workspaces.finish_interrupted, name="perry-finish-creates",
+                             daemon=True).start()
         except PerryError as e:
             # The engine may come up later; every request tries again.
             self.log.warning("Perry: could not reconcile with Docker: %s", e.message)

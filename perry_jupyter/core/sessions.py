@@ -3,7 +3,7 @@
 Perry never reaches into a workspace by its IP: every read is a `docker exec` of
 perry_worker (which knows the agents' stores), and live changes come from one
 long-running `perry-worker sessions watch` exec per watched workspace, whose
-JSON lines become events on the bus.
+JSON lines become events on the bus. SessionWatchers decides which run.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import logging
 import re
 import socket
 import threading
-from typing import Any
+from typing import Any, Hashable
 
 from docker.utils.socket import frames_iter
 
 from .errors import InvalidInput, PerryError
-from .events import EventBus
+from .events import Event, EventBus
 from .names import HOME_DIR, validate_name
 from .worker import run_worker
 from .workspaces import WorkspaceManager
@@ -49,8 +49,7 @@ class AgentSessions:
     def __init__(self, workspaces: WorkspaceManager, events: EventBus):
         self.workspaces = workspaces
         self.events = events
-        self._watchers: dict[str, _Watcher] = {}
-        self._lock = threading.Lock()
+        self.watchers = SessionWatchers(self)
 
     # ---------------------------------------------------------------- reads
 
@@ -106,33 +105,87 @@ class AgentSessions:
             total["cost"] += usage["total"].get("cost") or 0.0
         return {"workspaces": per_workspace, "total": total}
 
-    # ---------------------------------------------------------------- watch
+    def stop_all(self) -> None:
+        self.watchers.stop_all()
 
-    def watch(self, name: str) -> None:
-        """Start (or share) the live watcher of a workspace's sessions."""
-        validate_name(name)
-        with self._lock:
-            watcher = self._watchers.get(name)
-            if watcher is None or not watcher.alive:
-                watcher = self._watchers[name] = _Watcher(self, name)
-                watcher.start()
-            watcher.users += 1
 
-    def unwatch(self, name: str) -> None:
+class SessionWatchers:
+    """Who listens for session changes, and the watcher execs that serve them.
+
+    A listener asks for one workspace or for all. A workspace's watcher runs while
+    anyone listens for it and it runs: it ends when the workspace stops or the last
+    listener leaves, and comes back when a watched workspace runs again. The count
+    of listeners is read from who subscribed, never kept apart, so it cannot drift.
+    """
+
+    def __init__(self, sessions: AgentSessions):
+        self.sessions = sessions
+        self._lock = threading.Lock()
+        self._listeners: dict[Hashable, str | None] = {}
+        self._watchers: dict[str, _Watcher] = {}
+        sessions.events.subscribe(self._on_event)
+
+    def subscribe(self, listener: Hashable, workspace: str | None) -> None:
+        """``listener`` wants the session changes of ``workspace`` (None: of every workspace).
+
+        Blocks: it asks Docker which of them run now."""
+        if workspace is not None:
+            validate_name(workspace)
         with self._lock:
-            watcher = self._watchers.get(name)
-            if watcher is None:
-                return
-            watcher.users -= 1
-            if watcher.users <= 0:
-                self._watchers.pop(name, None)
-                watcher.stop()
+            self._listeners[listener] = workspace
+        try:
+            if workspace is not None:
+                running = [workspace] if self.sessions.workspaces.get(workspace)["status"] == "running" else []
+            else:
+                running = [w["name"] for w in self.sessions.workspaces.list() if w["status"] == "running"]
+        except PerryError:
+            return  # unknown yet, or no engine: its watcher starts when it runs
+        for name in running:
+            self._ensure(name)
+
+    def unsubscribe(self, listener: Hashable) -> None:
+        with self._lock:
+            self._listeners.pop(listener, None)
+            idle = [name for name in self._watchers if not self._count(name)]
+            stopping = [self._watchers.pop(name) for name in idle]
+        for watcher in stopping:
+            watcher.stop()
 
     def stop_all(self) -> None:
         with self._lock:
             watchers, self._watchers = list(self._watchers.values()), {}
         for watcher in watchers:
             watcher.stop()
+
+    def _count(self, name: str) -> int:
+        return sum(1 for wanted in self._listeners.values() if wanted is None or wanted == name)
+
+    def _ensure(self, name: str) -> None:
+        with self._lock:
+            watcher = self._watchers.get(name)
+            if not self._count(name) or (watcher is not None and watcher.alive):
+                return
+            watcher = self._watchers[name] = _Watcher(self.sessions, name)
+            watcher.start()
+
+    def _drop(self, name: str) -> None:
+        with self._lock:
+            watcher = self._watchers.pop(name, None)
+        if watcher is not None:
+            watcher.stop()
+
+    def _on_event(self, event: Event) -> None:
+        # A stopped workspace's exec is gone; a started one needs a new one.
+        name = event.get("workspace")
+        if name is None:
+            return
+        if event["type"] == "workspace.updated":
+            if (event.get("data") or {}).get("status") == "running":
+                self._ensure(name)
+            else:
+                self._drop(name)
+        elif event["type"] == "workspace.deleted":
+            self._drop(name)
 
 
 class _Watcher(threading.Thread):
@@ -142,7 +195,6 @@ class _Watcher(threading.Thread):
         super().__init__(name=f"perry-watch-{name}", daemon=True)
         self.sessions = sessions
         self.name_ = name
-        self.users = 0
         self.alive = True
         self._sock = None
         self._stopping = threading.Event()

@@ -22,11 +22,12 @@ from docker.errors import APIError, ImageNotFound
 from docker.errors import NotFound as DockerNotFound
 
 from . import archive
-from .clone import redact, split_credentials
+from .clone import REDACTED, redact, split_credentials
 from .engine import Engine
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .image import AGENTS_LABEL
+from .operations import Claim, WorkspaceOperations
 from .names import (
     DOCKER_DIR,
     HOME_DIR,
@@ -125,6 +126,7 @@ class WorkspaceManager:
         self.naming = Naming(settings.prefix)
         # What `auto` settled on for this host, so later creates skip the failed try.
         self._dind_resolved: str | None = None
+        self.operations = WorkspaceOperations()
 
     # ------------------------------------------------------------------ reads
 
@@ -208,6 +210,10 @@ class WorkspaceManager:
         validate_name(name)
         clone = _validate_clone(clone)
         env = _validate_env(env)
+        with self.operations.hold(name, "create"):
+            return self._create(name, clone, env, progress)
+
+    def _create(self, name: str, clone: str | None, env: dict[str, str], progress: Progress) -> dict[str, Any]:
         self._require_image()
         if self._containers(name):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
@@ -215,12 +221,7 @@ class WorkspaceManager:
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
         record = self._reserve(name, clone=redact(clone) if clone else None, env=env)
-        caller_progress = progress
-
-        def progress(message: str) -> None:  # noqa: F811  (the caller's, and an event for every client)
-            caller_progress(message)
-            self.events.publish("workspace.progress", name, data={"message": message})
-
+        progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None))
         created_volumes: list[str] = []
         try:
@@ -229,18 +230,40 @@ class WorkspaceManager:
             container = self._create_container(name, record, progress)
             record = self.store.patch_workspace(name, containerId=container.id, dind=record["dind"],
                                                 ports=record["ports"]) or record
-            self._wait_ready(name, progress)
-            progress("copying keys, git config and the worker")
-            self._copy_user_files(name)
-            project_dir = self._clone(name, clone, env, progress) if clone else HOME_DIR
-            record = self.store.patch_workspace(name, status="running", error=None,
-                                                projectDir=project_dir) or record
+            self._complete(name, record, progress, clone_source=clone)
         except BaseException as e:
             log.warning("creating workspace %s failed: %s", name, redact(str(e)))
             self._rollback(name, created_volumes)
             self.events.publish("workspace.deleted", name)
             raise
+        return self._announce(name)
+
+    def _publishing(self, name: str, progress: Progress) -> Progress:
+        """The caller's progress, and a `workspace.progress` event for every client."""
+        def both(message: str) -> None:
+            progress(message)
+            self.events.publish("workspace.progress", name, data={"message": message})
+
+        return both
+
+    def _complete(self, name: str, record: dict[str, Any], progress: Progress,
+                  clone_source: str | None = None) -> None:
+        """What follows a running container, for create, start and an interrupted create alike:
+        ready, the user's files in, the first clone made; then the workspace is running.
+
+        ``clone_source`` is the clone URL with its credentials, which only a create has; a
+        create finished later clones the record's URL, which has none."""
+        self._wait_ready(name, progress)
+        progress("copying keys, git config and the worker")
+        self._copy_user_files(name)
+        changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None}
+        if _unfinished(record):
+            clone = clone_source or record.get("clone")
+            changes["projectDir"] = self._clone(name, clone, record.get("env") or {}, progress) if clone else HOME_DIR
+        self.store.patch_workspace(name, **changes)
         progress("ready")
+
+    def _announce(self, name: str) -> dict[str, Any]:
         ws = self.get(name)
         self.events.publish("workspace.updated", name, data=ws)
         return ws
@@ -263,6 +286,8 @@ class WorkspaceManager:
             record = {
                 "name": name,
                 "status": "creating",
+                # Until every step of the create ran (a crash may cut it short): see _complete.
+                "unfinished": True,
                 "created": _now(),
                 "image": self.settings.image,
                 "ports": {"ssh": port},
@@ -406,6 +431,8 @@ class WorkspaceManager:
         else:
             url, user, password = split_credentials(source)
             clone_env["PERRY_CLONE_URL"] = url
+            if user == REDACTED and password is None:
+                user = None  # a record's URL: its credentials were never kept
             if user is not None:
                 clone_env.update(PERRY_CLONE_USERNAME=user, PERRY_CLONE_PASSWORD=password or "")
                 if env.get("PERRY_CLONE_KEEP_CREDENTIALS", "") not in ("", "0"):
@@ -440,68 +467,75 @@ class WorkspaceManager:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, name: str, progress: Progress = _no_progress) -> dict[str, Any]:
-        validate_name(name)
-        record = self.store.get_workspace(name)
-        containers = self._containers(name)
-        if record is None and not containers:
-            raise NotFound(f"workspace {name!r} does not exist")
-        if record is None:
-            record = self._adopt(name, containers[name])
-        if not containers:
-            self._require_image()
-        with self.engine.errors(f"starting workspace {name!r}"):
-            if not containers:
-                # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
-                progress("recreating the container on its volumes")
-                self._ensure_volumes(name)
-                record["ports"] = record.get("ports") or {}
-                if not record["ports"].get("ssh"):
-                    with self.store.transaction() as data:
-                        used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
-                        record["ports"]["ssh"] = self._free_port(used)
-                container = self._create_container(name, record, progress)
-                self.store.patch_workspace(name, containerId=container.id, dind=record["dind"],
-                                           ports=record["ports"])
-            else:
-                progress("starting container")
-                container = self.engine.client.containers.get(containers[name]["Id"])
-                if container.status != "running":
-                    container.start()
-                archive.put_worker(container)
-        self._wait_ready(name, progress)
-        self._copy_user_files(name)
-        self.store.patch_workspace(name, status="running", error=None)
-        ws = self.get(name)
-        self.events.publish("workspace.updated", name, data=ws)
-        return ws
+    def start(self, name: str, progress: Progress = _no_progress, *, claim: Claim | None = None) -> dict[str, Any]:
+        with self.operations.hold(name, "start", claim):
+            record = self.store.get_workspace(name)
+            containers = self._containers(name)
+            if record is None and not containers:
+                raise NotFound(f"workspace {name!r} does not exist")
+            if record is None:
+                record = self._adopt(name, containers[name])
+            container = containers.get(name)
+            if container is not None and _unfinished(record) and container.get("State") != "running":
+                # Left by a create cut short (maybe the privileged try this host refuses): nothing
+                # of the user's lives in it, so it is made again like a missing one.
+                self._remove_container(name)
+                container = None
+            if container is None:
+                self._require_image()
+            with self.engine.errors(f"starting workspace {name!r}"):
+                if container is None:
+                    # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
+                    progress("recreating the container on its volumes")
+                    self._ensure_volumes(name)
+                    record["ports"] = record.get("ports") or {}
+                    port = record["ports"].get("ssh")
+                    # No container held its port meanwhile: someone else may have taken it.
+                    if not port or not _port_free(self.settings.bind_address, port):
+                        with self.store.transaction() as data:
+                            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
+                            record["ports"]["ssh"] = self._free_port(used)
+                    created = self._create_container(name, record, progress)
+                    self.store.patch_workspace(name, containerId=created.id, dind=record["dind"],
+                                               ports=record["ports"])
+                else:
+                    progress("starting container")
+                    running = self.engine.client.containers.get(container["Id"])
+                    if running.status != "running":
+                        running.start()
+                    archive.put_worker(running)
+            self._complete(name, record, progress)
+            return self._announce(name)
 
-    def stop(self, name: str) -> dict[str, Any]:
-        self.get(name)  # 404 for unknown names
-        container = self._container_or_none(name)
-        with self.engine.errors(f"stopping workspace {name!r}"):
-            if container is not None and container.status in ("running", "restarting", "paused"):
-                container.stop(timeout=self.settings.stop_timeout)
-        self.store.patch_workspace(name, status="stopped")
-        ws = self.get(name)
-        self.events.publish("workspace.updated", name, data=ws)
-        return ws
+    def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
+        with self.operations.hold(name, "stop", claim):
+            self.get(name)  # 404 for unknown names
+            container = self._container_or_none(name)
+            with self.engine.errors(f"stopping workspace {name!r}"):
+                if container is not None and container.status in ("running", "restarting", "paused"):
+                    container.stop(timeout=self.settings.stop_timeout)
+            self.store.patch_workspace(name, status="stopped")
+            return self._announce(name)
 
-    def delete(self, name: str) -> None:
-        self.get(name)
-        api = self.engine.client.api
-        with self.engine.errors(f"deleting workspace {name!r}"):
-            try:
-                api.remove_container(self.naming.container(name), force=True, v=False)
-            except DockerNotFound:
-                pass
-            for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
-                try:
-                    api.remove_volume(vol, force=True)
-                except DockerNotFound:
-                    pass
-        self.store.remove_workspace(name)
-        self.events.publish("workspace.deleted", name)
+    def delete(self, name: str, *, claim: Claim | None = None) -> None:
+        with self.operations.hold(name, "delete", claim):
+            self.get(name)
+            api = self.engine.client.api
+            with self.engine.errors(f"deleting workspace {name!r}"):
+                self._remove_container(name)
+                for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+                    try:
+                        api.remove_volume(vol, force=True)
+                    except DockerNotFound:
+                        pass
+            self.store.remove_workspace(name)
+            self.events.publish("workspace.deleted", name)
+
+    def _remove_container(self, name: str) -> None:
+        try:
+            self.engine.client.api.remove_container(self.naming.container(name), force=True, v=False)
+        except DockerNotFound:
+            pass
 
     def _container_or_none(self, name: str):
         with self.engine.errors("looking up the container"):
@@ -524,12 +558,13 @@ class WorkspaceManager:
         with self.engine.errors(f"copying the worker into workspace {name!r}"):
             archive.put_worker(container)
 
-    def sync(self, name: str) -> dict[str, Any]:
-        self.put_worker(name)
-        copied = self._copy_user_files(name)
-        ws = self.get(name)
-        self.events.publish("workspace.synced", name, data=ws)
-        return {"workspace": ws, "copied": ["worker", *copied]}
+    def sync(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
+        with self.operations.hold(name, "sync", claim):
+            self.put_worker(name)
+            copied = self._copy_user_files(name)
+            ws = self.get(name)
+            self.events.publish("workspace.synced", name, data=ws)
+            return {"workspace": ws, "copied": ["worker", *copied]}
 
     def _copy_user_files(self, name: str) -> list[str]:
         container = self._container_or_none(name)
@@ -603,9 +638,12 @@ class WorkspaceManager:
             for name, record in records.items():
                 container = containers.get(name)
                 if record.get("status") == "creating":
+                    # Its container may run, but the keys, files and clone wait came after:
+                    # finish_interrupted() does them, and until then it stays `creating`.
+                    record["unfinished"] = True
                     if container is not None and container.get("State") == "running":
-                        record.update(status="running", error=None, containerId=container["Id"])
-                        changes.append(f"{name}: creation finished while Perry was down")
+                        record.update(containerId=container["Id"])
+                        changes.append(f"{name}: creation interrupted; finishing it")
                     else:
                         record.update(status="error", error="creation was interrupted; "
                                       f"`perry start {name}` finishes it, `perry delete {name}` removes it")
@@ -621,6 +659,44 @@ class WorkspaceManager:
         for change in changes:
             log.info("reconciled %s", change)
         return changes
+
+    def finish_interrupted(self) -> list[str]:
+        """Finish the creates a crash cut short (left `creating` by reconcile); returns their names.
+
+        One whose finishing fails is marked `error` with the command that finishes it."""
+        finished = []
+        for name, record in self.store.workspaces().items():
+            if record.get("status") != "creating":
+                continue
+            try:
+                with self.operations.hold(name, "create"):
+                    self._finish(name)
+            except PerryError as e:
+                if e.code != "busy":  # busy: a live create owns it
+                    self._finish_failed(name, e.message)
+            except Exception as e:
+                self._finish_failed(name, str(e))
+            else:
+                finished.append(name)
+        return finished
+
+    def _finish(self, name: str) -> None:
+        record = self.store.get_workspace(name)
+        if record is None or record.get("status") != "creating":
+            return  # deleted or started meanwhile
+        self._complete(name, record, self._publishing(name, _no_progress))
+        self._announce(name)
+        log.info("finished the interrupted create of %s", name)
+
+    def _finish_failed(self, name: str, reason: str) -> None:
+        log.warning("finishing the interrupted create of %s failed: %s", name, reason)
+        self.store.patch_workspace(name, status="error", error=(
+            f"creation was interrupted and finishing it failed: {reason}; "
+            f"`perry start {name}` finishes it, `perry delete {name}` removes it"))
+        try:
+            self._announce(name)
+        except PerryError:
+            pass  # the engine is gone: the state file holds the news
 
     def _adopt(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
         record = self._record_from_container(name, container)
@@ -662,6 +738,11 @@ def _read_lines(chunks: Iterable[tuple[bytes | None, bytes | None]],
     if pending:
         line(pending)
     return bytes(kept), bytes(err)
+
+
+def _unfinished(record: dict[str, Any]) -> bool:
+    """Whether a create never ran all its steps (records from before the flag: `creating`)."""
+    return bool(record.get("unfinished")) or record.get("status") == "creating"
 
 
 def _published_ssh_port(container: dict[str, Any]) -> int | None:

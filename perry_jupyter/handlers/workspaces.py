@@ -48,9 +48,12 @@ class WorkspaceHandler(PerryHandler):
 
     @api
     async def delete(self, name: str) -> None:
-        await self.blocking(self.perry.workspaces.get, name)
-        await self.settings["perry_terminals"].close_all(name, f"workspace {name} is being deleted")
-        await self.blocking(self.perry.workspaces.delete, name)
+        manager = self.perry.workspaces
+        # Held from before the terminals close: a busy workspace is refused with nothing changed.
+        with manager.operations.hold(name, "delete") as claim:
+            await self.blocking(manager.get, name)
+            await self.settings["perry_terminals"].close_all(name, f"workspace {name} is being deleted")
+            await self.blocking(manager.delete, name, claim=claim)
         self.reply(None, status=204)
 
 
@@ -59,10 +62,12 @@ class WorkspaceActionHandler(PerryHandler):
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
         method = {"start": manager.start, "stop": manager.stop, "sync": manager.sync}[action]
-        if action == "stop":
-            await self.blocking(manager.get, name)
-            await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
-        self.reply(await self.blocking(method, name))
+        with manager.operations.hold(name, action) as claim:
+            if action == "stop":
+                await self.blocking(manager.get, name)
+                await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
+            result = await self.blocking(method, name, claim=claim)
+        self.reply(result)
 
 
 class LogsHandler(PerryHandler):

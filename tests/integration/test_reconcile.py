@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
+
 import pytest
+import requests
 
 from perry_jupyter.core.services import Perry
 from perry_jupyter.core.workspaces import WorkspaceSettings
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+from .conftest import PERRY, PerryServe, until
+from .test_concurrency import ssh, ssh_works
+from .test_lifecycle import make_repo
 
 pytestmark = pytest.mark.engine
 
@@ -84,3 +91,84 @@ def test_own_network_is_made_even_when_a_longer_named_one_exists(perry, docker_c
         for n in docker_client.networks.list(names=["perry-test-net"]):
             if n.name == "perry-test-net":
                 n.remove()
+
+
+@pytest.fixture
+def server(tmp_path, ssh_key):
+    """A real `perry serve` that also hands workspaces a git config and an agent's settings."""
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Perry Tester\n")
+    home = tmp_path / "host-home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text('{"theme": "perry"}')
+    serve = PerryServe(tmp_path, ssh_key)
+    serve.argv += [f"--PerryApp.git_config={gitconfig}", f"--PerryApp.host_home={home}"]
+    yield serve.start()
+    serve.stop()
+
+
+def crash_mid_create(server, docker_client, ssh_key, repo):
+    """Create with a clone through a real `perry serve`, and kill -9 it once the container
+    runs, before Perry copied the keys in; the workspace's container."""
+    def create():
+        try:
+            requests.post(f"{server.url}/perry/api/workspaces", json={"name": "crashed", "clone": str(repo)},
+                          headers=server.headers, timeout=300)
+        except requests.ConnectionError:
+            pass  # the server died under it, as planned
+
+    threading.Thread(target=create, daemon=True).start()
+
+    def running():
+        found = docker_client.containers.list(filters={"name": f"{TEST_PREFIX}crashed", "status": "running"})
+        return found[0] if found else None
+
+    container = until(running, timeout=120, interval=0.02)
+    server.kill()
+    key = (ssh_key.parent / (ssh_key.name + ".pub")).read_text().split()[1]
+    keys = container.exec_run(["cat", "/home/workspace/.ssh/authorized_keys"], user="root").output.decode()
+    assert key not in keys, "the crash came too late: the keys were already in"
+    return container
+
+
+def get(server, name):
+    r = requests.get(f"{server.url}/perry/api/workspaces/{name}", headers=server.headers, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_create_cut_short_by_a_crash_is_finished_after_the_restart(server, docker_client, ssh_key, tmp_path):
+    crash_mid_create(server, docker_client, ssh_key, make_repo(tmp_path / "project"))
+    server.start()
+
+    ws = until(lambda: (w := get(server, "crashed"))["status"] != "creating" and w, timeout=180)
+    assert ws["status"] == "running", ws
+    assert ws["error"] is None
+    inside = ssh(ws["ports"]["ssh"], ssh_key, "git config user.name; cat .claude/settings.json; echo; ls project")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.splitlines() == ["Perry Tester", '{"theme": "perry"}', "README.md"]
+    assert ws["projectDir"] == "/home/workspace/project"
+    # And the restarted server knows it as finished: another restart changes nothing.
+    server.stop()
+    server.start()
+    assert get(server, "crashed")["status"] == "running"
+    assert ssh_works(ws["ports"]["ssh"], ssh_key)
+
+
+def test_create_cut_short_whose_container_stopped_says_how_to_finish_it(server, docker_client, ssh_key,
+                                                                          tmp_path):
+    container = crash_mid_create(server, docker_client, ssh_key, make_repo(tmp_path / "project"))
+    container.stop(timeout=5)  # while Perry is down
+    server.start()
+
+    ws = get(server, "crashed")
+    assert ws["status"] == "error"
+    assert "interrupted" in ws["error"] and "`perry start crashed`" in ws["error"]
+    # The command it names, run as the user would, finishes the workspace.
+    done = subprocess.run([PERRY, "start", "crashed"], env=server.cli_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ws = get(server, "crashed")
+    assert ws["status"] == "running" and ws["error"] is None
+    assert ws["projectDir"] == "/home/workspace/project"
+    assert ssh_works(ws["ports"]["ssh"], ssh_key)

@@ -1,0 +1,104 @@
+"""Overlapping lifecycle requests on one workspace, against a real `perry serve`: one runs, the
+other is refused at once with 409 `busy`, and the workspace ends in a state that holds."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from ..conftest import TEST_PREFIX
+
+pytestmark = pytest.mark.engine
+
+
+class Rest:
+    def __init__(self, server):
+        self.server = server
+
+    def __call__(self, method: str, path: str, body=None):
+        r = requests.request(method, f"{self.server.url}/perry/api/{path}", json=body,
+                             headers=self.server.headers, timeout=600)
+        return r.status_code, (r.json() if r.content else None)
+
+    def in_background(self, method: str, path: str, body=None) -> dict:
+        """Send a request from a thread; the dict gets its answer and when it came."""
+        out: dict = {}
+
+        def send():
+            out["answer"] = self(method, path, body)
+            out["at"] = time.monotonic()
+
+        out["thread"] = threading.Thread(target=send)
+        out["thread"].start()
+        return out
+
+
+@pytest.fixture
+def rest(server):
+    return Rest(server)
+
+
+def ssh(port: int, key, command: str) -> subprocess.CompletedProcess:
+    """``command`` over real SSH into a workspace, logging in with ``key`` only."""
+    return subprocess.run(["ssh", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                           "workspace@127.0.0.1", command], capture_output=True, text=True, timeout=60)
+
+
+def ssh_works(port: int, key) -> bool:
+    r = ssh(port, key, "echo ok")
+    return r.returncode == 0 and r.stdout.strip() == "ok"
+
+
+def test_stop_while_starting_is_refused_at_once_and_the_start_finishes(rest, docker_client, ssh_key):
+    code, ws = rest("POST", "workspaces", {"name": "racing"})
+    assert code == 201, ws
+    code, ws = rest("POST", "workspaces/racing/stop")
+    assert code == 200 and ws["status"] == "stopped"
+
+    start = rest.in_background("POST", "workspaces/racing/start")
+    time.sleep(0.8)
+    asked = time.monotonic()
+    code, refused = rest("POST", "workspaces/racing/stop")
+    answered = time.monotonic()
+    assert code == 409, refused
+    assert refused["error"]["code"] == "busy"
+    assert refused["error"]["message"].startswith("workspace 'racing' is busy: start in progress")
+    assert answered - asked < 0.5, f"the refusal took {answered - asked:.2f}s"
+    # Nor may anything else slip in while it starts.
+    for method, path in [("POST", "workspaces/racing/sync"), ("DELETE", "workspaces/racing")]:
+        code, refused = rest(method, path)
+        assert (code, refused["error"]["code"]) == (409, "busy"), refused
+
+    start["thread"].join(120)
+    code, started = start["answer"]
+    assert code == 200, started
+    assert started["status"] == "running"
+    assert docker_client.containers.get(f"{TEST_PREFIX}racing").status == "running"
+    assert ssh_works(started["ports"]["ssh"], ssh_key)
+    # Once it is done, the workspace takes the next operation.
+    code, stopped = rest("POST", "workspaces/racing/stop")
+    assert code == 200 and stopped["status"] == "stopped"
+
+
+def test_delete_while_creating_is_refused_and_changes_nothing(rest, docker_client, ssh_key):
+    create = rest.in_background("POST", "workspaces", {"name": "growing"})
+    time.sleep(0.8)
+    code, refused = rest("DELETE", "workspaces/growing")
+    assert code == 409, refused
+    assert refused["error"] == {"code": "busy", "message": refused["error"]["message"]}
+    assert refused["error"]["message"].startswith("workspace 'growing' is busy: create in progress")
+    code, refused = rest("POST", "workspaces/growing/start")
+    assert (code, refused["error"]["code"]) == (409, "busy"), refused
+
+    create["thread"].join(180)
+    code, ws = create["answer"]
+    assert code == 201, ws
+    assert ws["status"] == "running"
+    assert ssh_works(ws["ports"]["ssh"], ssh_key)
+    code, listing = rest("GET", "workspaces")
+    assert [(w["name"], w["status"]) for w in listing["workspaces"]] == [("growing", "running")]
