@@ -153,17 +153,20 @@ class PerryApp(ExtensionApp):
         from .handlers import routes
         from .terminals import WorkspaceTerminals
 
-        # jupyter_server_terminals loads before us (extensions load in name order).
+        # jupyter_server_terminals loads before us (extensions load in name order): its manager exists.
         web_settings = self.serverapp.web_app.settings
-        web_settings["perry_terminals"] = WorkspaceTerminals(
+        terminals = WorkspaceTerminals(
             web_settings.get("terminal_manager"),
             self.perry.workspaces.naming.container,
             docker_host=self.docker_host,
             shell=lambda: self.perry.settings.terminal_shell,
-            reap=lambda workspace, command: self.perry.workspaces._exec(workspace, command, user="root"),
+            reap=lambda workspace, command: self.perry.workspaces.exec(workspace, command, user="root"),
             run_blocking=lambda fn, *args: IOLoop.current().run_in_executor(
                 web_settings["perry_executor"], fn, *args),
         )
+        if terminals.refusal is not None and terminals.refusal.code == "terminals_unavailable":
+            self.log.warning("Perry: no workspace terminals: %s", terminals.refusal.message)
+        web_settings["perry_terminals"] = terminals
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:

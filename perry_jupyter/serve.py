@@ -22,6 +22,7 @@ from . import paths
 from .app import PerryApp
 from .core.state import atomic_write_json
 from .kernel_env import server_url
+from .terminals import WorkspaceTerminalManager
 
 DEFAULT_PORT = 7391
 
@@ -84,6 +85,8 @@ SERVE_DEFAULTS = {
     "allow_root": True,
     "default_url": "/perry/api/info",
 }
+# What the shipped jupyter_server_config.d file sets, for a `perry serve` whose prefix lacks that file.
+TERMINAL_DEFAULTS = {"terminal_manager_class": WorkspaceTerminalManager}
 
 
 def banner(serverapp, token: str, source: str, record: Path | None, state_dir: Path) -> str:
@@ -106,6 +109,12 @@ def banner(serverapp, token: str, source: str, record: Path | None, state_dir: P
     return "\n".join(lines)
 
 
+def initialize(argv: list[str]):
+    """The ServerApp of `perry serve`, with Perry's defaults under the user's config and ``argv``."""
+    return PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS,
+                                                                "TerminalsExtensionApp": TERMINAL_DEFAULTS}))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     state_dir = paths.config_dir()
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     if perry_token:
         # The identity provider reads JUPYTER_TOKEN; an explicit --IdentityProvider.token still wins.
         os.environ["JUPYTER_TOKEN"] = perry_token
-    serverapp = PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS}))
+    serverapp = initialize(argv)
     token, source = token_in_effect(serverapp, state_dir, perry_token)
     record = record_server(serverapp, state_dir, token)
     try:

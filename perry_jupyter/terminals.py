@@ -5,23 +5,34 @@ A workspace terminal is an ordinary Jupyter terminal whose command is
 widget, lists it under Running Terminals and culls it. Names are
 ``perry_<workspace>_<n>`` (hyphens become underscores: terminal names must match
 ``\\w+``, and workspace names never hold underscores, so the mapping is reversible).
+
+Jupyter makes its terminal manager from ``TerminalsExtensionApp.terminal_manager_class``,
+which Perry's shipped config sets to `WorkspaceTerminalManager`, before Perry's extension
+loads; Perry then hands it the `WorkspaceTerminals` that know the workspaces.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import sys
 from typing import Any, Callable
 
-from .core.errors import Conflict, InvalidInput, PerryError
+from jupyter_server_terminals.terminalmanager import TerminalManager
+from tornado import web
+
+from .core.engine import container_running_command, terminal_command
+from .core.errors import Conflict, InvalidInput, NotFound, PerryError
 from .core.names import HOME_DIR, NAME_PATTERN, shown
 
 log = logging.getLogger(__name__)
 
 TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(\d+)")
 PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
+TERMINAL_ENV = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "workspace"}
+MANAGER_SETTING = "TerminalsExtensionApp.terminal_manager_class"
 
 
 def validate_terminal_name(name: object) -> str:
@@ -44,15 +55,52 @@ def workspace_of(term_name: str | None) -> str | None:
     return workspace if NAME_PATTERN.fullmatch(workspace) else None
 
 
-class WorkspaceTerminals:
-    """Creates, lists and closes the terminals of workspaces in a terminado manager."""
+class WorkspaceTerminalManager(TerminalManager):
+    """Jupyter's terminal manager, never letting a workspace terminal's name come back as a host shell.
 
-    def __init__(self, term_manager, container_name: Callable[[str], str], *,
+    Its overrides hold for every way a terminal is made or ended: Perry's API, Jupyter's
+    ``/api/terminals`` and terminal sockets, JupyterLab restoring a layout, the culler.
+    """
+
+    # Handed over by Perry's extension, which loads after Jupyter made this manager.
+    perry: WorkspaceTerminals | None = None
+
+    def create(self, **kwargs: Any) -> dict[str, Any]:
+        workspace = workspace_of(kwargs.get("name"))
+        if workspace is not None and "shell_command" not in kwargs:
+            # JupyterLab restores a terminal tab whose terminal is gone (say, after a server restart)
+            # by POSTing /api/terminals with the old name and no command: the server's own shell.
+            if self.perry is None:
+                raise web.HTTPError(503, f"terminal {kwargs['name']} belongs to workspace {workspace!r}, "
+                                         "and Perry did not load on this server")
+            log.info("re-creating workspace terminal %s inside %s", kwargs["name"], workspace)
+            kwargs["shell_command"] = self.perry.restore_command(workspace, kwargs["name"])
+            kwargs.pop("cwd", None)
+        return super().create(**kwargs)
+
+    def get_terminal(self, term_name: str):  # type: ignore[override]
+        # terminado's sockets create missing terminals by name with the default shell.
+        workspace = workspace_of(term_name)
+        if workspace is not None and term_name not in self.terminals:
+            raise Conflict(f"terminal {term_name} of workspace {workspace!r} is closed")
+        return super().get_terminal(term_name)
+
+    async def terminate(self, name: str, force: bool = False) -> None:
+        await super().terminate(name, force=force)
+        workspace = workspace_of(name)
+        if workspace is not None and self.perry is not None:
+            await self.perry.end_shell(workspace, name)
+
+
+class WorkspaceTerminals:
+    """Creates, lists and closes the terminals of workspaces in Jupyter's terminal manager."""
+
+    def __init__(self, manager: TerminalManager | None, container_name: Callable[[str], str], *,
                  docker_host: str | None = None, shell: Callable[[], str] = lambda: "bash",
-                 docker_cli: str = "docker", reap: Callable[[str, str], Any] | None = None,
+                 docker_cli: str = "docker", reap: Callable[[str, list[str]], Any] | None = None,
                  run_blocking: Callable[..., Any] | None = None):
-        self.tm = term_manager
-        # reap(workspace, script) runs a root shell script in the workspace (a blocking Docker call,
+        self.manager = manager
+        # reap(workspace, command) runs a command as root in the workspace (a blocking Docker call,
         # so through run_blocking); it ends the shells of closed terminals.
         self.reap = reap
         self.run_blocking = run_blocking
@@ -60,53 +108,65 @@ class WorkspaceTerminals:
         self.docker_host = docker_host
         self.shell = shell
         self.docker_cli = docker_cli
-        self._install_restore_guard()
+        # Why this server makes no workspace terminals, if it makes none.
+        self.refusal: PerryError | None = None
+        if manager is None:
+            self.refusal = PerryError("terminals are disabled on this server (ServerApp.terminals_enabled)",
+                                      code="terminals_disabled", status=503)
+        elif isinstance(manager, WorkspaceTerminalManager):
+            manager.perry = self
+        else:
+            # Perry cannot keep a restored layout's workspace terminals out of the host through another
+            # class, so it makes none rather than some that may come back as a shell on the server.
+            cls = type(manager)
+            self.refusal = PerryError(
+                f"workspace terminals need Perry's terminal manager, and {MANAGER_SETTING} is "
+                f"{cls.__module__}.{cls.__qualname__}: set it to {__name__}.WorkspaceTerminalManager "
+                "or a subclass of it (Perry's shipped config sets it), then restart the server",
+                code="terminals_unavailable", status=503)
+
+    def require_available(self) -> None:
+        if self.refusal is not None:
+            raise self.refusal
 
     # -------------------------------------------------------------- commands
 
-    def _docker(self) -> list[str]:
-        return [self.docker_cli, *(["-H", self.docker_host] if self.docker_host else [])]
-
     def exec_command(self, workspace: str, name: str) -> list[str]:
-        shell = self.shell()
-        return [
-            *self._docker(), "exec", "-it", "-u", "workspace", "-w", HOME_DIR,
-            "-e", "TERM=xterm-256color", "-e", "LANG=C.UTF-8", "-e", "LC_ALL=C.UTF-8", "-e", "USER=workspace",
-            self.container_name(workspace),
-            # The configured shell when the image has it, bash otherwise. Its pid is noted, because
-            # ending `docker exec` on this side does not end the shell inside the container.
-            "sh", "-c", f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1" && '
-                        'if command -v "$0" >/dev/null 2>&1; then exec "$0" -l; else exec bash -l; fi',
-            shell, name,
-        ]
+        # The configured shell when the image has it, bash otherwise. Its pid is noted, because
+        # ending `docker exec` on this side does not end the shell inside the container.
+        script = (f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1" && '
+                  'if command -v "$0" >/dev/null 2>&1; then exec "$0" -l; else exec bash -l; fi')
+        return terminal_command(self.container_name(workspace), ["sh", "-c", script, self.shell(), name],
+                                docker_host=self.docker_host, user="workspace", workdir=HOME_DIR,
+                                env=TERMINAL_ENV, docker_cli=self.docker_cli)
 
     def restore_command(self, workspace: str, name: str) -> list[str]:
         """For a terminal re-created by name (a restored JupyterLab layout): checks first."""
-        return [sys.executable, "-m", "perry_jupyter.attach", workspace, self.container_name(workspace),
+        probe = container_running_command(self.container_name(workspace), docker_host=self.docker_host,
+                                          docker_cli=self.docker_cli)
+        return [sys.executable, "-m", "perry_jupyter.attach", workspace, json.dumps(probe),
                 "--", *self.exec_command(workspace, name)]
 
     # ------------------------------------------------------------ terminals
 
     def create(self, workspace: str) -> dict[str, Any]:
         """A new terminal in a workspace the caller has checked is running."""
-        if self.tm is None:
-            raise PerryError("terminals are disabled on this server (ServerApp.terminals_enabled)",
-                             code="terminals_disabled", status=503)
+        self.require_available()
         for n in itertools.count(1):
             name = terminal_name(workspace, n)
-            if name not in self.tm.terminals:
+            if name not in self.manager.terminals:
                 break
-        self.tm.create(name=name, shell_command=self.exec_command(workspace, name))
+        self.manager.create(name=name, shell_command=self.exec_command(workspace, name))
         return self.model(name)
 
     def names(self, workspace: str) -> list[str]:
-        if self.tm is None:
+        if self.refusal is not None:
             return []
-        return sorted((n for n in self.tm.terminals if workspace_of(n) == workspace),
+        return sorted((n for n in self.manager.terminals if workspace_of(n) == workspace),
                       key=lambda n: int(n.rsplit("_", 1)[1]))
 
     def model(self, name: str) -> dict[str, Any]:
-        term = self.tm.terminals[name]
+        term = self.manager.terminals[name]
         last = getattr(term, "last_activity", None)
         workspace = workspace_of(name)
         return {
@@ -122,15 +182,13 @@ class WorkspaceTerminals:
         return [self.model(n) for n in self.names(workspace)]
 
     def get(self, workspace: str, name: str) -> dict[str, Any]:
-        from .core.errors import NotFound
-
-        if workspace_of(name) != workspace or name not in (self.tm.terminals if self.tm else {}):
+        if name not in self.names(workspace):
             raise NotFound(f"workspace {shown(workspace)} has no terminal {shown(name)}")
         return self.model(name)
 
     async def close(self, workspace: str, name: str, reason: str | None = None) -> None:
         self.get(workspace, name)
-        term = self.tm.terminals[name]
+        term = self.manager.terminals[name]
         if reason:
             # Tell the people looking at it why it goes away.
             for client in list(term.clients):
@@ -138,9 +196,9 @@ class WorkspaceTerminals:
                     client.on_pty_read(f"\r\n[perry] {reason}\r\n")
                 except Exception:
                     pass
-        await self.tm.terminate(name, force=True)  # the guard below ends the shell inside too
+        await self.manager.terminate(name, force=True)  # the manager ends the shell inside too
 
-    async def _end_shell(self, workspace: str, name: str) -> None:
+    async def end_shell(self, workspace: str, name: str) -> None:
         """Ending `docker exec` here leaves its shell running in the container: end that too."""
         if self.reap is None or self.run_blocking is None:
             return
@@ -159,46 +217,3 @@ class WorkspaceTerminals:
             except PerryError:
                 pass  # closed meanwhile
         return len(names)
-
-    # ----------------------------------------------------- layout restoring
-
-    def _install_restore_guard(self) -> None:
-        """Never let a workspace terminal's name come back as a host shell.
-
-        JupyterLab restores a terminal tab whose terminal is gone (say, after a
-        server restart) by POSTing /api/terminals with the old name and no
-        command, which would start the server's own shell under that name.
-        """
-        if self.tm is None or getattr(self.tm, "_perry_guarded", False):
-            return
-        original_create = self.tm.create
-        original_get_terminal = self.tm.get_terminal
-
-        def create(**kwargs: Any) -> dict[str, Any]:
-            workspace = workspace_of(kwargs.get("name"))
-            if workspace is not None and "shell_command" not in kwargs:
-                log.info("re-creating workspace terminal %s inside %s", kwargs["name"], workspace)
-                kwargs["shell_command"] = self.restore_command(workspace, kwargs["name"])
-                kwargs.pop("cwd", None)
-            return original_create(**kwargs)
-
-        def get_terminal(term_name: str):
-            # terminado's sockets create missing terminals by name with the default shell.
-            workspace = workspace_of(term_name)
-            if workspace is not None and term_name not in self.tm.terminals:
-                raise Conflict(f"terminal {term_name} of workspace {workspace!r} is closed")
-            return original_get_terminal(term_name)
-
-        original_terminate = self.tm.terminate
-
-        async def terminate(name: str, force: bool = False) -> None:
-            # Every way a workspace terminal ends here (Perry's API, Jupyter's API, the culler).
-            await original_terminate(name, force=force)
-            workspace = workspace_of(name)
-            if workspace is not None:
-                await self._end_shell(workspace, name)
-
-        self.tm.create = create
-        self.tm.get_terminal = get_terminal
-        self.tm.terminate = terminate
-        self.tm._perry_guarded = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
-from tornado import web
 
 from ..core.errors import Conflict
 from ..core.names import validate_name
@@ -32,6 +31,7 @@ class TerminalsHandler(PerryHandler):
     @api
     async def post(self, name: str) -> None:
         await self.require(*TERMINALS)
+        self.settings["perry_terminals"].require_available()
         await require_running(self, name)
         self.reply(self.settings["perry_terminals"].create(name), status=201)
 
@@ -67,9 +67,8 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
         wanted = self.get_argument("terminal", None)
         # Attaching is what GET .../terminals/{term} allows, creating what POST .../terminals does.
         await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", AUTH_RESOURCE))
-        if self.term_manager is None:
-            raise web.HTTPError(503, "terminals are disabled on this server")
         terminals = self.settings["perry_terminals"]
+        terminals.require_available()
         validate_name(workspace)
         if wanted is not None:
             terminals.get(workspace, validate_terminal_name(wanted))
