@@ -82,12 +82,12 @@ class TestTheUsersOwnClass:
 
 class TestPerryCannotLoad:
     @pytest.fixture
-    def perry_config(self, perry_config, tmp_path):
-        blocker = tmp_path / "not-a-dir"
-        blocker.write_text("a file where the state directory should be\n")
-        return {**perry_config, "state_dir": str(blocker)}
+    def perry_config(self, perry_config):
+        return {**perry_config, "state_dir": "/proc/no-perry-state"}  # where no directory can be made
 
-    async def test_a_restored_workspace_terminal_is_refused_not_a_host_shell(self, jp_fetch):
+    async def test_a_restored_workspace_terminal_is_refused_not_a_host_shell(self, api, jp_fetch):
+        code, err = await api("GET", "info")
+        assert code == 503 and err["error"]["code"] == "perry_unavailable"
         # JupyterLab restoring a saved layout asks for the old name with no command.
         r = await jp_fetch("api", "terminals", method="POST", body=json.dumps({"name": "perry_alpha_1"}),
                            raise_error=False)
