@@ -122,7 +122,8 @@ class WorkspaceTerminals:
             self.refusal = PerryError(
                 f"workspace terminals need Perry's terminal manager, and {MANAGER_SETTING} is "
                 f"{cls.__module__}.{cls.__qualname__}: set it to {__name__}.WorkspaceTerminalManager "
-                "or a subclass of it (Perry's shipped config sets it), then restart the server",
+                "or a subclass of it (the package's etc/jupyter/jupyter_server_config.d/perry_jupyter.json "
+                "sets it: reinstall the package if Jupyter does not read that file), then restart the server",
                 code="terminals_unavailable", status=503)
 
     def require_available(self) -> None:
