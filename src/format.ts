@@ -82,3 +82,8 @@ export function asText(value: unknown): string {
     return String(value);
   }
 }
+
+/** An error's message, whatever was thrown. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

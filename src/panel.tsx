@@ -11,6 +11,7 @@ import { IWorkspace } from './api';
 import { age, fullTime } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
+import { IFocusRequest } from './ui';
 import { nameError } from './names';
 import { StatusBadge, useModel } from './components';
 import { CommandIDs } from './tokens';
@@ -24,7 +25,7 @@ function withCode(text: string): React.ReactNode[] {
 }
 
 function Health(props: { model: PerryModel }): JSX.Element | null {
-  const { info, infoError } = props.model;
+  const { info, infoError } = props.model.store;
   if (infoError && !info) {
     return (
       <div className="perry-health perry-error" role="alert">
@@ -33,7 +34,7 @@ function Health(props: { model: PerryModel }): JSX.Element | null {
       </div>
     );
   }
-  if (!info || !props.model.unhealthy) {
+  if (!info || !props.model.store.unhealthy) {
     return null;
   }
   const again = (
@@ -69,7 +70,7 @@ function Health(props: { model: PerryModel }): JSX.Element | null {
 
 function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: React.RefObject<HTMLInputElement> }): JSX.Element {
   const { model } = props;
-  const creating = model.creating;
+  const creating = model.ui.creating;
   const [name, setName] = React.useState('');
   const [clone, setClone] = React.useState('');
   const [touched, setTouched] = React.useState(false);
@@ -192,7 +193,7 @@ export async function confirmDelete(ws: IWorkspace): Promise<boolean> {
 
 function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
   const { model, ws } = props;
-  const state = model.sessions(ws.name);
+  const state = model.store.sessions.get(ws.name);
   let content: JSX.Element;
   if (ws.status !== 'running') {
     content = <div className="perry-dim">Start the workspace to read its agent sessions.</div>;
@@ -233,7 +234,7 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
             className="perry-icon-button"
             title="Reload sessions"
             aria-label={`Reload sessions of ${ws.name}`}
-            onClick={() => void model.loadSessions(ws.name)}
+            onClick={() => void model.store.loadSessions(ws.name)}
           >
             <refreshIcon.react tag="span" />
           </button>
@@ -246,20 +247,20 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
 
 function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
   const { model, ws, commands } = props;
-  const busy = model.busy(ws.name);
-  const error = model.actionError(ws.name);
-  const expanded = model.isExpanded(ws.name);
-  const selected = model.selected === ws.name;
+  const busy = model.ui.busy(ws.name);
+  const error = model.ui.actionError(ws.name);
+  const expanded = model.ui.isExpanded(ws.name);
+  const selected = model.ui.selected === ws.name;
   const running = ws.status === 'running';
   const disabled = !!busy || ws.status === 'creating';
   const ssh = ws.ports?.ssh;
 
   const act = (action: 'start' | 'stop' | 'sync') => () => {
-    model.selected = ws.name;
+    model.ui.selected = ws.name;
     void model.action(ws.name, action);
   };
   const remove = async () => {
-    model.selected = ws.name;
+    model.ui.selected = ws.name;
     if (await confirmDelete(ws)) {
       await model.remove(ws.name);
     }
@@ -278,7 +279,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           aria-expanded={expanded}
           title={expanded ? 'Hide details' : 'Show sessions, tasks and details'}
           onClick={() => {
-            model.selected = ws.name;
+            model.ui.selected = ws.name;
             model.setExpanded(ws.name, !expanded);
           }}
         >
@@ -300,7 +301,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           className="perry-button"
           disabled={disabled || !running}
           onClick={() => {
-            model.selected = ws.name;
+            model.ui.selected = ws.name;
             void commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
           }}
         >
@@ -326,7 +327,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
       {error ? (
         <div className="perry-error" role="alert">
           {error}{' '}
-          <button className="perry-link" onClick={() => model.clearActionError(ws.name)} aria-label="Dismiss error">
+          <button className="perry-link" onClick={() => model.ui.clearActionError(ws.name)} aria-label="Dismiss error">
             Dismiss
           </button>
         </div>
@@ -373,13 +374,13 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
 
 function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.Element {
   const { model, commands } = props;
-  useModel(model, model.creating ? 1000 : 15000);
+  useModel(model, model.ui.creating ? 1000 : 15000);
   const [showCreate, setShowCreate] = React.useState(false);
   const nameRef = React.useRef<HTMLInputElement>(null);
   const listRef = React.useRef<HTMLUListElement>(null);
 
   React.useEffect(() => {
-    const onFocus = (_: PerryModel, request: { workspace: string | null; target: string }) => {
+    const onFocus = (_: unknown, request: IFocusRequest) => {
       if (request.target === 'create') {
         setShowCreate(true);
         window.setTimeout(() => nameRef.current?.focus(), 0);
@@ -395,35 +396,35 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
         }, 50);
       }
     };
-    model.focusRequested.connect(onFocus);
+    model.ui.focusRequested.connect(onFocus);
     return () => {
-      model.focusRequested.disconnect(onFocus);
+      model.ui.focusRequested.disconnect(onFocus);
     };
   }, [model]);
 
-  const workspaces = model.workspaces;
+  const workspaces = model.store.workspaces;
   // Open while asked for, and while a create runs or its error waits to be read.
-  const creatingOpen = showCreate || !!model.creating;
+  const creatingOpen = showCreate || !!model.ui.creating;
   const now = Date.now();
   const live = model.connection;
 
   let list: JSX.Element;
-  if (model.listError && !workspaces.length) {
+  if (model.store.listError && !workspaces.length) {
     // When the engine is down the health note above already says why.
-    list = model.unhealthy ? (
+    list = model.store.unhealthy ? (
       <></>
     ) : (
       <div className="perry-error" role="alert">
-        {model.listError}
+        {model.store.listError}
       </div>
     );
-  } else if (!model.loaded) {
+  } else if (!model.store.loaded) {
     list = <div className="perry-dim">Loading workspaces…</div>;
   } else if (!workspaces.length) {
     list = (
       <div className="perry-empty">
         No workspaces yet.{' '}
-        {!creatingOpen && !model.unhealthy ? (
+        {!creatingOpen && !model.store.unhealthy ? (
           <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
             Create one
           </button>
@@ -460,7 +461,7 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
           <addIcon.react tag="span" />
         </button>
         <button
-          className={`perry-icon-button${model.loading ? ' perry-spinning' : ''}`}
+          className={`perry-icon-button${model.ui.refreshing ? ' perry-spinning' : ''}`}
           title="Refresh"
           aria-label="Refresh"
           onClick={() => void model.refresh()}
@@ -480,10 +481,10 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
         />
       ) : null}
       {list}
-      {model.info ? (
+      {model.store.info ? (
         <footer className="perry-footer">
-          perry {model.info.version}
-          {model.info.engine?.version ? ` · Docker ${model.info.engine.version}` : ''}
+          perry {model.store.info.version}
+          {model.store.info.engine?.version ? ` · Docker ${model.store.info.engine.version}` : ''}
         </footer>
       ) : null}
     </div>

@@ -92,8 +92,8 @@ function TaskItem(props: { model: PerryModel; commands: CommandRegistry; task: I
 
 export function TasksSection(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
   const { model, ws } = props;
-  const state = model.tasks(ws.name);
-  const sessions = model.sessions(ws.name).items;
+  const state = model.store.tasks.get(ws.name);
+  const sessions = model.store.sessions.get(ws.name).items;
   const [agent, setAgent] = React.useState<string>('opencode');
   const [sessionId, setSessionId] = React.useState('');
   const [prompt, setPrompt] = React.useState('');
