@@ -16,6 +16,8 @@ export interface IWorkspace {
   image?: string;
   ports?: { ssh?: number | null };
   sshHost?: string;
+  /** How to reach it over SSH from where the server is used ("ssh -p 2201 workspace@host"). */
+  sshCommand?: string | null;
   dind?: string | null;
   clone?: string | null;
   /** The names of the agents whose CLIs its image carries; null when that is not known. */

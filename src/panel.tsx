@@ -8,7 +8,7 @@ import { CommandRegistry } from '@lumino/commands';
 import * as React from 'react';
 
 import { IWorkspace } from './api';
-import { age, fullTime } from './format';
+import { age, fullTime, sshCommand } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
 import { IFocusRequest } from './ui';
@@ -245,16 +245,11 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
   );
 }
 
-function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
-  const { model, ws, commands } = props;
+function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+  const { model, ws } = props;
   const busy = model.ui.busy(ws.name);
-  const error = model.ui.actionError(ws.name);
-  const expanded = model.ui.isExpanded(ws.name);
-  const selected = model.ui.selected === ws.name;
   const running = ws.status === 'running';
   const disabled = !!busy || ws.status === 'creating';
-  const ssh = ws.ports?.ssh;
-
   const act = (action: 'start' | 'stop' | 'sync') => () => {
     model.ui.selected = ws.name;
     void model.action(ws.name, action);
@@ -265,7 +260,77 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
       await model.remove(ws.name);
     }
   };
+  return (
+    <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
+      <button
+        className="perry-button"
+        disabled={disabled || !running}
+        onClick={() => {
+          model.ui.selected = ws.name;
+          void props.commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
+        }}
+      >
+        Terminal
+      </button>
+      {running ? (
+        <button className="perry-button" disabled={disabled} onClick={act('stop')}>
+          Stop
+        </button>
+      ) : (
+        <button className="perry-button" disabled={disabled} onClick={act('start')}>
+          Start
+        </button>
+      )}
+      <button className="perry-button" disabled={disabled || !running} onClick={act('sync')} title="Copy keys, git config and the worker in again">
+        Sync
+      </button>
+      <button className="perry-button perry-danger" disabled={!!busy} onClick={() => void remove()}>
+        Delete
+      </button>
+    </div>
+  );
+}
 
+function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
+  const { ws } = props;
+  const ssh = sshCommand(ws);
+  return (
+    <dl className="perry-details">
+      <dt>Container</dt>
+      <dd>{ws.containerName}</dd>
+      <dt>Image</dt>
+      <dd>{ws.image}</dd>
+      {ws.agents ? (
+        <>
+          <dt>Agents</dt>
+          <dd>{ws.agents.join(', ') || 'none'}</dd>
+        </>
+      ) : null}
+      {ssh ? (
+        <>
+          <dt>SSH</dt>
+          <dd>
+            <code>{ssh}</code>
+          </dd>
+        </>
+      ) : null}
+      {ws.clone ? (
+        <>
+          <dt>Cloned</dt>
+          <dd>{ws.clone}</dd>
+        </>
+      ) : null}
+    </dl>
+  );
+}
+
+function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
+  const { model, ws, commands } = props;
+  const busy = model.ui.busy(ws.name);
+  const error = model.ui.actionError(ws.name);
+  const expanded = model.ui.isExpanded(ws.name);
+  const selected = model.ui.selected === ws.name;
+  const port = ws.ports?.ssh;
   return (
     <li
       className={`perry-workspace${selected ? ' perry-selected' : ''}`}
@@ -291,38 +356,10 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
         <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
       </div>
       <div className="perry-ws-meta">
-        <span title={ssh ? `ssh -p ${ssh} workspace@${ws.sshHost ?? '127.0.0.1'}` : 'no SSH port'}>
-          SSH {ssh ? `:${ssh}` : '—'}
-        </span>
+        <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
-      <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
-        <button
-          className="perry-button"
-          disabled={disabled || !running}
-          onClick={() => {
-            model.ui.selected = ws.name;
-            void commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
-          }}
-        >
-          Terminal
-        </button>
-        {running ? (
-          <button className="perry-button" disabled={disabled} onClick={act('stop')}>
-            Stop
-          </button>
-        ) : (
-          <button className="perry-button" disabled={disabled} onClick={act('start')}>
-            Start
-          </button>
-        )}
-        <button className="perry-button" disabled={disabled || !running} onClick={act('sync')} title="Copy keys, git config and the worker in again">
-          Sync
-        </button>
-        <button className="perry-button perry-danger" disabled={!!busy} onClick={() => void remove()}>
-          Delete
-        </button>
-      </div>
+      <WorkspaceActions model={model} commands={commands} ws={ws} />
       {ws.error ? <div className="perry-error">{ws.error}</div> : null}
       {error ? (
         <div className="perry-error" role="alert">
@@ -334,34 +371,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
       ) : null}
       {expanded ? (
         <div className="perry-ws-body">
-          <dl className="perry-details">
-            <dt>Container</dt>
-            <dd>{ws.containerName}</dd>
-            <dt>Image</dt>
-            <dd>{ws.image}</dd>
-            {ws.agents ? (
-              <>
-                <dt>Agents</dt>
-                <dd>{ws.agents.join(', ') || 'none'}</dd>
-              </>
-            ) : null}
-            {ssh ? (
-              <>
-                <dt>SSH</dt>
-                <dd>
-                  <code>
-                    ssh -p {ssh} workspace@{ws.sshHost ?? '127.0.0.1'}
-                  </code>
-                </dd>
-              </>
-            ) : null}
-            {ws.clone ? (
-              <>
-                <dt>Cloned</dt>
-                <dd>{ws.clone}</dd>
-              </>
-            ) : null}
-          </dl>
+          <WorkspaceDetails ws={ws} />
           <SessionList model={model} commands={commands} ws={ws} />
           <TasksSection model={model} commands={commands} ws={ws} />
         </div>
