@@ -382,6 +382,84 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
 
 // ---------------------------------------------------------------------------- panel
 
+/** The workspaces, or why there are none to show. */
+function WorkspaceList(props: {
+  model: PerryModel;
+  commands: CommandRegistry;
+  listRef: React.RefObject<HTMLUListElement>;
+  createOpen: boolean;
+}): JSX.Element {
+  const { model, commands } = props;
+  const { store } = model;
+  const workspaces = store.workspaces;
+  const now = Date.now();
+  if (store.listError && !workspaces.length) {
+    // When the engine is down the health note above already says why.
+    return store.unhealthy ? (
+      <></>
+    ) : (
+      <div className="perry-error" role="alert">
+        {store.listError}
+      </div>
+    );
+  }
+  if (!store.loaded) {
+    return <div className="perry-dim">Loading workspaces…</div>;
+  }
+  if (!workspaces.length) {
+    return (
+      <div className="perry-empty">
+        No workspaces yet.{' '}
+        {!props.createOpen && !store.unhealthy ? (
+          <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
+            Create one
+          </button>
+        ) : null}
+      </div>
+    );
+  }
+  return (
+    <ul className="perry-workspaces" ref={props.listRef} aria-label="Workspaces">
+      {workspaces.map(ws => (
+        <WorkspaceItem key={ws.name} model={model} commands={commands} ws={ws} now={now} />
+      ))}
+    </ul>
+  );
+}
+
+function Header(props: { model: PerryModel }): JSX.Element {
+  const { model } = props;
+  const live = model.connection;
+  return (
+    <header className="perry-header">
+      <perryIcon.react tag="span" className="perry-logo" />
+      <h2>Perry</h2>
+      <span
+        className={`perry-live perry-live-${live}`}
+        title={live === 'open' ? 'Live: updates arrive as they happen' : 'Reconnecting to live updates…'}
+        aria-label={live === 'open' ? 'live' : 'reconnecting'}
+      />
+      <span className="perry-spacer" />
+      <button
+        className="perry-icon-button"
+        title="New workspace"
+        aria-label="New workspace"
+        onClick={() => model.requestFocus({ workspace: null, target: 'create' })}
+      >
+        <addIcon.react tag="span" />
+      </button>
+      <button
+        className={`perry-icon-button${model.ui.refreshing ? ' perry-spinning' : ''}`}
+        title="Refresh"
+        aria-label="Refresh"
+        onClick={() => void model.refresh()}
+      >
+        <refreshIcon.react tag="span" />
+      </button>
+    </header>
+  );
+}
+
 function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.Element {
   const { model, commands } = props;
   useModel(model, model.ui.creating ? 1000 : 15000);
@@ -412,73 +490,11 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
     };
   }, [model]);
 
-  const workspaces = model.store.workspaces;
   // Open while asked for, and while a create runs or its error waits to be read.
   const creatingOpen = showCreate || !!model.ui.creating;
-  const now = Date.now();
-  const live = model.connection;
-
-  let list: JSX.Element;
-  if (model.store.listError && !workspaces.length) {
-    // When the engine is down the health note above already says why.
-    list = model.store.unhealthy ? (
-      <></>
-    ) : (
-      <div className="perry-error" role="alert">
-        {model.store.listError}
-      </div>
-    );
-  } else if (!model.store.loaded) {
-    list = <div className="perry-dim">Loading workspaces…</div>;
-  } else if (!workspaces.length) {
-    list = (
-      <div className="perry-empty">
-        No workspaces yet.{' '}
-        {!creatingOpen && !model.store.unhealthy ? (
-          <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
-            Create one
-          </button>
-        ) : null}
-      </div>
-    );
-  } else {
-    list = (
-      <ul className="perry-workspaces" ref={listRef} aria-label="Workspaces">
-        {workspaces.map(ws => (
-          <WorkspaceItem key={ws.name} model={model} commands={commands} ws={ws} now={now} />
-        ))}
-      </ul>
-    );
-  }
-
   return (
     <div className="perry-sidebar">
-      <header className="perry-header">
-        <perryIcon.react tag="span" className="perry-logo" />
-        <h2>Perry</h2>
-        <span
-          className={`perry-live perry-live-${live}`}
-          title={live === 'open' ? 'Live: updates arrive as they happen' : 'Reconnecting to live updates…'}
-          aria-label={live === 'open' ? 'live' : 'reconnecting'}
-        />
-        <span className="perry-spacer" />
-        <button
-          className="perry-icon-button"
-          title="New workspace"
-          aria-label="New workspace"
-          onClick={() => model.requestFocus({ workspace: null, target: 'create' })}
-        >
-          <addIcon.react tag="span" />
-        </button>
-        <button
-          className={`perry-icon-button${model.ui.refreshing ? ' perry-spinning' : ''}`}
-          title="Refresh"
-          aria-label="Refresh"
-          onClick={() => void model.refresh()}
-        >
-          <refreshIcon.react tag="span" />
-        </button>
-      </header>
+      <Header model={model} />
       <Health model={model} />
       {creatingOpen ? (
         <CreateForm
@@ -490,7 +506,7 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
           }}
         />
       ) : null}
-      {list}
+      <WorkspaceList model={model} commands={commands} listRef={listRef} createOpen={creatingOpen} />
       {model.store.info ? (
         <footer className="perry-footer">
           perry {model.store.info.version}
