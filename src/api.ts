@@ -16,10 +16,12 @@ export interface IWorkspace {
   image?: string;
   ports?: { ssh?: number | null };
   sshHost?: string;
+  /** How to reach it over SSH from where the server is used ("ssh -p 2201 workspace@host"). */
+  sshCommand?: string | null;
   dind?: string | null;
   clone?: string | null;
-  /** The agents' CLIs its image carries; null when that is not known. */
-  agents?: Agent[] | null;
+  /** The names of the agents whose CLIs its image carries; null when that is not known. */
+  agents?: string[] | null;
   error?: string | null;
   volumes?: { home?: string; docker?: string };
 }
@@ -38,6 +40,14 @@ export interface IInfo {
   workspaces?: number | null;
   stateDir?: string;
   checks: ICheck[];
+  /** Every agent Perry knows, declared once on the server. */
+  agents?: IAgent[];
+}
+
+export interface IAgent {
+  name: string;
+  /** How to show it ("OpenCode"). */
+  label?: string;
 }
 
 export interface ITokens {
@@ -48,12 +58,9 @@ export interface ITokens {
   cacheWrite?: number;
 }
 
-export type Agent = 'opencode' | 'claude' | 'codex';
-export const AGENTS: Agent[] = ['opencode', 'claude', 'codex'];
-
 export interface ISession {
   sessionId: string;
-  agent: Agent | string;
+  agent: string;
   title?: string;
   directory?: string | null;
   messageCount?: number;
@@ -96,7 +103,7 @@ export const FINISHED: TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
 export interface ITask {
   id: string;
   workspace: string;
-  agent: Agent | string;
+  agent: string;
   prompt: string;
   status: TaskStatus;
   sessionId?: string | null;

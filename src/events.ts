@@ -3,6 +3,7 @@
  * backoff when it drops. Every (re)connection is announced, so listeners can
  * refetch what they may have missed meanwhile.
  */
+import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { PerryAPI } from './api';
@@ -126,5 +127,104 @@ export class EventStream {
   private _state: ConnectionState = 'closed';
   private _received = new Signal<this, IPerryEvent>(this);
   private _connected = new Signal<this, void>(this);
+  private _stateChanged = new Signal<this, ConnectionState>(this);
+}
+
+/**
+ * The panel's streams: the server-wide one, and one per workspace someone watches,
+ * shared by its watchers and closed with the last of them. The server watches a
+ * workspace's agent sessions while such a listener is connected.
+ */
+export class LiveEvents implements IDisposable {
+  constructor(private api: PerryAPI) {
+    this._main = this._listen(new EventStream(api));
+    this._main.stateChanged.connect((_, state) => this._stateChanged.emit(state));
+    let first = true;
+    this._main.connected.connect(() => {
+      if (!first) {
+        this._reconnected.emit();
+      }
+      first = false;
+    });
+  }
+
+  /** Events of every stream. */
+  get received(): ISignal<this, IPerryEvent> {
+    return this._received;
+  }
+
+  /** The server-wide stream is back after a drop: anything may have happened meanwhile. */
+  get reconnected(): ISignal<this, void> {
+    return this._reconnected;
+  }
+
+  get stateChanged(): ISignal<this, ConnectionState> {
+    return this._stateChanged;
+  }
+
+  get state(): ConnectionState {
+    return this._main.state;
+  }
+
+  start(): void {
+    this._main.start();
+  }
+
+  /** Listen to one workspace's own stream while the returned handle lives. */
+  watch(name: string): IDisposable {
+    let entry = this._watched.get(name);
+    if (!entry) {
+      entry = { stream: this._listen(new EventStream(this.api, name)), users: 0 };
+      this._watched.set(name, entry);
+      entry.stream.start();
+    }
+    entry.users++;
+    let disposed = false;
+    const watched = this._watched;
+    return {
+      get isDisposed() {
+        return disposed;
+      },
+      dispose() {
+        if (disposed) {
+          return;
+        }
+        disposed = true;
+        const e = watched.get(name);
+        if (e && --e.users === 0) {
+          e.stream.dispose();
+          watched.delete(name);
+        }
+      }
+    };
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._main.dispose();
+    for (const { stream } of this._watched.values()) {
+      stream.dispose();
+    }
+    this._watched.clear();
+    Signal.clearData(this);
+  }
+
+  private _listen(stream: EventStream): EventStream {
+    stream.received.connect((_, event) => this._received.emit(event));
+    return stream;
+  }
+
+  private _main: EventStream;
+  private _watched = new Map<string, { stream: EventStream; users: number }>();
+  private _disposed = false;
+  private _received = new Signal<this, IPerryEvent>(this);
+  private _reconnected = new Signal<this, void>(this);
   private _stateChanged = new Signal<this, ConnectionState>(this);
 }

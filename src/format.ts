@@ -1,5 +1,5 @@
 /** Small formatting helpers shared by the views. */
-import { ITokens } from './api';
+import { ITokens, IWorkspace } from './api';
 
 /** Parse the server's times: ISO strings, or epoch seconds/milliseconds. */
 export function parseTime(value: string | number | null | undefined): Date | null {
@@ -81,4 +81,18 @@ export function asText(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** An error's message, whatever was thrown. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The server's SSH command line for the workspace; an older server's workspaces have none, so it is built as it was. */
+export function sshCommand(ws: IWorkspace): string | null {
+  if ('sshCommand' in ws) {
+    return ws.sshCommand || null;
+  }
+  const port = ws.ports?.ssh;
+  return port ? `ssh -p ${port} workspace@${ws.sshHost ?? '127.0.0.1'}` : null;
 }

@@ -24,11 +24,11 @@ async function pickWorkspace(
   if (typeof args.workspace === 'string' && args.workspace) {
     return args.workspace;
   }
-  if (!model.loaded) {
-    await model.loadWorkspaces();
+  if (!model.store.loaded) {
+    await model.store.loadWorkspaces();
   }
-  const candidates = model.workspaces.filter(usable);
-  const selected = model.selected;
+  const candidates = model.store.workspaces.filter(usable);
+  const selected = model.ui.selected;
   if (selected && candidates.some(w => w.name === selected)) {
     return selected;
   }

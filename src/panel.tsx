@@ -8,9 +8,10 @@ import { CommandRegistry } from '@lumino/commands';
 import * as React from 'react';
 
 import { IWorkspace } from './api';
-import { age, fullTime } from './format';
+import { age, fullTime, sshCommand } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
+import { IFocusRequest } from './ui';
 import { nameError } from './names';
 import { StatusBadge, useModel } from './components';
 import { CommandIDs } from './tokens';
@@ -24,7 +25,7 @@ function withCode(text: string): React.ReactNode[] {
 }
 
 function Health(props: { model: PerryModel }): JSX.Element | null {
-  const { info, infoError } = props.model;
+  const { info, infoError } = props.model.store;
   if (infoError && !info) {
     return (
       <div className="perry-health perry-error" role="alert">
@@ -33,7 +34,7 @@ function Health(props: { model: PerryModel }): JSX.Element | null {
       </div>
     );
   }
-  if (!info || !props.model.unhealthy) {
+  if (!info || !props.model.store.unhealthy) {
     return null;
   }
   const again = (
@@ -69,7 +70,7 @@ function Health(props: { model: PerryModel }): JSX.Element | null {
 
 function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: React.RefObject<HTMLInputElement> }): JSX.Element {
   const { model } = props;
-  const creating = model.creating;
+  const creating = model.ui.creating;
   const [name, setName] = React.useState('');
   const [clone, setClone] = React.useState('');
   const [touched, setTouched] = React.useState(false);
@@ -192,7 +193,7 @@ export async function confirmDelete(ws: IWorkspace): Promise<boolean> {
 
 function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
   const { model, ws } = props;
-  const state = model.sessions(ws.name);
+  const state = model.store.sessions.get(ws.name);
   let content: JSX.Element;
   if (ws.status !== 'running') {
     content = <div className="perry-dim">Start the workspace to read its agent sessions.</div>;
@@ -233,7 +234,7 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
             className="perry-icon-button"
             title="Reload sessions"
             aria-label={`Reload sessions of ${ws.name}`}
-            onClick={() => void model.loadSessions(ws.name)}
+            onClick={() => void model.store.loadSessions(ws.name)}
           >
             <refreshIcon.react tag="span" />
           </button>
@@ -244,27 +245,92 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
   );
 }
 
-function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
-  const { model, ws, commands } = props;
-  const busy = model.busy(ws.name);
-  const error = model.actionError(ws.name);
-  const expanded = model.isExpanded(ws.name);
-  const selected = model.selected === ws.name;
+function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+  const { model, ws } = props;
+  const busy = model.ui.busy(ws.name);
   const running = ws.status === 'running';
   const disabled = !!busy || ws.status === 'creating';
-  const ssh = ws.ports?.ssh;
-
   const act = (action: 'start' | 'stop' | 'sync') => () => {
-    model.selected = ws.name;
+    model.ui.selected = ws.name;
     void model.action(ws.name, action);
   };
   const remove = async () => {
-    model.selected = ws.name;
+    model.ui.selected = ws.name;
     if (await confirmDelete(ws)) {
       await model.remove(ws.name);
     }
   };
+  return (
+    <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
+      <button
+        className="perry-button"
+        disabled={disabled || !running}
+        onClick={() => {
+          model.ui.selected = ws.name;
+          void props.commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
+        }}
+      >
+        Terminal
+      </button>
+      {running ? (
+        <button className="perry-button" disabled={disabled} onClick={act('stop')}>
+          Stop
+        </button>
+      ) : (
+        <button className="perry-button" disabled={disabled} onClick={act('start')}>
+          Start
+        </button>
+      )}
+      <button className="perry-button" disabled={disabled || !running} onClick={act('sync')} title="Copy keys, git config and the worker in again">
+        Sync
+      </button>
+      <button className="perry-button perry-danger" disabled={!!busy} onClick={() => void remove()}>
+        Delete
+      </button>
+    </div>
+  );
+}
 
+function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
+  const { ws } = props;
+  const ssh = sshCommand(ws);
+  return (
+    <dl className="perry-details">
+      <dt>Container</dt>
+      <dd>{ws.containerName}</dd>
+      <dt>Image</dt>
+      <dd>{ws.image}</dd>
+      {ws.agents ? (
+        <>
+          <dt>Agents</dt>
+          <dd>{ws.agents.join(', ') || 'none'}</dd>
+        </>
+      ) : null}
+      {ssh ? (
+        <>
+          <dt>SSH</dt>
+          <dd>
+            <code>{ssh}</code>
+          </dd>
+        </>
+      ) : null}
+      {ws.clone ? (
+        <>
+          <dt>Cloned</dt>
+          <dd>{ws.clone}</dd>
+        </>
+      ) : null}
+    </dl>
+  );
+}
+
+function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace; now: number }): JSX.Element {
+  const { model, ws, commands } = props;
+  const busy = model.ui.busy(ws.name);
+  const error = model.ui.actionError(ws.name);
+  const expanded = model.ui.isExpanded(ws.name);
+  const selected = model.ui.selected === ws.name;
+  const port = ws.ports?.ssh;
   return (
     <li
       className={`perry-workspace${selected ? ' perry-selected' : ''}`}
@@ -278,7 +344,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           aria-expanded={expanded}
           title={expanded ? 'Hide details' : 'Show sessions, tasks and details'}
           onClick={() => {
-            model.selected = ws.name;
+            model.ui.selected = ws.name;
             model.setExpanded(ws.name, !expanded);
           }}
         >
@@ -290,77 +356,22 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
         <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
       </div>
       <div className="perry-ws-meta">
-        <span title={ssh ? `ssh -p ${ssh} workspace@${ws.sshHost ?? '127.0.0.1'}` : 'no SSH port'}>
-          SSH {ssh ? `:${ssh}` : '—'}
-        </span>
+        <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
-      <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
-        <button
-          className="perry-button"
-          disabled={disabled || !running}
-          onClick={() => {
-            model.selected = ws.name;
-            void commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
-          }}
-        >
-          Terminal
-        </button>
-        {running ? (
-          <button className="perry-button" disabled={disabled} onClick={act('stop')}>
-            Stop
-          </button>
-        ) : (
-          <button className="perry-button" disabled={disabled} onClick={act('start')}>
-            Start
-          </button>
-        )}
-        <button className="perry-button" disabled={disabled || !running} onClick={act('sync')} title="Copy keys, git config and the worker in again">
-          Sync
-        </button>
-        <button className="perry-button perry-danger" disabled={!!busy} onClick={() => void remove()}>
-          Delete
-        </button>
-      </div>
+      <WorkspaceActions model={model} commands={commands} ws={ws} />
       {ws.error ? <div className="perry-error">{ws.error}</div> : null}
       {error ? (
         <div className="perry-error" role="alert">
           {error}{' '}
-          <button className="perry-link" onClick={() => model.clearActionError(ws.name)} aria-label="Dismiss error">
+          <button className="perry-link" onClick={() => model.ui.clearActionError(ws.name)} aria-label="Dismiss error">
             Dismiss
           </button>
         </div>
       ) : null}
       {expanded ? (
         <div className="perry-ws-body">
-          <dl className="perry-details">
-            <dt>Container</dt>
-            <dd>{ws.containerName}</dd>
-            <dt>Image</dt>
-            <dd>{ws.image}</dd>
-            {ws.agents ? (
-              <>
-                <dt>Agents</dt>
-                <dd>{ws.agents.join(', ') || 'none'}</dd>
-              </>
-            ) : null}
-            {ssh ? (
-              <>
-                <dt>SSH</dt>
-                <dd>
-                  <code>
-                    ssh -p {ssh} workspace@{ws.sshHost ?? '127.0.0.1'}
-                  </code>
-                </dd>
-              </>
-            ) : null}
-            {ws.clone ? (
-              <>
-                <dt>Cloned</dt>
-                <dd>{ws.clone}</dd>
-              </>
-            ) : null}
-          </dl>
+          <WorkspaceDetails ws={ws} />
           <SessionList model={model} commands={commands} ws={ws} />
           <TasksSection model={model} commands={commands} ws={ws} />
         </div>
@@ -371,15 +382,93 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
 
 // ---------------------------------------------------------------------------- panel
 
+/** The workspaces, or why there are none to show. */
+function WorkspaceList(props: {
+  model: PerryModel;
+  commands: CommandRegistry;
+  listRef: React.RefObject<HTMLUListElement>;
+  createOpen: boolean;
+}): JSX.Element {
+  const { model, commands } = props;
+  const { store } = model;
+  const workspaces = store.workspaces;
+  const now = Date.now();
+  if (store.listError && !workspaces.length) {
+    // When the engine is down the health note above already says why.
+    return store.unhealthy ? (
+      <></>
+    ) : (
+      <div className="perry-error" role="alert">
+        {store.listError}
+      </div>
+    );
+  }
+  if (!store.loaded) {
+    return <div className="perry-dim">Loading workspaces…</div>;
+  }
+  if (!workspaces.length) {
+    return (
+      <div className="perry-empty">
+        No workspaces yet.{' '}
+        {!props.createOpen && !store.unhealthy ? (
+          <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
+            Create one
+          </button>
+        ) : null}
+      </div>
+    );
+  }
+  return (
+    <ul className="perry-workspaces" ref={props.listRef} aria-label="Workspaces">
+      {workspaces.map(ws => (
+        <WorkspaceItem key={ws.name} model={model} commands={commands} ws={ws} now={now} />
+      ))}
+    </ul>
+  );
+}
+
+function Header(props: { model: PerryModel }): JSX.Element {
+  const { model } = props;
+  const live = model.connection;
+  return (
+    <header className="perry-header">
+      <perryIcon.react tag="span" className="perry-logo" />
+      <h2>Perry</h2>
+      <span
+        className={`perry-live perry-live-${live}`}
+        title={live === 'open' ? 'Live: updates arrive as they happen' : 'Reconnecting to live updates…'}
+        aria-label={live === 'open' ? 'live' : 'reconnecting'}
+      />
+      <span className="perry-spacer" />
+      <button
+        className="perry-icon-button"
+        title="New workspace"
+        aria-label="New workspace"
+        onClick={() => model.requestFocus({ workspace: null, target: 'create' })}
+      >
+        <addIcon.react tag="span" />
+      </button>
+      <button
+        className={`perry-icon-button${model.ui.refreshing ? ' perry-spinning' : ''}`}
+        title="Refresh"
+        aria-label="Refresh"
+        onClick={() => void model.refresh()}
+      >
+        <refreshIcon.react tag="span" />
+      </button>
+    </header>
+  );
+}
+
 function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.Element {
   const { model, commands } = props;
-  useModel(model, model.creating ? 1000 : 15000);
+  useModel(model, model.ui.creating ? 1000 : 15000);
   const [showCreate, setShowCreate] = React.useState(false);
   const nameRef = React.useRef<HTMLInputElement>(null);
   const listRef = React.useRef<HTMLUListElement>(null);
 
   React.useEffect(() => {
-    const onFocus = (_: PerryModel, request: { workspace: string | null; target: string }) => {
+    const onFocus = (_: unknown, request: IFocusRequest) => {
       if (request.target === 'create') {
         setShowCreate(true);
         window.setTimeout(() => nameRef.current?.focus(), 0);
@@ -395,79 +484,17 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
         }, 50);
       }
     };
-    model.focusRequested.connect(onFocus);
+    model.ui.focusRequested.connect(onFocus);
     return () => {
-      model.focusRequested.disconnect(onFocus);
+      model.ui.focusRequested.disconnect(onFocus);
     };
   }, [model]);
 
-  const workspaces = model.workspaces;
   // Open while asked for, and while a create runs or its error waits to be read.
-  const creatingOpen = showCreate || !!model.creating;
-  const now = Date.now();
-  const live = model.connection;
-
-  let list: JSX.Element;
-  if (model.listError && !workspaces.length) {
-    // When the engine is down the health note above already says why.
-    list = model.unhealthy ? (
-      <></>
-    ) : (
-      <div className="perry-error" role="alert">
-        {model.listError}
-      </div>
-    );
-  } else if (!model.loaded) {
-    list = <div className="perry-dim">Loading workspaces…</div>;
-  } else if (!workspaces.length) {
-    list = (
-      <div className="perry-empty">
-        No workspaces yet.{' '}
-        {!creatingOpen && !model.unhealthy ? (
-          <button className="perry-link" onClick={() => model.requestFocus({ workspace: null, target: 'create' })}>
-            Create one
-          </button>
-        ) : null}
-      </div>
-    );
-  } else {
-    list = (
-      <ul className="perry-workspaces" ref={listRef} aria-label="Workspaces">
-        {workspaces.map(ws => (
-          <WorkspaceItem key={ws.name} model={model} commands={commands} ws={ws} now={now} />
-        ))}
-      </ul>
-    );
-  }
-
+  const creatingOpen = showCreate || !!model.ui.creating;
   return (
     <div className="perry-sidebar">
-      <header className="perry-header">
-        <perryIcon.react tag="span" className="perry-logo" />
-        <h2>Perry</h2>
-        <span
-          className={`perry-live perry-live-${live}`}
-          title={live === 'open' ? 'Live: updates arrive as they happen' : 'Reconnecting to live updates…'}
-          aria-label={live === 'open' ? 'live' : 'reconnecting'}
-        />
-        <span className="perry-spacer" />
-        <button
-          className="perry-icon-button"
-          title="New workspace"
-          aria-label="New workspace"
-          onClick={() => model.requestFocus({ workspace: null, target: 'create' })}
-        >
-          <addIcon.react tag="span" />
-        </button>
-        <button
-          className={`perry-icon-button${model.loading ? ' perry-spinning' : ''}`}
-          title="Refresh"
-          aria-label="Refresh"
-          onClick={() => void model.refresh()}
-        >
-          <refreshIcon.react tag="span" />
-        </button>
-      </header>
+      <Header model={model} />
       <Health model={model} />
       {creatingOpen ? (
         <CreateForm
@@ -479,11 +506,11 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
           }}
         />
       ) : null}
-      {list}
-      {model.info ? (
+      <WorkspaceList model={model} commands={commands} listRef={listRef} createOpen={creatingOpen} />
+      {model.store.info ? (
         <footer className="perry-footer">
-          perry {model.info.version}
-          {model.info.engine?.version ? ` · Docker ${model.info.engine.version}` : ''}
+          perry {model.store.info.version}
+          {model.store.info.engine?.version ? ` · Docker ${model.store.info.engine.version}` : ''}
         </footer>
       ) : null}
     </div>

@@ -10,7 +10,8 @@ import { IMessage, IPart, ISession, PerryError } from './api';
 import { ErrorAlert, useModel } from './components';
 import { asText, cost, fullTime, tokenSummary, tokenTotal } from './format';
 import { perryIcon } from './icons';
-import { IReplyPart, ISessionChange, PerryModel } from './model';
+import { PerryModel } from './model';
+import { IReplyPart, ISessionChange } from './store';
 
 /** Messages fetched when a session opens (the newest); older ones on demand. */
 const PAGE = 100;
@@ -154,7 +155,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
   // Live: refetch when the session changes (debounced: events come in bursts while an agent works).
   React.useEffect(() => {
     let timer: number | undefined;
-    const onChange = (_: PerryModel, change: ISessionChange) => {
+    const onChange = (_: unknown, change: ISessionChange) => {
       if (change.workspace !== workspace) {
         return;
       }
@@ -167,23 +168,23 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
       window.clearTimeout(timer);
       timer = window.setTimeout(() => void reload(), 300);
     };
-    model.sessionChanged.connect(onChange);
+    model.store.sessionChanged.connect(onChange);
     return () => {
       window.clearTimeout(timer);
-      model.sessionChanged.disconnect(onChange);
+      model.store.sessionChanged.disconnect(onChange);
     };
   }, [model, workspace, sessionId, reload]);
 
   // While our message waits for its answer, show the reply's parts as the agent prints them.
   React.useEffect(() => {
-    const onPart = (_: PerryModel, reply: IReplyPart) => {
+    const onPart = (_: unknown, reply: IReplyPart) => {
       if (reply.workspace === workspace && reply.sessionId === sessionId) {
         setStreamed(parts => [...parts, reply.part]);
       }
     };
-    model.replyPart.connect(onPart);
+    model.store.replyPart.connect(onPart);
     return () => {
-      model.replyPart.disconnect(onPart);
+      model.store.replyPart.disconnect(onPart);
     };
   }, [model, workspace, sessionId]);
 
@@ -208,7 +209,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
     }
   };
 
-  const ws = model.workspace(workspace);
+  const ws = model.store.workspace(workspace);
   const running = ws?.status === 'running';
 
   const send = async (e?: React.FormEvent) => {

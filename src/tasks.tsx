@@ -2,7 +2,8 @@
 import { CommandRegistry } from '@lumino/commands';
 import * as React from 'react';
 
-import { AGENTS, FINISHED, ITask, IWorkspace } from './api';
+import { agentChoices, chosenAgent, IAgentChoice } from './agents';
+import { FINISHED, ITask, IWorkspace } from './api';
 import { age, fullTime } from './format';
 import { PerryModel } from './model';
 import { ErrorAlert, StatusBadge } from './components';
@@ -90,11 +91,31 @@ function TaskItem(props: { model: PerryModel; commands: CommandRegistry; task: I
   );
 }
 
+/** The agents as the server declares them; one the image lacks is shown but cannot be picked. */
+function AgentSelect(props: { choices: IAgentChoice[]; value: string; onChange: (agent: string) => void }): JSX.Element {
+  return (
+    <select className="perry-select" value={props.value} onChange={e => props.onChange(e.target.value)}>
+      {props.choices.length ? null : (
+        <option value="" disabled>
+          no agent known
+        </option>
+      )}
+      {props.choices.map(a => (
+        <option key={a.name} value={a.name} title={a.label} disabled={!a.installed}>
+          {a.installed ? a.name : `${a.name} (not in the image)`}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 export function TasksSection(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
   const { model, ws } = props;
-  const state = model.tasks(ws.name);
-  const sessions = model.sessions(ws.name).items;
-  const [agent, setAgent] = React.useState<string>('opencode');
+  const state = model.store.tasks.get(ws.name);
+  const sessions = model.store.sessions.get(ws.name).items;
+  const choices = agentChoices(model.store.info, ws);
+  const [picked, setAgent] = React.useState<string | null>(null);
+  const agent = chosenAgent(choices, picked);
   const [sessionId, setSessionId] = React.useState('');
   const [prompt, setPrompt] = React.useState('');
   const [sending, setSending] = React.useState(false);
@@ -105,7 +126,7 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
 
   const submit = async (e?: React.FormEvent) => {
     e?.preventDefault();
-    if (!prompt.trim() || sending || !running) {
+    if (!prompt.trim() || sending || !running || !agent) {
       return;
     }
     setSending(true);
@@ -134,23 +155,14 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
           <div className="perry-row">
             <label>
               Agent{' '}
-              <select
-                className="perry-select"
+              <AgentSelect
+                choices={choices}
                 value={agent}
-                onChange={e => {
-                  setAgent(e.target.value);
+                onChange={a => {
+                  setAgent(a);
                   setSessionId('');
                 }}
-              >
-                {AGENTS.map(a => {
-                  const installed = !ws.agents || ws.agents.includes(a);
-                  return (
-                    <option key={a} value={a} disabled={!installed}>
-                      {installed ? a : `${a} (not in the image)`}
-                    </option>
-                  );
-                })}
-              </select>
+              />
             </label>
             <label>
               Session{' '}
@@ -183,7 +195,7 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
             }}
           />
           <div className="perry-row">
-            <button type="submit" className="jp-mod-styled jp-mod-accept perry-button" disabled={!running || sending || !prompt.trim()}>
+            <button type="submit" className="jp-mod-styled jp-mod-accept perry-button" disabled={!running || sending || !prompt.trim() || !agent}>
               {sending ? 'Dispatching…' : 'Dispatch'}
             </button>
           </div>
