@@ -206,7 +206,7 @@ def keygen_seconds(container) -> float | None:
 def plain_kwargs(perry: Perry, name: str, port: int, dind: str) -> dict[str, Any]:
     record = {"created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
               "ports": {"ssh": port}, "env": {}, "clone": None}
-    return perry.workspaces._container_kwargs(name, record, dind)
+    return perry.workspaces.container_spec(name, record, dind)
 
 
 def plain_create(client: docker.DockerClient, counter: Counter, perry: Perry, name: str, port: int,
