@@ -205,7 +205,7 @@ class WorkspaceManager:
                progress: Progress = _no_progress) -> dict[str, Any]:
         validate_name(name)
         clone = _validate_clone(clone)
-        env = _validate_env(env)
+        env = validate_env(env)
         with self.operations.hold(name, "create"):
             return self._create(name, clone, env, progress)
 
@@ -565,7 +565,7 @@ class WorkspaceManager:
             raise InvalidInput("command must be a non-empty list of strings")
         if not isinstance(user, str) or not user:
             raise InvalidInput("user must be a non-empty string")
-        env = _validate_env(env)
+        env = validate_env(env)
         self._require_running(name)
         return self.run(name, command, user=user, workdir=workdir, env=env)
 
@@ -717,7 +717,7 @@ def _validate_clone(clone: object) -> str | None:
                        "nor an absolute local path")
 
 
-def _validate_env(env: object) -> dict[str, str]:
+def validate_env(env: object) -> dict[str, str]:
     if env is None:
         return {}
     if not isinstance(env, Mapping):
