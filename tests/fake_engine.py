@@ -16,7 +16,7 @@ import tarfile
 import threading
 from typing import IO, Any, Callable, Iterator, Mapping
 
-from perry_jupyter.core.engine import CapabilitiesRefused, DockerError, PortTaken, read_lines
+from perry_jupyter.core.engine import CapabilitiesRefused, Doing, DockerError, PortTaken, read_lines
 from perry_jupyter.core.errors import EngineUnavailable, PerryError
 
 ExecHook = Callable[..., "dict[str, Any] | str | None"]
@@ -42,7 +42,7 @@ class FakeEngine:
         self.archives: list[tuple[str, str, bytes]] = []
         self.calls: list[str] = []
         self._ids = itertools.count(1)
-        self._doing = threading.local()
+        self.doing = Doing()
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ test helpers
@@ -59,7 +59,7 @@ class FakeEngine:
         """Start as on a host whose capability bounding set is short (see shared/ENVIRONMENT.md)."""
         def refuse(container: dict[str, Any]) -> None:
             if container["spec"].get("privileged"):
-                raise CapabilitiesRefused(f"{self._what('starting the container')} failed: "
+                raise CapabilitiesRefused(f"{self.doing.current('starting the container')} failed: "
                                           "unable to apply caps: operation not permitted",
                                           "unable to apply caps: operation not permitted")
         self.on_start = refuse
@@ -69,7 +69,7 @@ class FakeEngine:
         def refuse(container: dict[str, Any]) -> None:
             if any(p == port for _addr, p in container["spec"].get("ports", {}).values()):
                 detail = f"Bind for 127.0.0.1:{port} failed: port is already allocated"
-                raise PortTaken(f"{self._what('starting the container')} failed: {detail}", detail)
+                raise PortTaken(f"{self.doing.current('starting the container')} failed: {detail}", detail)
         self.on_start = refuse
 
     def running(self, name: str) -> dict[str, Any]:
@@ -81,12 +81,8 @@ class FakeEngine:
 
     @contextlib.contextmanager
     def errors(self, what: str = "Docker") -> Iterator[None]:
-        stack = self._stack()
-        stack.append(what)
-        try:
+        with self.doing.label(what):
             yield
-        finally:
-            stack.pop()
 
     def ping(self) -> dict:
         if not self.reachable:
@@ -243,15 +239,6 @@ class FakeEngine:
 
     # ------------------------------------------------------------ inside
 
-    def _stack(self) -> list[str]:
-        if not hasattr(self._doing, "stack"):
-            self._doing.stack = []
-        return self._doing.stack
-
-    def _what(self, default: str) -> str:
-        stack = self._stack()
-        return stack[-1] if stack else default
-
     def _touch(self, call: str) -> None:
         if not self.reachable:
             raise EngineUnavailable(f"the Docker engine at {self.address} is not reachable (fake engine down)")
@@ -259,7 +246,7 @@ class FakeEngine:
         self.calls.append(call)
 
     def _refuse(self, detail: str) -> None:
-        raise DockerError(f"{self._what('Docker')} failed: {detail}", detail)
+        raise DockerError(f"{self.doing.current('Docker')} failed: {detail}", detail)
 
     def _find(self, name_or_id: str) -> dict[str, Any] | None:
         with self._lock:

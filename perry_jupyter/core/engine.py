@@ -50,14 +50,38 @@ class PortTaken(DockerError):
     """Starting a container failed: a host port it publishes is taken."""
 
 
+class Doing:
+    """What each thread is doing, for the messages of the errors it meets: the innermost label wins."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def label(self, what: str) -> Iterator[None]:
+        stack = self._stack()
+        stack.append(what)
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def current(self, default: str) -> str:
+        stack = self._stack()
+        return stack[-1] if stack else default
+
+    def _stack(self) -> list[str]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
+
+
 class Engine:
     def __init__(self, base_url: str | None = None, timeout: int = 120):
         self.base_url = base_url or None
         self.timeout = timeout
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
-        # What the calling thread is doing, for error messages: see errors().
-        self._doing = threading.local()
+        self.doing = Doing()  # see errors()
         self.api_calls = 0  # counted for benchmarks and tests
 
     @property
@@ -112,26 +136,12 @@ class Engine:
     @contextlib.contextmanager
     def errors(self, what: str = "Docker") -> Iterator[None]:
         """Name what the block does in the errors of the engine calls inside it."""
-        stack = self._stack()
-        stack.append(what)
-        try:
-            with self._translated(what):
-                yield
-        finally:
-            stack.pop()
-
-    def _stack(self) -> list[str]:
-        if not hasattr(self._doing, "stack"):
-            self._doing.stack = []
-        return self._doing.stack
-
-    def _what(self, default: str) -> str:
-        stack = self._stack()
-        return stack[-1] if stack else default
+        with self.doing.label(what), self._translated(what):
+            yield
 
     @contextlib.contextmanager
     def _call(self, default: str) -> Iterator[None]:
-        with self._translated(self._what(default)):
+        with self._translated(self.doing.current(default)):
             yield
 
     @contextlib.contextmanager
@@ -200,9 +210,9 @@ class Engine:
             except APIError as e:
                 text = str(e)
                 if "unable to apply caps" in text or "operation not permitted" in text:
-                    raise self._refusal(CapabilitiesRefused, self._what("starting the container"), e) from None
+                    raise self._refusal(CapabilitiesRefused, self.doing.current("starting the container"), e) from None
                 if "port is already allocated" in text or "address already in use" in text:
-                    raise self._refusal(PortTaken, self._what("starting the container"), e) from None
+                    raise self._refusal(PortTaken, self.doing.current("starting the container"), e) from None
                 raise
 
     def stop(self, container: str, timeout: int) -> None:
@@ -398,8 +408,10 @@ def _listed(c: dict[str, Any]) -> dict[str, Any]:
     for p in c.get("Ports") or []:
         if p.get("PublicPort"):
             ports.setdefault(f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}", int(p["PublicPort"]))
-    names = c.get("Names") or []
-    return {"id": c.get("Id"), "name": names[0].lstrip("/") if names else None, "image": c.get("Image"),
+    # Links add names like "/other/alias"; the container's own name has no inner slash.
+    names = [n.lstrip("/") for n in c.get("Names") or []]
+    name = next((n for n in names if "/" not in n), names[0] if names else None)
+    return {"id": c.get("Id"), "name": name, "image": c.get("Image"),
             "state": c.get("State"), "labels": c.get("Labels") or {}, "ports": ports}
 
 
