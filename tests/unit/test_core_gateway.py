@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from pathlib import Path
 
@@ -15,6 +16,7 @@ GATEWAY = PACKAGE / "core" / "engine.py"
 PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make"}
 
 
+@functools.lru_cache(maxsize=1)
 def modules() -> list[tuple[str, ast.AST]]:
     return [(str(f.relative_to(PACKAGE.parent)), ast.parse(f.read_text(encoding="utf-8"), str(f)))
             for f in sorted(PACKAGE.rglob("*.py")) if f != GATEWAY]
