@@ -244,7 +244,7 @@ def clean_up(client: docker.DockerClient, server: Server, tmp: Path, prefix: str
         print(f"cleanup: stopping perry serve: {e}", file=sys.stderr)
     if perry is not None:
         with contextlib.suppress(Exception):
-            perry.engine.client.close()
+            perry.engine.close()
     removed = remove_bench_objects(client, prefix, network)
     shutil.rmtree(tmp, ignore_errors=True)
     say(f"cleaned up: {len(removed)} Docker object(s), the server, {tmp}")

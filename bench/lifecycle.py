@@ -93,29 +93,29 @@ class Counter:
 class PhaseTimer:
     """Splits Perry's create/start into phases by timing some of the functions it calls.
 
-    Wraps methods on the one WorkspaceManager instance, plus (for the life of the
-    benchmark, restored afterwards) `archive.put_worker` and the SDK's `Container.start`,
-    which Perry's `start` calls directly. `take()` before and after each Perry operation.
+    Wraps methods on the one WorkspaceManager instance and, on its engine gateway, the
+    worker's archive upload and the container start (for the life of the benchmark,
+    restored afterwards). `take()` before and after each Perry operation.
     """
 
     METHODS = ("_require_image", "_containers", "_reserve", "_ensure_volumes", "_create_container",
                "_wait_ready", "_copy_user_files", "get")
 
     def __init__(self, manager):
-        from docker.models.containers import Container
-
-        from perry_jupyter.core import archive
-
         self.totals: dict[str, float] = {}
         for attr in self.METHODS:
             setattr(manager, attr, self._wrap(attr, getattr(manager, attr)))
-        self._restore = [(archive, "put_worker", archive.put_worker), (Container, "start", Container.start)]
-        archive.put_worker = self._wrap("put_worker", archive.put_worker)
-        Container.start = self._wrap("container.start", Container.start)
+        engine = manager.engine
+        put_archive, start = engine.put_archive, engine.start
+        upload = {"/": self._wrap("put_worker", put_archive)}  # the worker; the home's files are _copy_user_files
+
+        engine.put_archive = lambda container, path, tar: upload.get(path, put_archive)(container, path, tar)
+        engine.start = self._wrap("container.start", start)
+        self._restore = [(engine, "put_archive"), (engine, "start")]
 
     def restore(self) -> None:
-        for owner, attr, original in self._restore:
-            setattr(owner, attr, original)
+        for owner, attr in self._restore:
+            delattr(owner, attr)  # the class's method shows again
         self._restore = []
 
     def _wrap(self, attr: str, fn: Callable) -> Callable:
@@ -206,7 +206,7 @@ def keygen_seconds(container) -> float | None:
 def plain_kwargs(perry: Perry, name: str, port: int, dind: str) -> dict[str, Any]:
     record = {"created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
               "ports": {"ssh": port}, "env": {}, "clone": None}
-    return perry.workspaces._container_kwargs(name, record, dind)
+    return perry.workspaces.container_spec(name, record, dind)
 
 
 def plain_create(client: docker.DockerClient, counter: Counter, perry: Perry, name: str, port: int,

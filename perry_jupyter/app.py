@@ -160,7 +160,7 @@ class PerryApp(ExtensionApp):
             self.perry.workspaces.naming.container,
             docker_host=self.docker_host,
             shell=lambda: self.perry.settings.terminal_shell,
-            reap=lambda workspace, command: self.perry.workspaces.exec(workspace, command, user="root"),
+            reap=lambda workspace, command: self.perry.workspaces.run(workspace, command, user="root"),
             run_blocking=lambda fn, *args: IOLoop.current().run_in_executor(
                 web_settings["perry_executor"], fn, *args),
         )

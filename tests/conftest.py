@@ -31,9 +31,10 @@ def docker_client():
 @pytest.fixture(scope="session")
 def workspace_image(docker_client):
     """The real workspace image, built once (the builder's cache makes later runs instant)."""
+    from perry_jupyter.core.engine import Engine
     from perry_jupyter.core.image import ImageBuilder
 
-    status = ImageBuilder(docker_client, IMAGE_TAG).build(
+    status = ImageBuilder(Engine(), IMAGE_TAG).build(
         progress=lambda e: e.get("stage") != "build" and print("image:", e.get("message", "")[:200])
     )
     assert status["present"] and status["upToDate"]

@@ -1,6 +1,6 @@
 """Files Perry copies into a workspace: the worker, SSH keys and git config.
 
-Docker's archive API takes a tar stream, so each copy is one in-memory tar with
+The engine's archive API takes a tar stream, so each copy is one in-memory tar with
 the owners and modes set right: sshd ignores an authorized_keys file that other
 users can write.
 """
@@ -46,16 +46,13 @@ def worker_tar() -> bytes:
     return buf.getvalue()
 
 
-def put_worker(container) -> None:
-    container.put_archive("/", worker_tar())
-
-
-def put_user_files(container, *, authorized_keys: list[str], git_config: bytes | None,
-                   agent_files: list[tuple[str, bytes]] = ()) -> list[str]:
-    """Copy the host user's public keys, git config and agent credentials into the home.
+def user_files_tar(*, authorized_keys: list[str], git_config: bytes | None,
+                   agent_files: list[tuple[str, bytes]] = ()) -> tuple[bytes, list[str]]:
+    """The host user's public keys, git config and agent credentials as a tar to unpack in the home,
+    and what it holds (names only).
 
     ``agent_files`` are (path relative to the home, content); they may hold secrets, so
-    they land with mode 600 in folders of mode 700. Returns what was copied (names only).
+    they land with mode 600 in folders of mode 700.
     """
     copied = []
     buf = io.BytesIO()
@@ -78,6 +75,4 @@ def put_user_files(container, *, authorized_keys: list[str], git_config: bytes |
         if git_config is not None:
             _add(tar, ".gitconfig", git_config, 0o644, uid=WORKSPACE_UID)
             copied.append("git config")
-    if copied:
-        container.put_archive("/home/workspace", buf.getvalue())
-    return copied
+    return buf.getvalue(), copied

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .workspaces import _port_free
+from .workspaces import port_free
 
 
 def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: Path,
@@ -33,7 +33,7 @@ def run_checks(engine_info: dict, image_info: dict | None, settings, state_dir: 
         check("image", True, f"workspace image {settings.image} is built and up to date")
 
     lo, hi = settings.ssh_port_range
-    free = sum(1 for p in range(lo, min(hi, lo + 50) + 1) if _port_free(settings.bind_address, p))
+    free = sum(1 for p in range(lo, min(hi, lo + 50) + 1) if port_free(settings.bind_address, p))
     check("ports", free > 0, f"SSH ports {lo}-{hi} on {settings.bind_address}: "
           f"{free} of the first {min(hi, lo + 50) - lo + 1} free",
           "choose another range with --PerryApp.ssh_port_range")

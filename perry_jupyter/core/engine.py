@@ -1,24 +1,78 @@
-"""The Docker engine connection: one lazily made client and error translation.
+"""The Docker gateway: the only module that talks to the Docker engine.
 
-Every Docker call in Perry blocks; callers in the server run them on an
-executor. This module turns "cannot reach the engine" into a 503 that names
-the engine's address, wherever it happens.
+Everything else in Perry asks this module for containers, volumes, networks, images,
+execs and archives, and gets plain data back (dicts, lists, bytes, str): no Docker SDK
+object and no Docker exception leaves it. That keeps the interface small enough for
+the in-memory engine of the unit tests (tests/fake_engine.py) and, later, for other
+backends.
+
+Every call blocks; callers in the server run them on an executor. Failures become
+Perry errors in one place: "cannot reach the engine" is a 503 that names the engine's
+address, wherever it happens; any other refusal is a `DockerError` whose message starts
+with what Perry was doing (the innermost ``with engine.errors(what)`` around the call).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
-from typing import Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import docker
 import requests
-from docker.errors import APIError, DockerException
+from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import NotFound as DockerNotFound
+from docker.utils.socket import frames_iter
 
 from .errors import EngineUnavailable, PerryError
 
 DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+
+
+class DockerError(PerryError):
+    """The engine refused a request; ``detail`` is the engine's own words."""
+
+    code = "docker_error"
+    status = 502
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
+
+
+class CapabilitiesRefused(DockerError):
+    """Starting a privileged container failed: this host's capability bounding set is short."""
+
+
+class PortTaken(DockerError):
+    """Starting a container failed: a host port it publishes is taken."""
+
+
+class Doing:
+    """What each thread is doing, for the messages of the errors it meets: the innermost label wins."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def label(self, what: str) -> Iterator[None]:
+        stack = self._stack()
+        stack.append(what)
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def current(self, default: str) -> str:
+        stack = self._stack()
+        return stack[-1] if stack else default
+
+    def _stack(self) -> list[str]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
 
 
 class Engine:
@@ -27,14 +81,19 @@ class Engine:
         self.timeout = timeout
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self.doing = Doing()  # see errors()
         self.api_calls = 0  # counted for benchmarks and tests
 
     @property
     def address(self) -> str:
         return self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
 
-    @property
-    def client(self) -> docker.DockerClient:
+    # ------------------------------------------------------------ connection
+
+    def _api(self) -> docker.APIClient:
+        return self._sdk().api
+
+    def _sdk(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
                 self._client = self._connect()
@@ -55,15 +114,38 @@ class Engine:
         self.api_calls += 1
         return response
 
+    def close(self) -> None:
+        """Drop the connection; the next call connects afresh."""
+        self._forget_client()
+
+    def _forget_client(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                with contextlib.suppress(Exception):
+                    self._client.close()
+            self._client = None
+
     def unavailable(self, cause: object) -> EngineUnavailable:
         return EngineUnavailable(
             f"the Docker engine at {self.address} is not reachable ({_short(cause)}); "
             "start it (e.g. `dockerd &` as root) or set PerryApp.docker_host / DOCKER_HOST"
         )
 
+    # ------------------------------------------------------------ errors
+
     @contextlib.contextmanager
     def errors(self, what: str = "Docker") -> Iterator[None]:
-        """Translate Docker SDK failures inside the block into Perry errors."""
+        """Name what the block does in the errors of the engine calls inside it."""
+        with self.doing.label(what), self._translated(what):
+            yield
+
+    @contextlib.contextmanager
+    def _call(self, default: str) -> Iterator[None]:
+        with self._translated(self.doing.current(default)):
+            yield
+
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
         except PerryError:
@@ -72,30 +154,277 @@ class Engine:
             self._forget_client()
             raise self.unavailable(e) from None
         except APIError as e:
-            raise PerryError(f"{what} failed: {e.explanation or e}", code="docker_error", status=502) from None
+            raise self._refusal(DockerError, what, e) from None
         except DockerException as e:
             if "Connection" in str(e) or "connect" in str(e):
                 self._forget_client()
                 raise self.unavailable(e) from None
-            raise PerryError(f"{what} failed: {e}", code="docker_error", status=502) from None
+            raise DockerError(f"{what} failed: {e}", str(e)) from None
 
-    def _forget_client(self) -> None:
-        # After the engine comes back, the next call connects afresh.
-        with self._lock:
-            if self._client is not None:
-                with contextlib.suppress(Exception):
-                    self._client.close()
-            self._client = None
+    @staticmethod
+    def _refusal(kind: type[DockerError], what: str, e: APIError) -> DockerError:
+        detail = str(e.explanation or e)
+        return kind(f"{what} failed: {detail}", detail)
 
     def ping(self) -> dict:
         """Engine facts for `info` and `doctor`; never raises."""
         try:
             with self.errors("ping"):
-                version = self.client.version()
+                version = self._sdk().version()
             return {"reachable": True, "address": self.address, "version": version.get("Version"),
                     "apiVersion": version.get("ApiVersion")}
         except PerryError as e:
             return {"reachable": False, "address": self.address, "error": e.message}
+
+    # ------------------------------------------------------------ containers
+
+    def containers(self, labels: Mapping[str, str], name: str | None = None) -> list[dict[str, Any]]:
+        """Every container (running or not) carrying all ``labels``; one engine call.
+
+        ``name`` narrows the answer on the engine's side, but it matches substrings:
+        callers compare names exactly."""
+        filters: dict[str, Any] = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        if name:
+            filters["name"] = name
+        with self._call("listing containers"):
+            return [_listed(c) for c in self._api().containers(all=True, filters=filters)]
+
+    def container(self, name: str) -> dict[str, Any] | None:
+        """One container by name or id, in the shape containers() gives; None when there is none."""
+        with self._call("looking up the container"):
+            try:
+                return _inspected(self._api().inspect_container(name))
+            except DockerNotFound:
+                return None
+
+    def create_container(self, **spec: Any) -> str:
+        """Create (not start) a container from the SDK's `containers.create` arguments; its id."""
+        with self._call("creating the container"):
+            return self._sdk().containers.create(**spec).id
+
+    def start(self, container: str) -> None:
+        """Start a container; `CapabilitiesRefused` and `PortTaken` say why the engine could not."""
+        with self._call("starting the container"):
+            try:
+                self._api().start(container)
+            except APIError as e:
+                text = str(e)
+                if "unable to apply caps" in text or "operation not permitted" in text:
+                    raise self._refusal(CapabilitiesRefused, self.doing.current("starting the container"), e) from None
+                if "port is already allocated" in text or "address already in use" in text:
+                    raise self._refusal(PortTaken, self.doing.current("starting the container"), e) from None
+                raise
+
+    def stop(self, container: str, timeout: int) -> None:
+        with self._call("stopping the container"):
+            self._api().stop(container, timeout=timeout)
+
+    def remove_container(self, container: str, *, force: bool = True) -> bool:
+        """Remove a container, keeping its volumes; False when there was none."""
+        with self._call("removing the container"):
+            try:
+                self._api().remove_container(container, force=force, v=False)
+            except DockerNotFound:
+                return False
+        return True
+
+    def logs(self, container: str, tail: int = 200) -> str:
+        with self._call("reading logs"):
+            return self._api().logs(container, tail=tail).decode("utf-8", "replace")
+
+    # ------------------------------------------------------------ volumes and networks
+
+    def volume_exists(self, name: str) -> bool:
+        with self._call("looking up a volume"):
+            try:
+                self._api().inspect_volume(name)
+            except DockerNotFound:
+                return False
+        return True
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        with self._call("creating a volume"):
+            self._api().create_volume(name, labels=dict(labels))
+
+    def remove_volume(self, name: str) -> bool:
+        """False when there was none."""
+        with self._call("removing a volume"):
+            try:
+                self._api().remove_volume(name, force=True)
+            except DockerNotFound:
+                return False
+        return True
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """A bridge network called ``name``, made unless it is there."""
+        with self._call("creating the network"):
+            api = self._api()
+            # The engine's name filter matches substrings ("perry" finds "perry-test"): compare exactly.
+            if any(n["Name"] == name for n in api.networks(names=[name])):
+                return
+            try:
+                api.create_network(name, driver="bridge", labels=dict(labels))
+            except APIError as e:
+                if e.status_code != 409:  # made meanwhile by another process
+                    raise
+
+    # ------------------------------------------------------------ inside a container
+
+    def exec(self, container: str, command: list[str], *, user: str, workdir: str | None = None,
+             env: Mapping[str, str] | None = None,
+             on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Run ``command``; ``{exitCode, stdout, stderr}``. With ``on_line``, stdout is read as it
+        comes, one line at a time; the lines it returns False for are left out of the answer."""
+        with self._call("exec"):
+            api = self._api()
+            exec_id = api.exec_create(container, command, user=user, workdir=workdir,
+                                      environment=dict(env or {}) or None)["Id"]
+            if on_line is None:
+                stdout, stderr = api.exec_start(exec_id, demux=True)
+            else:
+                stdout, stderr = read_lines(api.exec_start(exec_id, stream=True, demux=True), on_line)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        return {
+            "exitCode": code,
+            "stdout": (stdout or b"").decode("utf-8", "replace"),
+            "stderr": (stderr or b"").decode("utf-8", "replace"),
+        }
+
+    def exec_stream(self, container: str, command: list[str], *, user: str,
+                    env: Mapping[str, str] | None = None) -> "ExecStream":
+        """Start a long-running ``command`` whose stdout is read line by line; closing the
+        stream closes the command's stdin."""
+        with self._call("exec"):
+            api = self._api()
+            exec_id = api.exec_create(container, command, stdin=True, stdout=True, stderr=False, user=user,
+                                      environment=dict(env or {}) or None)["Id"]
+            return ExecStream(api.exec_start(exec_id, socket=True))
+
+    def put_archive(self, container: str, path: str, tar: bytes) -> None:
+        """Unpack the tar ``tar`` at ``path`` in the container."""
+        with self._call("copying files into the container"):
+            self._api().put_archive(container, path, tar)
+
+    def get_archive(self, container: str, path: str) -> bytes | None:
+        """``path`` in the container as a tar; None when it does not exist."""
+        with self._call("copying files out of the container"):
+            try:
+                stream, _stat = self._api().get_archive(container, path)
+            except DockerNotFound:
+                return None
+            return b"".join(stream)
+
+    # ------------------------------------------------------------ images
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        """``{id, labels, created, tags}`` of an image, or None when the engine has none of that name."""
+        with self._call("looking up an image"):
+            try:
+                attrs = self._api().inspect_image(ref)
+            except (ImageNotFound, DockerNotFound):
+                return None
+            except APIError as e:
+                if e.status_code == 404:
+                    return None
+                raise
+        return {"id": attrs.get("Id"), "labels": (attrs.get("Config") or {}).get("Labels") or {},
+                "created": attrs.get("Created"), "tags": attrs.get("RepoTags") or []}
+
+    def remove_image(self, image_id: str) -> None:
+        with self._call("removing an image"):
+            self._api().remove_image(image_id, noprune=False)
+
+    def pull(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        """The engine's progress events (dicts) of pulling ``repository:tag``."""
+        with self._call("pulling an image"):
+            yield from self._api().pull(repository, tag=tag, stream=True, decode=True)
+
+    def import_image(self, tar: IO[bytes], repository: str, tag: str) -> str:
+        """Make an image of a root file system's tar (read from the file ``tar``); the engine's answer."""
+        with self._call("importing an image"):
+            return str(self._api().import_image_from_stream(tar, repository=repository, tag=tag))
+
+    def build(self, *, path: str, tag: str, no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
+              labels: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """Build the context folder ``path`` as ``tag`` (never pulling its base); the engine's events."""
+        with self._call("building an image"):
+            yield from self._api().build(path=path, tag=tag, decode=True, rm=True, forcerm=True, nocache=no_cache,
+                                         pull=False, buildargs=dict(buildargs or {}), labels=dict(labels or {}))
+
+
+class ExecStream:
+    """A running exec's stdout as lines, and its stdin to close."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def lines(self) -> Iterator[bytes]:
+        """Complete stdout lines (without the newline) until the command ends."""
+        buffer = b""
+        for _stream, data in frames_iter(self._sock, tty=False):
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                yield line
+
+    def close(self) -> None:
+        sock = self._sock
+        raw = getattr(sock, "_sock", sock)
+        try:
+            if raw is not None:
+                raw.shutdown(socket.SHUT_WR)  # stdin EOF: a command that reads it ends
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def read_lines(chunks: Iterable[tuple[bytes | None, bytes | None]],
+               on_line: Callable[[str], bool]) -> tuple[bytes, bytes]:
+    """(kept stdout, stderr) of a demuxed exec stream, handing each stdout line to ``on_line``."""
+    kept, err, pending = bytearray(), bytearray(), b""
+
+    def line(raw: bytes) -> None:
+        if on_line(raw.decode("utf-8", "replace")):
+            kept.extend(raw + b"\n")
+
+    for out, error in chunks:
+        err.extend(error or b"")
+        if out:
+            pending += out
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                line(raw)
+    if pending:
+        line(pending)
+    return bytes(kept), bytes(err)
+
+
+def _listed(c: dict[str, Any]) -> dict[str, Any]:
+    """A container of the engine's list in Perry's shape: {id, name, image, state, labels, ports}."""
+    ports = {}
+    for p in c.get("Ports") or []:
+        if p.get("PublicPort"):
+            ports.setdefault(f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}", int(p["PublicPort"]))
+    # Links add names like "/other/alias"; the container's own name has no inner slash.
+    names = [n.lstrip("/") for n in c.get("Names") or []]
+    name = next((n for n in names if "/" not in n), names[0] if names else None)
+    return {"id": c.get("Id"), "name": name, "image": c.get("Image"),
+            "state": c.get("State"), "labels": c.get("Labels") or {}, "ports": ports}
+
+
+def _inspected(attrs: dict[str, Any]) -> dict[str, Any]:
+    ports = {}
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        for b in bindings or []:
+            if b.get("HostPort"):
+                ports.setdefault(key, int(b["HostPort"]))
+    config = attrs.get("Config") or {}
+    return {"id": attrs.get("Id"), "name": (attrs.get("Name") or "").lstrip("/") or None,
+            "image": config.get("Image"), "state": (attrs.get("State") or {}).get("Status"),
+            "labels": config.get("Labels") or {}, "ports": ports}
 
 
 def _short(cause: object) -> str:

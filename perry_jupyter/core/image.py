@@ -1,4 +1,4 @@
-"""Builds the workspace image (perry_jupyter/image) with the Docker SDK.
+"""Builds the workspace image (perry_jupyter/image) through the engine gateway.
 
 The base is `debian:bookworm-slim` when the engine has it or can pull it; where nothing can
 be pulled, a Debian base is made with `debootstrap` and `docker import`. The image carries a
@@ -19,10 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-import docker
-import docker.errors
-import requests.exceptions
-
+from .engine import DockerError, Engine
 from .errors import EngineUnavailable, InvalidInput, PerryError
 
 Progress = Callable[[dict], None]
@@ -61,7 +58,7 @@ class ImageBuilder:
 
     def __init__(
         self,
-        client: docker.DockerClient,
+        engine: Engine,
         tag: str = "perry-workspace:latest",
         *,
         base_image: str = "debian:bookworm-slim",
@@ -75,7 +72,7 @@ class ImageBuilder:
         if unknown:
             raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(AGENT_PACKAGES)}")
         self.agents = tuple(a for a in AGENT_PACKAGES if a in agents)  # canonical order
-        self.client = client
+        self.engine = engine
         self.tag = tag
         self.base_image = base_image
         self.bootstrap_tag = bootstrap_tag
@@ -139,7 +136,7 @@ class ImageBuilder:
     def _likely_bootstrap(self) -> bool:
         image = self._get_image(self.tag)
         if image is not None:
-            base = (image.labels or {}).get(BASE_LABEL, "")
+            base = image["labels"].get(BASE_LABEL, "")
             if base.startswith("bootstrap:"):
                 return True
             if base.startswith("image:"):
@@ -148,19 +145,10 @@ class ImageBuilder:
 
     # --- status ---------------------------------------------------------------------------
 
-    def _get_image(self, name: str):
-        try:
-            return self.client.images.get(name)
-        except docker.errors.ImageNotFound:
-            return None
-        except docker.errors.APIError as e:
-            if e.status_code == 404:
-                return None
-            raise _engine_error(e) from e
-        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
-            raise _engine_error(e) from e
+    def _get_image(self, name: str) -> dict[str, Any] | None:
+        return self.engine.image(name)
 
-    def status(self, _image: Any = None) -> dict:
+    def status(self, _image: dict[str, Any] | None = None) -> dict:
         """{"tag", "present", "upToDate", "id", "created", "hash", "base"}."""
         image = _image if _image is not None else self._get_image(self.tag)
         if image is None:
@@ -174,7 +162,7 @@ class ImageBuilder:
                 "base": None,
                 "agents": [],
             }
-        labels = image.labels or {}
+        labels = image["labels"]
         base = labels.get(BASE_LABEL)
         bootstrap = base.startswith("bootstrap:") if base else self._likely_bootstrap()
         current = self.context_hash(bootstrap)
@@ -182,8 +170,8 @@ class ImageBuilder:
             "tag": self.tag,
             "present": True,
             "upToDate": labels.get(HASH_LABEL) == current,
-            "id": image.id,
-            "created": image.attrs.get("Created"),
+            "id": image["id"],
+            "created": image["created"],
             "hash": current,
             "base": base,
             "agents": labels.get(AGENTS_LABEL, "").split(),
@@ -222,13 +210,13 @@ class ImageBuilder:
         previous = self._get_image(self.tag)
         self._docker_build(base, use_bootstrap, context_hash, no_cache, progress)
         result = self.status()
-        if previous is not None and previous.id != result["id"]:
-            self._remove_superseded(previous.id)
+        if previous is not None and previous["id"] != result["id"]:
+            self._remove_superseded(previous["id"])
         progress({"stage": "done", "message": f"built {self.tag} ({_short(result['id'])})"})
         return result
 
-    def _is_current(self, image, bootstrap: bool | None) -> bool:
-        labels = image.labels or {}
+    def _is_current(self, image: dict[str, Any], bootstrap: bool | None) -> bool:
+        labels = image["labels"]
         base = labels.get(BASE_LABEL, "")
         built_bootstrap = base.startswith("bootstrap:")
         if not base or (bootstrap is not None and bootstrap != built_bootstrap):
@@ -263,17 +251,15 @@ class ImageBuilder:
         if not repository or "/" in tag:
             repository, tag = name, "latest"
         try:
-            for event in self.client.api.pull(repository, tag=tag, stream=True, decode=True):
+            for event in self.engine.pull(repository, tag):
                 if event.get("error"):
                     raise PerryError(str(event["error"]), code="pull_failed", status=502)
                 status = event.get("status")
                 if status and not event.get("progressDetail"):
                     layer = event.get("id")
                     progress({"stage": "base", "message": f"{layer}: {status}" if layer else status})
-        except docker.errors.APIError as e:
-            raise PerryError(_api_message(e), code="pull_failed", status=502) from e
-        except requests.exceptions.ConnectionError as e:
-            raise _engine_error(e) from e
+        except DockerError as e:
+            raise PerryError(e.detail.strip(), code="pull_failed", status=502) from e
 
     # --- the debootstrapped base ----------------------------------------------------------
 
@@ -347,22 +333,20 @@ class ImageBuilder:
         )
         try:
             assert tar.stdout is not None
-            result = self.client.api.import_image_from_stream(
-                tar.stdout, repository=repository, tag=tag
-            )
-        except docker.errors.APIError as e:
+            result = self.engine.import_image(tar.stdout, repository, tag)
+        except DockerError as e:
             tar.kill()
-            raise PerryError(f"docker import failed: {_api_message(e)}", code="bootstrap_failed") from e
-        except requests.exceptions.ConnectionError as e:
+            raise PerryError(f"docker import failed: {e.detail.strip()}", code="bootstrap_failed") from e
+        except EngineUnavailable:
             tar.kill()
-            raise _engine_error(e) from e
+            raise
         finally:
             if tar.stdout:
                 tar.stdout.close()
         err = tar.stderr.read().decode(errors="replace") if tar.stderr else ""
         if tar.wait() != 0:
             raise PerryError(f"tar of the bootstrapped tree failed: {err.strip()}", code="bootstrap_failed")
-        for line in str(result).splitlines():
+        for line in result.splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
@@ -394,14 +378,10 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="perry-image-", dir=self.workdir) as ctx:
             self.write_context(ctx)
             try:
-                stream = self.client.api.build(
+                stream = self.engine.build(
                     path=ctx,
                     tag=self.tag,
-                    decode=True,
-                    rm=True,
-                    forcerm=True,
-                    nocache=no_cache,
-                    pull=False,
+                    no_cache=no_cache,
                     buildargs={"BASE_IMAGE": base,
                                "PERRY_AGENT_PACKAGES": " ".join(AGENT_PACKAGES[a] for a in self.agents)},
                     labels={
@@ -413,10 +393,8 @@ class ImageBuilder:
                 )
                 for event in stream:
                     self._build_event(event, progress)
-            except docker.errors.APIError as e:
-                raise PerryError(f"image build failed: {_api_message(e)}", code="build_failed") from e
-            except requests.exceptions.ConnectionError as e:
-                raise _engine_error(e) from e
+            except DockerError as e:
+                raise PerryError(f"image build failed: {e.detail.strip()}", code="build_failed") from e
 
     def _remove_superseded(self, image_id: str) -> None:
         """Drop the image this build replaced, if nothing uses it any more.
@@ -425,11 +403,11 @@ class ImageBuilder:
         someone tagged meanwhile is left alone too.
         """
         try:
-            image = self.client.images.get(image_id)
-            if image.tags or (image.labels or {}).get(IMAGE_LABEL) != "workspace":
+            image = self.engine.image(image_id)
+            if image is None or image["tags"] or image["labels"].get(IMAGE_LABEL) != "workspace":
                 return
-            self.client.images.remove(image_id, noprune=False)
-        except (docker.errors.APIError, requests.exceptions.RequestException):
+            self.engine.remove_image(image_id)
+        except PerryError:
             pass
 
     @staticmethod
@@ -481,14 +459,6 @@ def _remove_tree(path: str) -> None:
         if mount == real or mount.startswith(real + os.sep):
             subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _api_message(e: docker.errors.APIError) -> str:
-    return str(e.explanation or e).strip()
-
-
-def _engine_error(e: Exception) -> EngineUnavailable:
-    return EngineUnavailable(f"the Docker engine is not reachable: {e}")
 
 
 def _short(image_id: str | None) -> str:

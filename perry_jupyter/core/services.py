@@ -18,10 +18,12 @@ from .workspaces import WorkspaceManager, WorkspaceSettings
 
 
 class Perry:
-    def __init__(self, state_dir: str | Path, settings: WorkspaceSettings, docker_host: str | None = None):
+    def __init__(self, state_dir: str | Path, settings: WorkspaceSettings, docker_host: str | None = None,
+                 engine: Engine | None = None):
+        """``engine``: the gateway to Docker (by default one to ``docker_host``); tests pass an in-memory one."""
         self.state_dir = Path(state_dir)
         self.settings = settings
-        self.engine = Engine(docker_host)
+        self.engine = engine or Engine(docker_host)
         self.events = EventBus()
         self.store = StateStore(self.state_dir)
         self.runtime_settings = SettingsStore(self.state_dir)
@@ -36,7 +38,7 @@ class Perry:
     def image_builder(self, agents: tuple[str, ...] | None = None):
         from .image import ImageBuilder  # the build context is only needed when asked about
 
-        return ImageBuilder(self.engine.client, self.settings.image,
+        return ImageBuilder(self.engine, self.settings.image,
                             agents=self.settings.image_agents if agents is None else agents)
 
     def image_status(self) -> dict[str, Any]:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 from typing import Any, Hashable
-
-from docker.utils.socket import frames_iter
 
 from .errors import InvalidInput, PerryError
 from .events import Event, EventBus
@@ -196,26 +193,19 @@ class _Watcher(threading.Thread):
         self.sessions = sessions
         self.name_ = name
         self.alive = True
-        self._sock = None
+        self._stream = None
         self._stopping = threading.Event()
         self.ready = threading.Event()
 
     def run(self) -> None:
         manager = self.sessions.workspaces
         try:
-            api = manager.engine.client.api
-            exec_id = api.exec_create(manager.naming.container(self.name_), WATCH_COMMAND, stdin=True,
-                                      stdout=True, stderr=False, user="workspace",
-                                      environment={"HOME": HOME_DIR})["Id"]
-            self._sock = api.exec_start(exec_id, socket=True)
+            self._stream = manager.engine.exec_stream(manager.naming.container(self.name_), WATCH_COMMAND,
+                                                      user="workspace", env={"HOME": HOME_DIR})
             if self._stopping.is_set():
                 return
-            buffer = b""
-            for _stream, data in frames_iter(self._sock, tty=False):
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    self._line(line)
+            for line in self._stream.lines():
+                self._line(line)
         except Exception as e:  # the workspace stopped, the engine went away: the watch ends
             if not self._stopping.is_set():
                 log.info("session watch of %s ended: %s", self.name_, e)
@@ -242,16 +232,5 @@ class _Watcher(threading.Thread):
         self._close()
 
     def _close(self) -> None:
-        sock = self._sock
-        if sock is None:
-            return
-        raw = getattr(sock, "_sock", sock)
-        try:
-            if raw is not None:
-                raw.shutdown(socket.SHUT_WR)  # stdin EOF: the watcher inside exits
-        except OSError:
-            pass
-        try:
-            sock.close()
-        except OSError:
-            pass
+        if self._stream is not None:
+            self._stream.close()  # stdin EOF: the watcher inside exits

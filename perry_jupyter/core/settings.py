@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .errors import InvalidInput, PerryError
 from .state import LockedJsonFile
-from .workspaces import DIND_MODES, WorkspaceSettings, _validate_env
+from .workspaces import DIND_MODES, WorkspaceSettings, validate_env
 
 
 def _paths(value: Any) -> list[str]:
@@ -59,7 +59,7 @@ def _agents(value: Any) -> tuple[str, ...]:
 PATCHABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "sshPublicKeys": ("ssh_public_keys", _paths),
     "gitConfig": ("git_config", _optional_path),
-    "env": ("extra_env", _validate_env),
+    "env": ("extra_env", validate_env),
     "dindMode": ("dind_mode", _dind),
     "readyTimeout": ("ready_timeout", _timeout),
     "terminalShell": ("terminal_shell", _shell),

@@ -40,9 +40,9 @@ def _call(workspaces, name: str, args: tuple[str, ...],
             return False
         return True
 
-    return workspaces._exec(name, ["perry-worker", *args, "--json"], user="workspace", workdir=HOME_DIR,
-                            env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()},
-                            on_line=line if on_event is not None else None)
+    return workspaces.run(name, ["perry-worker", *args, "--json"], user="workspace", workdir=HOME_DIR,
+                          env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()},
+                          on_line=line if on_event is not None else None)
 
 
 def _error_code(result: dict[str, Any]) -> str | None:

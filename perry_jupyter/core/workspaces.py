@@ -18,12 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from docker.errors import APIError, ImageNotFound
-from docker.errors import NotFound as DockerNotFound
-
 from . import archive
 from .clone import REDACTED, redact, split_credentials
-from .engine import Engine
+from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .image import AGENTS_LABEL
@@ -146,25 +143,24 @@ class WorkspaceManager:
         return self._describe(name, record, container)
 
     def _containers(self, name: str | None = None) -> dict[str, dict[str, Any]]:
-        labels = [f"{LABEL_MANAGED}=true"]
+        labels = {LABEL_MANAGED: "true"}
         if name is not None:
-            labels.append(f"{LABEL_WORKSPACE}={name}")
+            labels[LABEL_WORKSPACE] = name
         with self.engine.errors("listing containers"):
             # The name filter keeps other prefixes' containers out of the answer (it matches
             # substrings, so the exact check below still decides).
-            found = self.engine.client.api.containers(
-                all=True, filters={"label": labels, "name": self.naming.container(name or "")})
+            found = self.engine.containers(labels, name=self.naming.container(name or ""))
         out = {}
         for c in found:
-            ws = (c.get("Labels") or {}).get(LABEL_WORKSPACE)
+            ws = c["labels"].get(LABEL_WORKSPACE)
             # Only containers of our prefix: two Perry servers with different prefixes share an engine.
-            if ws and f"/{self.naming.container(ws)}" in (c.get("Names") or []):
+            if ws and c["name"] == self.naming.container(ws):
                 out[ws] = c
         return out
 
     def _describe(self, name: str, record: dict | None, container: dict | None) -> dict[str, Any]:
         record = record or {}
-        labels = (container or {}).get("Labels") or {}
+        labels = (container or {}).get("labels") or {}
         status = record.get("status", "stopped")
         error = record.get("error")
         if status != "creating":
@@ -173,7 +169,7 @@ class WorkspaceManager:
                 error = error or (f"container {self.naming.container(name)} is missing; "
                                   "`perry start` recreates it from its volumes")
             else:
-                state = container.get("State")
+                state = container["state"]
                 if state == "running":
                     status, error = "running", None
                 elif state == "restarting":
@@ -186,10 +182,10 @@ class WorkspaceManager:
         return {
             "name": name,
             "status": status,
-            "containerId": (container or {}).get("Id") or record.get("containerId"),
+            "containerId": (container or {}).get("id") or record.get("containerId"),
             "containerName": self.naming.container(name),
             "created": record.get("created") or labels.get(LABEL_CREATED),
-            "image": (container or {}).get("Image") or record.get("image") or self.settings.image,
+            "image": (container or {}).get("image") or record.get("image") or self.settings.image,
             "ports": {"ssh": ssh_port},
             "sshHost": self.settings.bind_address,
             "dind": record.get("dind") or labels.get(LABEL_DIND),
@@ -209,7 +205,7 @@ class WorkspaceManager:
                progress: Progress = _no_progress) -> dict[str, Any]:
         validate_name(name)
         clone = _validate_clone(clone)
-        env = _validate_env(env)
+        env = validate_env(env)
         with self.operations.hold(name, "create"):
             return self._create(name, clone, env, progress)
 
@@ -227,8 +223,8 @@ class WorkspaceManager:
         try:
             progress("creating volumes")
             created_volumes = self._ensure_volumes(name)
-            container = self._create_container(name, record, progress)
-            record = self.store.patch_workspace(name, containerId=container.id, dind=record["dind"],
+            container_id = self._create_container(name, record, progress)
+            record = self.store.patch_workspace(name, containerId=container_id, dind=record["dind"],
                                                 ports=record["ports"]) or record
             self._complete(name, record, progress, clone_source=clone)
         except BaseException as e:
@@ -270,11 +266,9 @@ class WorkspaceManager:
 
     def _require_image(self) -> None:
         with self.engine.errors("looking up the workspace image"):
-            try:
-                self.engine.client.api.inspect_image(self.settings.image)
-            except ImageNotFound:
+            if self.engine.image(self.settings.image) is None:
                 raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build`",
-                                 code="image_missing", status=409) from None
+                                 code="image_missing", status=409)
 
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str]) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
@@ -303,33 +297,22 @@ class WorkspaceManager:
     def _free_port(self, used: set) -> int:
         lo, hi = self.settings.ssh_port_range
         for port in range(lo, hi + 1):
-            if port not in used and _port_free(self.settings.bind_address, port):
+            if port not in used and port_free(self.settings.bind_address, port):
                 return port
         raise Conflict(f"no free SSH port left in {lo}-{hi}; widen PerryApp.ssh_port_range or delete workspaces")
 
     def _ensure_volumes(self, name: str) -> list[str]:
         created = []
-        api = self.engine.client.api
         with self.engine.errors("creating volumes"):
             for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
-                try:
-                    api.inspect_volume(vol)
-                except DockerNotFound:
-                    api.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
+                if not self.engine.volume_exists(vol):
+                    self.engine.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
                     created.append(vol)
         return created
 
-    def _ensure_network(self) -> None:
-        api = self.engine.client.api
-        # The engine's name filter matches substrings ("perry" finds "perry-test"): compare exactly.
-        if not any(n["Name"] == self.settings.network for n in api.networks(names=[self.settings.network])):
-            try:
-                api.create_network(self.settings.network, driver="bridge", labels={LABEL_MANAGED: "true"})
-            except APIError as e:
-                if e.status_code != 409:  # made meanwhile by another process
-                    raise
-
-    def _container_kwargs(self, name: str, record: dict[str, Any], dind: str) -> dict[str, Any]:
+    def container_spec(self, name: str, record: dict[str, Any], dind: str) -> dict[str, Any]:
+        """The container of workspace ``name`` as `Engine.create_container` takes it (the record
+        gives its created time, SSH port, env and clone source; ``dind`` its Docker-in-Docker mode)."""
         env = {**self.settings.env_for(name), **(record.get("env") or {})}
         env["PERRY_WORKSPACE"] = name
         env["PERRY_DIND"] = "0" if dind == "off" else "1"
@@ -366,10 +349,10 @@ class WorkspaceManager:
             volumes["/sys/fs/cgroup"] = {"bind": "/sys/fs/cgroup", "mode": "rw"}
         return {k: v for k, v in kwargs.items() if v is not None}
 
-    def _create_container(self, name: str, record: dict[str, Any], progress: Progress):
-        """Create and start the container, trying privileged first in `auto` mode."""
+    def _create_container(self, name: str, record: dict[str, Any], progress: Progress) -> str:
+        """Create and start the container, trying privileged first in `auto` mode; its id."""
         with self.engine.errors("creating the workspace container"):
-            self._ensure_network()
+            self.engine.ensure_network(self.settings.network, labels={LABEL_MANAGED: "true"})
             wanted = record.get("dind") or self.settings.dind_mode
             if wanted == "auto":
                 wanted = self._dind_resolved or "privileged"
@@ -378,39 +361,36 @@ class WorkspaceManager:
                 fallback = False
             while True:
                 progress(f"creating container {self.naming.container(name)} (docker-in-docker: {wanted})")
-                container = self.engine.client.containers.create(**self._container_kwargs(name, record, wanted))
-                archive.put_worker(container)
+                container = self.engine.create_container(**self.container_spec(name, record, wanted))
+                self.engine.put_archive(container, "/", archive.worker_tar())
                 try:
                     progress("starting container")
-                    self._start_with_port_retry(name, container, record)
-                except APIError as e:
-                    if fallback and wanted == "privileged" and _caps_refused(e):
+                    self.engine.start(container)
+                except PortTaken:
+                    # Someone outside Perry took the port between our check and the start.
+                    raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; "
+                                   "try again") from None
+                except CapabilitiesRefused:
+                    self.engine.remove_container(container)
+                    if fallback and wanted == "privileged":
                         # This host's capability bounding set is short: use the explicit set.
                         log.info("privileged containers are refused here; using the capability set")
-                        container.remove(force=True)
                         wanted, fallback = "capabilities", False
                         continue
-                    container.remove(force=True)
+                    raise
+                except DockerError:
+                    self.engine.remove_container(container)
                     raise
                 if self.settings.dind_mode == "auto":
                     self._dind_resolved = wanted
                 record["dind"] = wanted
                 return container
 
-    def _start_with_port_retry(self, name: str, container, record: dict[str, Any]) -> None:
-        try:
-            container.start()
-        except APIError as e:
-            if "port is already allocated" not in str(e) and "address already in use" not in str(e):
-                raise
-            # Someone outside Perry took the port between our check and the start.
-            raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; try again") from None
-
     def _wait_ready(self, name: str, progress: Progress) -> None:
         """Block until sshd answers inside the workspace (one exec that waits, no sleeps here)."""
         progress("waiting for the workspace to be ready")
         timeout = self.settings.ready_timeout
-        result = self._exec(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root")
+        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root")
         if result["exitCode"] != 0:
             logs = self.logs(name, tail=30)
             raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
@@ -437,7 +417,7 @@ class WorkspaceManager:
                 clone_env.update(PERRY_CLONE_USERNAME=user, PERRY_CLONE_PASSWORD=password or "")
                 if env.get("PERRY_CLONE_KEEP_CREDENTIALS", "") not in ("", "0"):
                     clone_env["PERRY_CLONE_ORIGIN"] = source
-        result = self._exec(name, ["perry-entrypoint", "clone"], user="root", env=clone_env)
+        result = self.run(name, ["perry-entrypoint", "clone"], user="root", env=clone_env)
         if result["exitCode"] == 0:
             return result["stdout"].strip() or HOME_DIR
         if result["exitCode"] == 124:
@@ -449,18 +429,10 @@ class WorkspaceManager:
         raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
     def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
-        api = None
         try:
-            api = self.engine.client.api
-            try:
-                api.remove_container(self.naming.container(name), force=True)
-            except DockerNotFound:
-                pass
+            self.engine.remove_container(self.naming.container(name))
             for vol in created_volumes:
-                try:
-                    api.remove_volume(vol, force=True)
-                except DockerNotFound:
-                    pass
+                self.engine.remove_volume(vol)
         except Exception:
             log.exception("cleaning up after the failed create of %s", name)
         self.store.remove_workspace(name)
@@ -476,7 +448,7 @@ class WorkspaceManager:
             if record is None:
                 record = self._adopt(name, containers[name])
             container = containers.get(name)
-            if container is not None and _unfinished(record) and container.get("State") != "running":
+            if container is not None and _unfinished(record) and container["state"] != "running":
                 # Left by a create cut short (maybe the privileged try this host refuses): nothing
                 # of the user's lives in it, so it is made again like a missing one.
                 self._remove_container(name)
@@ -491,19 +463,19 @@ class WorkspaceManager:
                     record["ports"] = record.get("ports") or {}
                     port = record["ports"].get("ssh")
                     # No container held its port meanwhile: someone else may have taken it.
-                    if not port or not _port_free(self.settings.bind_address, port):
+                    if not port or not port_free(self.settings.bind_address, port):
                         with self.store.transaction() as data:
                             used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
                             record["ports"]["ssh"] = self._free_port(used)
                     created = self._create_container(name, record, progress)
-                    self.store.patch_workspace(name, containerId=created.id, dind=record["dind"],
+                    self.store.patch_workspace(name, containerId=created, dind=record["dind"],
                                                ports=record["ports"])
                 else:
                     progress("starting container")
-                    running = self.engine.client.containers.get(container["Id"])
-                    if running.status != "running":
-                        running.start()
-                    archive.put_worker(running)
+                    current = self.engine.container(container["id"])
+                    if current is None or current["state"] != "running":
+                        self.engine.start(container["id"])
+                    self.engine.put_archive(container["id"], "/", archive.worker_tar())
             self._complete(name, record, progress)
             return self._announce(name)
 
@@ -512,51 +484,40 @@ class WorkspaceManager:
             self.get(name)  # 404 for unknown names
             container = self._container_or_none(name)
             with self.engine.errors(f"stopping workspace {name!r}"):
-                if container is not None and container.status in ("running", "restarting", "paused"):
-                    container.stop(timeout=self.settings.stop_timeout)
+                if container is not None and container["state"] in ("running", "restarting", "paused"):
+                    self.engine.stop(container["id"], timeout=self.settings.stop_timeout)
             self.store.patch_workspace(name, status="stopped")
             return self._announce(name)
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
         with self.operations.hold(name, "delete", claim):
             self.get(name)
-            api = self.engine.client.api
             with self.engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
                 for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
-                    try:
-                        api.remove_volume(vol, force=True)
-                    except DockerNotFound:
-                        pass
+                    self.engine.remove_volume(vol)
             self.store.remove_workspace(name)
             self.events.publish("workspace.deleted", name)
 
     def _remove_container(self, name: str) -> None:
-        try:
-            self.engine.client.api.remove_container(self.naming.container(name), force=True, v=False)
-        except DockerNotFound:
-            pass
+        self.engine.remove_container(self.naming.container(name))
 
-    def _container_or_none(self, name: str):
+    def _container_or_none(self, name: str) -> dict[str, Any] | None:
         with self.engine.errors("looking up the container"):
-            try:
-                return self.engine.client.containers.get(self.naming.container(name))
-            except DockerNotFound:
-                return None
+            return self.engine.container(self.naming.container(name))
 
-    def _running_container(self, name: str):
+    def _require_running(self, name: str) -> None:
         ws = self.get(name)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
-        return self._container_or_none(name)
 
     # ------------------------------------------------------ inside the box
 
     def put_worker(self, name: str) -> None:
         """Copy this server's perry_worker into the workspace."""
-        container = self._running_container(name)
+        self._require_running(name)
         with self.engine.errors(f"copying the worker into workspace {name!r}"):
-            archive.put_worker(container)
+            self.engine.put_archive(self.naming.container(name), "/", archive.worker_tar())
 
     def sync(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
         with self.operations.hold(name, "sync", claim):
@@ -567,7 +528,6 @@ class WorkspaceManager:
             return {"workspace": ws, "copied": ["worker", *copied]}
 
     def _copy_user_files(self, name: str) -> list[str]:
-        container = self._container_or_none(name)
         keys = []
         for path in self.settings.public_key_files():
             p = Path(path).expanduser()
@@ -584,9 +544,11 @@ class WorkspaceManager:
             p = home / rel
             if p.is_file():
                 agent_files.append((rel, p.read_bytes()))
-        with self.engine.errors("copying files into the workspace"):
-            return archive.put_user_files(container, authorized_keys=keys, git_config=git_config,
-                                          agent_files=agent_files)
+        tar, copied = archive.user_files_tar(authorized_keys=keys, git_config=git_config, agent_files=agent_files)
+        if copied:
+            with self.engine.errors("copying files into the workspace"):
+                self.engine.put_archive(self.naming.container(name), HOME_DIR, tar)
+        return copied
 
     def logs(self, name: str, tail: int = 200) -> str:
         self.get(name)
@@ -594,7 +556,7 @@ class WorkspaceManager:
         if container is None:
             return ""
         with self.engine.errors("reading logs"):
-            return container.logs(tail=tail).decode("utf-8", "replace")
+            return self.engine.logs(container["id"], tail=tail)
 
     def exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = HOME_DIR,
              env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -603,29 +565,19 @@ class WorkspaceManager:
             raise InvalidInput("command must be a non-empty list of strings")
         if not isinstance(user, str) or not user:
             raise InvalidInput("user must be a non-empty string")
-        env = _validate_env(env)
-        self._running_container(name)
-        return self._exec(name, command, user=user, workdir=workdir, env=env)
+        env = validate_env(env)
+        self._require_running(name)
+        return self.run(name, command, user=user, workdir=workdir, env=env)
 
-    def _exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
-              env: Mapping[str, str] | None = None,
-              on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
-        """Run ``command`` in the workspace. With ``on_line``, stdout is read as it comes, one line at
-        a time; the lines it returns False for are consumed and left out of the answer's stdout."""
-        api = self.engine.client.api
+    def run(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
+            env: Mapping[str, str] | None = None,
+            on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Run ``command`` in the workspace's container as it is, without exec()'s checks (for Perry's
+        own commands); ``{exitCode, stdout, stderr}``. With ``on_line``, stdout is read as it comes, one
+        line at a time; the lines it returns False for are consumed and left out of the answer's stdout."""
         with self.engine.errors(f"exec in workspace {name!r}"):
-            exec_id = api.exec_create(self.naming.container(name), command, user=user, workdir=workdir,
-                                      environment=dict(env or {}) or None)["Id"]
-            if on_line is None:
-                stdout, stderr = api.exec_start(exec_id, demux=True)
-            else:
-                stdout, stderr = _read_lines(api.exec_start(exec_id, stream=True, demux=True), on_line)
-            code = api.exec_inspect(exec_id).get("ExitCode")
-        return {
-            "exitCode": code,
-            "stdout": (stdout or b"").decode("utf-8", "replace"),
-            "stderr": (stderr or b"").decode("utf-8", "replace"),
-        }
+            return self.engine.exec(self.naming.container(name), command, user=user, workdir=workdir, env=env,
+                                    on_line=on_line)
 
     # ---------------------------------------------------------- reconcile
 
@@ -641,8 +593,8 @@ class WorkspaceManager:
                     # Its container may run, but the keys, files and clone wait came after:
                     # finish_interrupted() does them, and until then it stays `creating`.
                     record["unfinished"] = True
-                    if container is not None and container.get("State") == "running":
-                        record.update(containerId=container["Id"])
+                    if container is not None and container["state"] == "running":
+                        record.update(containerId=container["id"])
                         changes.append(f"{name}: creation interrupted; finishing it")
                     else:
                         record.update(status="error", error="creation was interrupted; "
@@ -704,40 +656,19 @@ class WorkspaceManager:
         return record
 
     def _record_from_container(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
-        labels = container.get("Labels") or {}
+        labels = container["labels"]
         return {
             "name": name,
-            "status": "running" if container.get("State") == "running" else "stopped",
+            "status": "running" if container["state"] == "running" else "stopped",
             "created": labels.get(LABEL_CREATED) or _now(),
-            "image": container.get("Image"),
+            "image": container["image"],
             "ports": {"ssh": _published_ssh_port(container)},
             "clone": None,
             "env": {},
             "dind": labels.get(LABEL_DIND),
-            "containerId": container.get("Id"),
+            "containerId": container["id"],
             "error": None,
         }
-
-
-def _read_lines(chunks: Iterable[tuple[bytes | None, bytes | None]],
-                on_line: Callable[[str], bool]) -> tuple[bytes, bytes]:
-    """(kept stdout, stderr) of a demuxed exec stream, handing each stdout line to ``on_line``."""
-    kept, err, pending = bytearray(), bytearray(), b""
-
-    def line(raw: bytes) -> None:
-        if on_line(raw.decode("utf-8", "replace")):
-            kept.extend(raw + b"\n")
-
-    for out, error in chunks:
-        err.extend(error or b"")
-        if out:
-            pending += out
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                line(raw)
-    if pending:
-        line(pending)
-    return bytes(kept), bytes(err)
 
 
 def _unfinished(record: dict[str, Any]) -> bool:
@@ -746,18 +677,11 @@ def _unfinished(record: dict[str, Any]) -> bool:
 
 
 def _published_ssh_port(container: dict[str, Any]) -> int | None:
-    for p in container.get("Ports") or []:
-        if p.get("PrivatePort") == 22 and p.get("PublicPort"):
-            return int(p["PublicPort"])
-    return None
+    return container["ports"].get("22/tcp")
 
 
-def _caps_refused(error: APIError) -> bool:
-    text = str(error)
-    return "unable to apply caps" in text or "operation not permitted" in text
-
-
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether this machine can listen on ``host:port`` now (what publishing it will need)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
@@ -793,7 +717,7 @@ def _validate_clone(clone: object) -> str | None:
                        "nor an absolute local path")
 
 
-def _validate_env(env: object) -> dict[str, str]:
+def validate_env(env: object) -> dict[str, str]:
     if env is None:
         return {}
     if not isinstance(env, Mapping):

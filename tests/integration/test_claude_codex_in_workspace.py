@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from perry_jupyter.core.engine import Engine
 from perry_jupyter.core.image import ImageBuilder
 
 from ..conftest import TEST_PREFIX
@@ -27,7 +28,7 @@ MODEL_URL = f"http://127.0.0.1:{MODEL_PORT}"
 
 @pytest.fixture(scope="module")
 def agents_image(docker_client, workspace_image):
-    status = ImageBuilder(docker_client, AGENTS_IMAGE, agents=("opencode", "claude", "codex")).build(
+    status = ImageBuilder(Engine(), AGENTS_IMAGE, agents=("opencode", "claude", "codex")).build(
         progress=lambda e: e.get("stage") != "build" and print("image:", e.get("message", "")[:200]))
     assert status["agents"] == ["opencode", "claude", "codex"], status
     return AGENTS_IMAGE

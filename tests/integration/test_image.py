@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from perry_jupyter.core.engine import Engine
 from perry_jupyter.core.image import BASE_LABEL, HASH_LABEL, ImageBuilder
 from perry_jupyter.core.workspaces import DIND_CAPABILITIES, DIND_SECURITY_OPT
 
@@ -39,7 +40,7 @@ def client(docker_client):
 @pytest.fixture(scope="module")
 def built(client):
     """The workspace image, built once for the module (or found up to date)."""
-    builder = ImageBuilder(client)
+    builder = ImageBuilder(Engine())
     events = []
     started = time.monotonic()
     status = builder.build(progress=events.append)
@@ -67,7 +68,7 @@ def test_build_gives_an_up_to_date_labelled_image(client, built):
 def test_second_build_comes_from_cache(client, built):
     builder, status, _ = built
     events = []
-    again = ImageBuilder(client).build(progress=events.append)
+    again = ImageBuilder(Engine()).build(progress=events.append)
     assert again["upToDate"] is True
     assert again["id"] == status["id"]
     assert [e["stage"] for e in events] == ["check"]

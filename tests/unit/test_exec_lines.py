@@ -1,6 +1,6 @@
 """Reading a streamed `docker exec` line by line (the worker's reply parts ahead of its answer)."""
 
-from perry_jupyter.core.workspaces import _read_lines
+from perry_jupyter.core.engine import read_lines
 
 
 def test_lines_split_across_chunks_are_whole_and_consumed_ones_are_left_out():
@@ -13,7 +13,7 @@ def test_lines_split_across_chunks_are_whole_and_consumed_ones_are_left_out():
         seen.append(text)
         return not text.startswith('{"event"')
 
-    kept, err = _read_lines(iter(chunks), on_line)
+    kept, err = read_lines(iter(chunks), on_line)
     assert seen == ['{"event": 1}', '{"event": 2}', "héllo", '{"answer": true}']
     assert kept.decode() == 'héllo\n{"answer": true}\n'
     assert err == b"a warning\nmore\n"

@@ -1,16 +1,15 @@
-"""The image builder's context and cache logic, without a Docker engine."""
+"""The image builder's context and cache logic, on the in-memory engine."""
 
 from __future__ import annotations
 
 import shutil
 import stat
 from pathlib import Path
-from types import SimpleNamespace
 
-import docker.errors
 import pytest
 
 from perry_jupyter.core import image as image_mod
+from tests.fake_engine import FakeEngine
 from perry_jupyter.core.errors import PerryError
 from perry_jupyter.core.image import (
     BASE_LABEL,
@@ -22,37 +21,6 @@ from perry_jupyter.core.image import (
 
 CERT_A = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 CERT_B = b"-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
-
-
-class FakeImages:
-    def __init__(self, images: dict):
-        self._images = images
-
-    def get(self, name):
-        if name in self._images:
-            return self._images[name]
-        raise docker.errors.ImageNotFound(f"No such image: {name}")
-
-
-class FakeAPI:
-    """Records calls; any build or pull is a failure unless a test allows it."""
-
-    def __init__(self):
-        self.calls = []
-
-    def pull(self, *args, **kwargs):
-        self.calls.append("pull")
-        raise docker.errors.APIError("Get https://registry/v2/: no such host")
-
-    def build(self, *args, **kwargs):
-        self.calls.append("build")
-        raise AssertionError("build must not run")
-
-
-class FakeClient:
-    def __init__(self, images: dict | None = None):
-        self.images = FakeImages(images or {})
-        self.api = FakeAPI()
 
 
 @pytest.fixture
@@ -69,10 +37,14 @@ def image_dir(tmp_path: Path) -> Path:
     return d
 
 
-def builder(ca_dir: Path, image_dir: Path | None = None, client=None, **kwargs) -> ImageBuilder:
+def builder(ca_dir: Path, image_dir: Path | None = None, engine=None, **kwargs) -> ImageBuilder:
     return ImageBuilder(
-        client or FakeClient(), extra_ca_dir=ca_dir, image_dir=image_dir, **kwargs
+        engine or FakeEngine(), extra_ca_dir=ca_dir, image_dir=image_dir, **kwargs
     )
+
+
+def expensive(engine: FakeEngine) -> list[str]:
+    return [c for c in engine.calls if c in ("pull", "build", "import_image")]
 
 
 def test_hash_is_stable(ca_dir: Path):
@@ -107,7 +79,7 @@ def test_only_crt_files_count(ca_dir: Path):
 
 def test_missing_ca_dir_is_like_an_empty_one(tmp_path: Path, ca_dir: Path):
     assert builder(tmp_path / "nowhere").context_hash(True) == builder(ca_dir).context_hash(True)
-    assert ImageBuilder(FakeClient(), extra_ca_dir=None).extra_ca_certs() == []
+    assert ImageBuilder(FakeEngine(), extra_ca_dir=None).extra_ca_certs() == []
 
 
 def test_certificates_in_sub_folders(ca_dir: Path):
@@ -181,50 +153,46 @@ def test_build_events_become_progress():
         )
 
 
-def image_with(labels: dict):
-    return SimpleNamespace(
-        labels=labels, id="sha256:" + "ab" * 32, attrs={"Created": "2026-01-01T00:00:00Z"}
-    )
-
-
 def test_build_returns_at_once_when_up_to_date(ca_dir: Path):
     probe = builder(ca_dir)
     labels = {HASH_LABEL: probe.context_hash(True), BASE_LABEL: "bootstrap:perry-base:bookworm"}
-    client = FakeClient({"perry-workspace:latest": image_with(labels)})
+    engine = FakeEngine()
+    engine.add_image("perry-workspace:latest", labels)
     events = []
-    result = builder(ca_dir, client=client).build(progress=events.append)
+    result = builder(ca_dir, engine=engine).build(progress=events.append)
     assert result["upToDate"] is True and result["present"] is True
     assert result["base"] == "bootstrap:perry-base:bookworm"
     assert [e["stage"] for e in events] == ["check"]
-    assert client.api.calls == []
+    assert expensive(engine) == []
     # Forcing the other kind of base is not satisfied by this image.
-    b = builder(ca_dir, client=client)
-    assert b._is_current(client.images.get("perry-workspace:latest"), True)
-    assert not b._is_current(client.images.get("perry-workspace:latest"), False)
+    b = builder(ca_dir, engine=engine)
+    assert b._is_current(engine.image("perry-workspace:latest"), True)
+    assert not b._is_current(engine.image("perry-workspace:latest"), False)
 
 
 def test_status_reports_stale_image(ca_dir: Path):
     labels = {HASH_LABEL: "0" * 64, BASE_LABEL: "bootstrap:perry-base:bookworm"}
-    client = FakeClient({"perry-workspace:latest": image_with(labels)})
-    status = builder(ca_dir, client=client).status()
+    engine = FakeEngine()
+    engine.add_image("perry-workspace:latest", labels)
+    status = builder(ca_dir, engine=engine).status()
     assert status["present"] is True and status["upToDate"] is False
     assert status["hash"] == builder(ca_dir).context_hash(True)
-    missing = builder(ca_dir, client=FakeClient()).status()
+    missing = builder(ca_dir, engine=FakeEngine()).status()
     assert missing["present"] is False and missing["upToDate"] is False and missing["id"] is None
 
 
 def test_missing_debootstrap_is_a_clear_error(ca_dir: Path, monkeypatch):
     monkeypatch.setattr(image_mod, "_find_debootstrap", lambda: None)
-    client = FakeClient()
+    engine = FakeEngine()
     events = []
     with pytest.raises(PerryError, match="apt-get install debootstrap"):
-        builder(ca_dir, client=client).build(progress=events.append)
+        builder(ca_dir, engine=engine).build(progress=events.append)
     # It tried to pull the ordinary base first, and built nothing.
-    assert client.api.calls == ["pull"]
+    assert expensive(engine) == ["pull"]
     assert "build" not in [e["stage"] for e in events]
 
 
 def test_forced_pull_failure_does_not_bootstrap(ca_dir: Path, monkeypatch):
     monkeypatch.setattr(image_mod, "_find_debootstrap", lambda: pytest.fail("no bootstrap"))
     with pytest.raises(PerryError, match="no such host"):
-        builder(ca_dir, client=FakeClient()).build(bootstrap=False)
+        builder(ca_dir, engine=FakeEngine()).build(bootstrap=False)
