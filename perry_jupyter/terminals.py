@@ -97,7 +97,7 @@ class WorkspaceTerminals:
 
     def __init__(self, manager: TerminalManager | None, container_name: Callable[[str], str], *,
                  docker_host: str | None = None, shell: Callable[[], str] = lambda: "bash",
-                 docker_cli: str = "docker", reap: Callable[[str, list[str]], Any] | None = None,
+                 docker_cli: str | None = None, reap: Callable[[str, list[str]], Any] | None = None,
                  run_blocking: Callable[..., Any] | None = None):
         self.manager = manager
         # reap(workspace, command) runs a command as root in the workspace (a blocking Docker call,

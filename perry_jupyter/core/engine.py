@@ -442,14 +442,14 @@ def _short(cause: object) -> str:
 # run the Docker CLI, against the engine the SDK talks to (``docker_host``, else DOCKER_HOST).
 
 def terminal_command(container: str, argv: list[str], *, docker_host: str | None, user: str, workdir: str,
-                     env: dict[str, str], docker_cli: str = "docker") -> list[str]:
+                     env: dict[str, str], docker_cli: str | None = None) -> list[str]:
     """The `docker exec -it` command line running ``argv`` in ``container`` on a terminal."""
-    return [docker_cli, *(["-H", docker_host] if docker_host else []), "exec", "-it", "-u", user, "-w", workdir,
+    return [docker_cli or "docker", *(["-H", docker_host] if docker_host else []), "exec", "-it", "-u", user, "-w", workdir,
             *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")), container, *argv]
 
 
-def container_running_command(container: str, *, docker_host: str | None, docker_cli: str = "docker") -> list[str]:
+def container_running_command(container: str, *, docker_host: str | None, docker_cli: str | None = None) -> list[str]:
     """A command line that prints ``true`` while ``container`` runs, ``false`` while it is stopped,
     and fails when there is no such container: for a process that must not import the SDK."""
-    return [docker_cli, *(["-H", docker_host] if docker_host else []), "inspect", "-f", "{{.State.Running}}",
+    return [docker_cli or "docker", *(["-H", docker_host] if docker_host else []), "inspect", "-f", "{{.State.Running}}",
             container]
