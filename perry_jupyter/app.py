@@ -111,6 +111,12 @@ class PerryApp(ExtensionApp):
             fix = "the server log has the details; fix the cause, then restart the server"
         return f"Perry could not start: {cause}; {fix}"
 
+    def _link_jupyter_server_extension(self, serverapp) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        from .terminals import use_workspace_terminal_manager
+
+        use_workspace_terminal_manager(serverapp)
+
     def initialize_settings(self) -> None:
         settings = WorkspaceSettings(
             prefix=self.workspace_prefix,

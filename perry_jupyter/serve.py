@@ -22,7 +22,6 @@ from . import paths
 from .app import PerryApp
 from .core.state import atomic_write_json
 from .kernel_env import server_url
-from .terminals import WorkspaceTerminalManager
 
 DEFAULT_PORT = 7391
 
@@ -85,8 +84,6 @@ SERVE_DEFAULTS = {
     "allow_root": True,
     "default_url": "/perry/api/info",
 }
-# What the shipped jupyter_server_config.d file sets, for a `perry serve` whose prefix lacks that file.
-TERMINAL_DEFAULTS = {"terminal_manager_class": WorkspaceTerminalManager}
 
 
 def banner(serverapp, token: str, source: str, record: Path | None, state_dir: Path) -> str:
@@ -111,8 +108,7 @@ def banner(serverapp, token: str, source: str, record: Path | None, state_dir: P
 
 def initialize(argv: list[str]):
     """The ServerApp of `perry serve`, with Perry's defaults under the user's config and ``argv``."""
-    return PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS,
-                                                                "TerminalsExtensionApp": TERMINAL_DEFAULTS}))
+    return PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS}))
 
 
 def main(argv: list[str] | None = None) -> None:

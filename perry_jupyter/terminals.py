@@ -6,9 +6,10 @@ widget, lists it under Running Terminals and culls it. Names are
 ``perry_<workspace>_<n>`` (hyphens become underscores: terminal names must match
 ``\\w+``, and workspace names never hold underscores, so the mapping is reversible).
 
-Jupyter makes its terminal manager from ``TerminalsExtensionApp.terminal_manager_class``,
-which Perry's shipped config sets to `WorkspaceTerminalManager`, before Perry's extension
-loads; Perry then hands it the `WorkspaceTerminals` that know the workspaces.
+Jupyter makes its terminal manager from ``TerminalsExtensionApp.terminal_manager_class``
+when the extensions load. Perry sets it to `WorkspaceTerminalManager` when the extensions are
+linked, before that (`use_workspace_terminal_manager`), unless the user chose a class; Perry
+then hands the manager the `WorkspaceTerminals` that know the workspaces.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(\d+)")
 PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
 TERMINAL_ENV = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "workspace"}
 MANAGER_SETTING = "TerminalsExtensionApp.terminal_manager_class"
+
+
+def use_workspace_terminal_manager(serverapp) -> bool:
+    """Make jupyter_server_terminals build Perry's manager, unless the user configured a class.
+
+    A jupyter_server_config.d file cannot do this: Jupyter reads only `jpserver_extensions`
+    from those. Extensions are all linked before any loads, and jupyter_server_terminals
+    makes its manager when it loads, so setting the trait on its linked app is in time.
+    Returns whether Perry's class was set.
+    """
+    if "terminal_manager_class" in (serverapp.config.get("TerminalsExtensionApp") or {}):
+        return False  # the user's choice; WorkspaceTerminals says what that means for workspaces
+    apps = serverapp.extension_manager.extension_apps.get("jupyter_server_terminals") or ()
+    for app in apps:
+        app.terminal_manager_class = WorkspaceTerminalManager
+    return bool(apps)
 
 
 def validate_terminal_name(name: object) -> str:
@@ -122,8 +139,7 @@ class WorkspaceTerminals:
             self.refusal = PerryError(
                 f"workspace terminals need Perry's terminal manager, and {MANAGER_SETTING} is "
                 f"{cls.__module__}.{cls.__qualname__}: set it to {__name__}.WorkspaceTerminalManager "
-                "or a subclass of it (the package's etc/jupyter/jupyter_server_config.d/perry_jupyter.json "
-                "sets it: reinstall the package if Jupyter does not read that file), then restart the server",
+                "or a subclass of it (or leave it unset: Perry then sets it), then restart the server",
                 code="terminals_unavailable", status=503)
 
     def require_available(self) -> None:

@@ -85,15 +85,12 @@ def perry_config(perry_state_dir, ssh_key, tmp_path) -> dict[str, Any]:
     }
 
 
-SHIPPED_CONFIG = Path(__file__).parents[2] / "jupyter-config" / "jupyter_server_config.d" / "perry_jupyter.json"
-
-
 @pytest.fixture
 def jp_server_config(perry_config):
-    # The config the package ships (an installed Jupyter reads it from etc/jupyter), plus the tests'.
-    config = Config(json.loads(SHIPPED_CONFIG.read_text()))
-    config.merge(Config({"PerryApp": perry_config}))
-    return config
+    return Config({
+        "ServerApp": {"jpserver_extensions": {"perry_jupyter": True}},
+        "PerryApp": perry_config,
+    })
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Jupyter's terminal manager is Perry's subclass, through the shipped config; another class gets no workspace terminals."""
+"""Jupyter's terminal manager is Perry's subclass, in any Jupyter server with the extension; another class the user sets gets no workspace terminals."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import requests
 import tornado.httpclient
 
-from .conftest import SHIPPED_CONFIG, PerryServe, free_port
+from .conftest import PerryServe, free_port
 
 PERRYS_CLASS = "perry_jupyter.terminals.WorkspaceTerminalManager"
 OWN_CLASS = "jupyter_server_terminals.terminalmanager.TerminalManager"
@@ -23,8 +23,7 @@ def class_name(obj) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-async def test_the_shipped_config_makes_jupyters_terminal_manager_perrys(jp_serverapp):
-    assert json.loads(SHIPPED_CONFIG.read_text())["TerminalsExtensionApp"]["terminal_manager_class"] == PERRYS_CLASS
+async def test_a_jupyter_server_with_the_extension_gets_perrys_terminal_manager(jp_serverapp):
     manager = jp_serverapp.web_app.settings["terminal_manager"]
     assert class_name(manager) == PERRYS_CLASS
     assert OVERRIDDEN & set(vars(manager)) == set(), "methods were replaced on Jupyter's instance"
