@@ -1,10 +1,11 @@
 """Schemathesis hooks for test_fuzz.py (loaded through SCHEMATHESIS_HOOKS by `st run`).
 
 The fuzzer may send anything, but nothing it sends may make the server reach
-beyond this machine: a generated callback URL, git URL or model name that the
-server would accept is swapped, just before the request goes out, for a local
-one. Values the server refuses stay as generated, so its validation is still
-exercised.
+beyond this machine, mount this machine's directories into a workspace, rebuild
+the image other tests share, or take down the workspace the other routes need:
+a generated callback URL, clone source or model name that the server would act
+on is swapped, just before the request goes out, for a local one. Values the
+server refuses stay as generated, so its validation is still exercised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import schemathesis
 # would act on needs replacing.
 CALLBACK_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 GIT_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+|[\w.-]+@[\w.-]+:\S+")
+LOCAL_PATHS = ("/", "./", "../", "~")
 MODEL = re.compile(r"[\w./:@-]{1,200}")
 
 # Run-time settings that make every later create fail here by design: `privileged` containers
@@ -61,5 +63,6 @@ def before_call(context, case, kwargs):
                 body[key] = safe(body[key])
     if method == "POST" and path == "/perry/api/workspaces":
         clone = body.get("clone")
-        if isinstance(clone, str) and GIT_URL.fullmatch(clone):
+        # A URL is fetched, and a directory of this machine mounted into the workspace: both become the local repo.
+        if isinstance(clone, str) and (GIT_URL.fullmatch(clone) or clone.startswith(LOCAL_PATHS)):
             body["clone"] = os.environ["PERRY_FUZZ_REPO"]
