@@ -119,7 +119,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {
                           "type": "object", "minProperties": 1, "additionalProperties": False,
                           "properties": settings}}}},
-                      "responses": {"200": _json(_ref("Config")), **_errors(*BODY, "503")}},
+                      "responses": {"200": _json(_ref("Config")), **_errors(*BODY)}},
         },
         "/perry/api/openapi.json": {"get": {"summary": "This document",
                                             "responses": {"200": _json({"type": "object"}), **_errors()}}},
