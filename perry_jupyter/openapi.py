@@ -1,10 +1,21 @@
-"""The OpenAPI 3 description of the REST API this server serves."""
+"""The OpenAPI 3 description of the REST API this server serves.
+
+Names, agents and run-time settings come from the constants the code validates
+with, so the document cannot drift from them; tests/integration/test_fuzz.py
+fuzzes the served document against a real server.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ._version import __version__
+from .core.image import AGENT_PACKAGES
+from .core.names import NAME_PATTERN
+from .core.sessions import AGENTS, SESSION_ID
+from .core.settings import PATCHABLE
+from .core.tasks import MODEL, TASK_ID
+from .core.workspaces import DIND_MODES, ENV_KEY
 
 
 def _ref(name: str) -> dict:
@@ -15,60 +26,134 @@ def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {
-    "400": {"$ref": "#/components/responses/Invalid"},
-    "404": {"$ref": "#/components/responses/NotFound"},
-    "409": {"$ref": "#/components/responses/Conflict"},
-    "503": {"$ref": "#/components/responses/EngineUnavailable"},
+def _anchored(pattern: str) -> str:
+    return "^" + pattern.removeprefix("^").removesuffix("$") + "$"
+
+
+# The error answers, by status; each operation lists the ones it can give.
+ERROR_RESPONSES = {
+    "400": ("Invalid", "Invalid input: a malformed name or id, a body that is not a JSON object, "
+                       "a field of the wrong type or value"),
+    "403": ("Forbidden", "Missing or wrong credentials (or, with cookie auth, a missing XSRF token)"),
+    "404": ("NotFound", "No such workspace, session, task or terminal"),
+    "409": ("Conflict", "Conflicts with the current state: the workspace exists already, is not running, "
+                        "or another lifecycle action on it (create, start, stop, sync, delete) is still "
+                        "running (code `busy`; try again when it ends)"),
+    "413": ("TooLarge", "The request body is larger than the server accepts"),
+    "422": ("CloneFailed", "The repository to clone could not be cloned (code `clone_failed`)"),
+    "502": ("EngineError", "The Docker engine, or perry-worker inside the workspace, answered with an error"),
+    "503": ("EngineUnavailable", "The Docker engine is not reachable, or the state file is locked by another "
+                                 "Perry process"),
+    "504": ("Timeout", "The workspace did not become ready, or its clone did not finish, in time"),
 }
-NAME_PARAM = {"name": "name", "in": "path", "required": True,
-              "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"}}
 
 
-SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True, "schema": {"type": "string"}}
-TASK_PARAM = {"name": "taskId", "in": "path", "required": True, "schema": {"type": "string"}}
+def _errors(*statuses: str) -> dict:
+    return {s: {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"} for s in ("403", *statuses)}
+
+
+# What routes that read a workspace through Docker can answer besides their success.
+WS_READ = ("400", "404", "502", "503")
+# ... and routes that need it running, or change it.
+WS_STATE = (*WS_READ, "409")
+# ... and routes that take a body.
+BODY = ("400", "413")
+
+NAME_PARAM = {"name": "name", "in": "path", "required": True, "description": "The workspace's name",
+              "schema": {"type": "string", "pattern": _anchored(NAME_PATTERN.pattern)}}
+SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": _anchored(SESSION_ID.pattern)}}
+TASK_PARAM = {"name": "taskId", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": _anchored(TASK_ID.pattern)}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
+AGENT = {"type": "string", "enum": list(AGENTS)}
+IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(AGENT_PACKAGES)}, "uniqueItems": True}
+ENV = {"type": "object", "description": f"variable names match {ENV_KEY.pattern}",
+       "additionalProperties": {"type": "string"}}
+NON_BLANK = {"type": "string", "pattern": "\\S"}  # at least one character that is not white space
 
-def _ws_action(summary: str, response: dict) -> dict:
-    return {"post": {"summary": summary, "parameters": [NAME_PARAM], "responses": {"200": response, **ERRORS}}}
+# The value of each run-time setting (core/settings.py PATCHABLE, which validates them).
+SETTING_SCHEMAS = {
+    "sshPublicKeys": {"type": "array", "items": {"type": "string", "minLength": 1},
+                      "description": "public key files, paths or glob patterns on the server's machine"},
+    "gitConfig": {"type": "string", "minLength": 1, "nullable": True,
+                  "description": "git config file copied into workspaces; null for none"},
+    "env": ENV,
+    "dindMode": {"type": "string", "enum": list(DIND_MODES)},
+    "readyTimeout": {"type": "number", "minimum": 1, "maximum": 3600, "description": "seconds"},
+    "terminalShell": {"type": "string", "pattern": "^[\\w./+-]+$"},
+    "imageAgents": IMAGE_AGENTS,
+}
+
+
+def _settings() -> dict[str, dict]:
+    missing = sorted(set(PATCHABLE) - set(SETTING_SCHEMAS))
+    if missing:  # a new run-time setting must be described before it is served
+        raise RuntimeError(f"openapi.SETTING_SCHEMAS lacks {', '.join(missing)}")
+    return {key: SETTING_SCHEMAS[key] for key in PATCHABLE}
+
+
+def _ws_action(summary: str, response: dict, *errors: str) -> dict:
+    return {"post": {"summary": summary, "parameters": [NAME_PARAM],
+                     "responses": {"200": response, **_errors(*WS_STATE, *errors)}}}
+
+
+def _websocket(summary: str, parameters: list, *errors: str) -> dict:
+    return {"get": {"summary": summary, "parameters": parameters, "x-websocket": True,
+                    "responses": {"101": {"description": "Switching Protocols: the WebSocket is open"},
+                                  **_errors(*errors),
+                                  "400": {"description": "Not a WebSocket upgrade request, or an invalid name"}}}}
 
 
 def openapi_document(base_url: str = "/") -> dict[str, Any]:
     ws = _json(_ref("Workspace"))
+    settings = _settings()
     paths = {
         "/perry/api/info": {"get": {"summary": "Server, engine and image facts with health checks",
-                                    "responses": {"200": _json(_ref("Info"))}}},
+                                    "responses": {"200": _json(_ref("Info")), **_errors()}}},
         "/perry/api/config": {
-            "get": {"summary": "Effective configuration (no secrets)", "responses": {"200": _json(_ref("Config"))}},
-            "patch": {"summary": "Change run-time settings (sshPublicKeys, gitConfig, env, dindMode, readyTimeout)",
-                      "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                      "responses": {"200": _json(_ref("Config")), "400": ERRORS["400"]}},
+            "get": {"summary": "Effective configuration (no secrets)",
+                    "responses": {"200": _json(_ref("Config")), **_errors()}},
+            "patch": {"summary": f"Change run-time settings ({', '.join(settings)}); saved in the state directory",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "minProperties": 1, "additionalProperties": False,
+                          "properties": settings}}}},
+                      "responses": {"200": _json(_ref("Config")), **_errors(*BODY)}},
         },
         "/perry/api/openapi.json": {"get": {"summary": "This document",
-                                            "responses": {"200": _json({"type": "object"})}}},
-        "/perry/api/image": {"get": {"summary": "Workspace image status", "responses": {"200": _json(_ref("Image"))}}},
+                                            "responses": {"200": _json({"type": "object"}), **_errors()}}},
+        "/perry/api/events": _websocket(
+            "WebSocket of JSON change events (workspace.*, task.*, session.*), of one workspace with ?workspace",
+            [{**NAME_PARAM, "name": "workspace", "in": "query", "required": False}]),
+        "/perry/api/image": {"get": {"summary": "Workspace image status",
+                                     "responses": {"200": _json(_ref("Image")), **_errors("502", "503")}}},
         "/perry/api/image/build": {"post": {
             "summary": "Build the workspace image; progress streams as newline-delimited JSON",
             "requestBody": {"content": {"application/json": {"schema": {
                 "type": "object", "properties": {"bootstrap": {"type": "boolean", "nullable": True},
-                                                 "noCache": {"type": "boolean"}}}}}},
+                                                 "noCache": {"type": "boolean"},
+                                                 "agents": IMAGE_AGENTS}}}}},
             "responses": {"200": {"description": "progress events, the last with stage done or error",
-                                  "content": {"application/x-ndjson": {"schema": {"type": "object"}}}}}}},
+                                  "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
+                          **_errors(*BODY)}}},
         "/perry/api/workspaces": {
             "get": {"summary": "List workspaces",
-                    "responses": {"200": _json({"type": "object", "properties": {
-                        "workspaces": {"type": "array", "items": _ref("Workspace")}}}), "503": ERRORS["503"]}},
+                    "responses": {"200": _json({"type": "object", "required": ["workspaces"], "properties": {
+                        "workspaces": {"type": "array", "items": _ref("Workspace")}}}), **_errors("502", "503")}},
             "post": {"summary": "Create a workspace and wait until it is ready",
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CreateWorkspace")}}},
-                     "responses": {"201": _json(_ref("Workspace"), "Created and ready"), **ERRORS}},
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref("CreateWorkspace")}}},
+                     "responses": {"201": _json(_ref("Workspace"), "Created and ready"),
+                                   **_errors(*BODY, "409", "422", "502", "503", "504")}},
         },
         "/perry/api/workspaces/{name}": {
-            "get": {"summary": "One workspace", "parameters": [NAME_PARAM], "responses": {"200": ws, **ERRORS}},
+            "get": {"summary": "One workspace", "parameters": [NAME_PARAM],
+                    "responses": {"200": ws, **_errors(*WS_READ)}},
             "delete": {"summary": "Delete the container and both volumes", "parameters": [NAME_PARAM],
-                       "responses": {"204": {"description": "Deleted"}, **ERRORS}},
+                       "responses": {"204": {"description": "Deleted"}, **_errors(*WS_STATE)}},
         },
-        "/perry/api/workspaces/{name}/start": _ws_action("Start (recreating a missing container)", ws),
+        "/perry/api/workspaces/{name}/start": _ws_action("Start (recreating a missing container)", ws, "504"),
         "/perry/api/workspaces/{name}/stop": _ws_action("Stop", ws),
         "/perry/api/workspaces/{name}/sync": _ws_action("Copy keys, git config and the worker in again", _json(
             {"type": "object", "properties": {"workspace": _ref("Workspace"),
@@ -76,76 +161,91 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/workspaces/{name}/logs": {"get": {
             "summary": "Container logs", "parameters": [NAME_PARAM, {"name": "tail", "in": "query",
                                                                        "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _json({"type": "object", "properties": {"logs": {"type": "string"}}}), **ERRORS}}},
+            "responses": {"200": _json({"type": "object", "properties": {"logs": {"type": "string"}}}),
+                          **_errors(*WS_READ)}}},
         "/perry/api/workspaces/{name}/exec": {"post": {
             "summary": "Run a command in a running workspace", "parameters": [NAME_PARAM],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Exec")}}},
-            "responses": {"200": _json(_ref("ExecResult")), **ERRORS}}},
+            "responses": {"200": _json(_ref("ExecResult")), **_errors(*WS_STATE, "413")}}},
         "/perry/api/usage": {"get": {"summary": "Token use and cost of every running workspace",
-                                     "responses": {"200": _json({"type": "object"})}}},
+                                     "responses": {"200": _json(_ref("AllUsage")), **_errors("502", "503")}}},
         "/perry/api/workspaces/{name}/usage": {"get": {
             "summary": "Token use and cost per session and in total", "parameters": [NAME_PARAM],
-            "responses": {"200": _json(_ref("Usage")), **ERRORS}}},
+            "responses": {"200": _json(_ref("Usage")), **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/sessions": {"get": {
             "summary": "Agent sessions in the workspace, newest first",
-            "parameters": [NAME_PARAM, {"name": "agent", "in": "query",
-                                        "schema": {"type": "string", "enum": ["opencode", "claude", "codex"]}}],
+            "parameters": [NAME_PARAM, {"name": "agent", "in": "query", "schema": AGENT}],
             "responses": {"200": _json({"type": "object", "properties": {
-                "sessions": {"type": "array", "items": _ref("Session")}}}), **ERRORS}}},
+                "sessions": {"type": "array", "items": _ref("Session")}}}), **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/sessions/{sessionId}": {"get": {
             "summary": "One session", "parameters": [NAME_PARAM, SESSION_PARAM],
-            "responses": {"200": _json(_ref("Session")), **ERRORS}}},
-        "/perry/api/workspaces/{name}/sessions/{sessionId}/messages": {"get": {
-            "summary": "A page of the session's messages, oldest first",
-            "parameters": [NAME_PARAM, SESSION_PARAM,
-                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-            "responses": {"200": _json({"type": "object", "properties": {
-                "sessionId": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
-                "limit": {"type": "integer"}, "messages": {"type": "array", "items": _ref("Message")}}}),
-                **ERRORS}},
+            "responses": {"200": _json(_ref("Session")), **_errors(*WS_STATE)}}},
+        "/perry/api/workspaces/{name}/sessions/{sessionId}/messages": {
+            "get": {
+                "summary": "A page of the session's messages, oldest first",
+                "parameters": [NAME_PARAM, SESSION_PARAM,
+                               {"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                               {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "sessionId": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
+                    "limit": {"type": "integer"}, "messages": {"type": "array", "items": _ref("Message")}}}),
+                    **_errors(*WS_STATE)}},
             "post": {
                 "summary": "Continue the conversation: send one message, answer with the agent's reply "
                            "(OpenCode through `opencode serve`, or `opencode run --session` when the server "
                            "does not know the session; Claude Code `-p --resume`; Codex `exec resume`)",
                 "parameters": [NAME_PARAM, SESSION_PARAM],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+                    "type": "object", "required": ["text"], "additionalProperties": False,
+                    "properties": {"text": NON_BLANK}}}}},
                 "responses": {"200": _json({"type": "object", "properties": {
                     "sessionId": {"type": "string"}, "agent": {"type": "string"}, "via": {"type": "string"},
-                    "text": {"type": "string"}, "reply": _ref("Message")}}), **ERRORS}}},
+                    "text": {"type": "string"}, "reply": _ref("Message")}}), **_errors(*WS_STATE, "413")}}},
         "/perry/api/workspaces/{name}/tasks": {
             "get": {"summary": "The workspace's dispatched tasks, newest first", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
-                        "tasks": {"type": "array", "items": _ref("Task")}}}), **ERRORS}},
+                        "tasks": {"type": "array", "items": _ref("Task")}}}), **_errors(*WS_READ)}},
             "post": {"summary": "Start an agent on a prompt in the workspace's project directory; returns at once",
                      "parameters": [NAME_PARAM],
                      "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Dispatch")}}},
-                     "responses": {"201": _json(_ref("Task")), **ERRORS}},
+                     "responses": {"201": _json(_ref("Task")), **_errors(*WS_STATE, "413")}},
         },
         "/perry/api/workspaces/{name}/tasks/{taskId}": {
             "get": {"summary": "One task", "parameters": [NAME_PARAM, TASK_PARAM],
-                    "responses": {"200": _json(_ref("Task")), **ERRORS}},
+                    "responses": {"200": _json(_ref("Task")), **_errors("400", "404")}},
             "delete": {"summary": "Cancel the task (its agent process ends)", "parameters": [NAME_PARAM, TASK_PARAM],
-                       "responses": {"200": _json(_ref("Task")), **ERRORS}},
+                       "responses": {"200": _json(_ref("Task")), **_errors(*WS_STATE)}},
         },
         "/perry/api/workspaces/{name}/terminals": {
             "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
-                        "terminals": {"type": "array", "items": _ref("Terminal")}}}), **ERRORS}},
+                        "terminals": {"type": "array", "items": _ref("Terminal")}}}), **_errors(*WS_READ)}},
             "post": {"summary": "Open a terminal in a running workspace (a Jupyter terminal running docker exec)",
-                     "parameters": [NAME_PARAM], "responses": {"201": _json(_ref("Terminal")), **ERRORS}},
+                     "parameters": [NAME_PARAM], "responses": {"201": _json(_ref("Terminal")), **_errors(*WS_STATE)}},
         },
         "/perry/api/workspaces/{name}/terminals/{term}": {
             "get": {"summary": "One terminal", "parameters": [NAME_PARAM, TERM_PARAM],
-                    "responses": {"200": _json(_ref("Terminal")), **ERRORS}},
+                    "responses": {"200": _json(_ref("Terminal")), **_errors("400", "404")}},
             "delete": {"summary": "Close a terminal; its clients are told", "parameters": [NAME_PARAM, TERM_PARAM],
-                       "responses": {"204": {"description": "Closed"}, **ERRORS}},
+                       "responses": {"204": {"description": "Closed"}, **_errors("400", "404")}},
         },
+        "/perry/terminal/{name}": _websocket(
+            "WebSocket attaching a terminal with terminado's protocol, plus `[\"exit\", status]` when the shell "
+            "ends: a new terminal in the running workspace, or ?terminal=NAME an open one",
+            [NAME_PARAM, {"name": "terminal", "in": "query", "schema": {"type": "string"}}],
+            "404", "409", "502", "503"),
     }
     error = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    tokens = {"type": "object", "properties": {k: {"type": "integer"} for k in (
+        "input", "output", "reasoning", "cacheRead", "cacheWrite")}}
+    cost = {"type": "number", "nullable": True, "description": "US dollars; null when the agent does not say"}
+    image = {"tag": {"type": "string"}, "present": {"type": "boolean"}, "upToDate": {"type": "boolean"},
+             "id": {"type": "string", "nullable": True}, "created": {"type": "string", "nullable": True},
+             "hash": {"type": "string"}, "base": {"type": "string", "nullable": True},
+             "agents": {"type": "array", "items": {"type": "string"}}}
     schemas = {
         "Error": error,
         "Workspace": {"type": "object", "required": ["name", "status"], "properties": {
@@ -160,7 +260,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "dind": {"type": "string", "nullable": True},
             "clone": {"type": "string", "nullable": True},
             "projectDir": {"type": "string"},
-            "agents": {"type": "array", "items": {"type": "string", "enum": ["opencode", "claude", "codex"]},
+            "agents": {"type": "array", "items": {"type": "string", "enum": list(AGENT_PACKAGES)},
                        "nullable": True, "description": "Agents' CLIs in its image; null when unknown"},
             "error": {"type": "string", "nullable": True},
             "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
@@ -168,45 +268,62 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
             "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
-            "env": {"type": "object", "additionalProperties": {"type": "string"}}}},
+            "env": ENV}},
         "Exec": {"type": "object", "required": ["command"], "additionalProperties": False, "properties": {
             "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-            "user": {"type": "string"}, "workdir": {"type": "string"},
-            "env": {"type": "object", "additionalProperties": {"type": "string"}}}},
+            "user": {"type": "string"}, "workdir": {"type": "string"}, "env": ENV}},
         "ExecResult": {"type": "object", "properties": {
             "exitCode": {"type": "integer"}, "stdout": {"type": "string"}, "stderr": {"type": "string"}}},
-        "Image": {"type": "object", "properties": {
-            "tag": {"type": "string"}, "present": {"type": "boolean"}, "upToDate": {"type": "boolean"}}},
+        "Image": {"type": "object", "required": ["tag", "present"], "properties": image},
         "Info": {"type": "object", "properties": {
-            "version": {"type": "string"}, "engine": {"type": "object"}, "image": _ref("Image"),
+            "version": {"type": "string"}, "engine": {"type": "object"},
+            "image": {"type": "object", "description": "present is null when the engine is unreachable",
+                      "properties": {**image, "present": {"type": "boolean", "nullable": True},
+                                     "error": {"type": "string"}}},
             "workspaces": {"type": "integer", "nullable": True}, "stateDir": {"type": "string"},
             "warnings": {"type": "array", "items": {"type": "string"}},
             "checks": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "ok": {"type": "boolean"}, "message": {"type": "string"},
                 "fix": {"type": "string"}}}}}},
-        "Config": {"type": "object"},
-        "Tokens": {"type": "object", "properties": {k: {"type": "integer"} for k in (
-            "input", "output", "reasoning", "cacheRead", "cacheWrite")}},
+        "Config": {"type": "object", "properties": {
+            "stateDir": {"type": "string"}, "dockerHost": {"type": "string", "nullable": True},
+            "workspacePrefix": {"type": "string"}, "imageTag": {"type": "string"}, "network": {"type": "string"},
+            "sshPortRange": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+            "bindAddress": {"type": "string"}, "restartPolicy": {"type": "string"},
+            **settings,
+            "sshPublicKeys": {"type": "array", "items": {"type": "string"},
+                              "description": "the key files the patterns match now"},
+            "env": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
+                    "description": "the names only (values may be secrets); a text when set by a callable"}}},
+        "Tokens": tokens,
         "Session": {"type": "object", "properties": {
-            "sessionId": {"type": "string"}, "agent": {"type": "string", "enum": ["opencode", "claude", "codex"]},
+            "sessionId": {"type": "string"}, "agent": AGENT,
             "title": {"type": "string"}, "directory": {"type": "string", "nullable": True},
-            "messageCount": {"type": "integer"}, "lastActivity": {"type": "string", "format": "date-time"},
-            "tokens": _ref("Tokens"), "cost": {"type": "number", "nullable": True}}},
+            "messageCount": {"type": "integer"},
+            "lastActivity": {"type": "string", "format": "date-time", "nullable": True},
+            "tokens": _ref("Tokens"), "cost": cost}},
         "Message": {"type": "object", "properties": {
-            "id": {"type": "string"}, "role": {"type": "string"}, "time": {"type": "string"},
+            "id": {"type": "string"}, "role": {"type": "string"}, "time": {"type": "string", "nullable": True},
             "parts": {"type": "array", "items": {"type": "object", "properties": {
                 "type": {"type": "string", "enum": ["text", "tool", "reasoning", "file"]}}}}}},
         "Usage": {"type": "object", "properties": {
-            "sessions": {"type": "array", "items": {"type": "object"}},
-            "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": {"type": "number"}}}}},
+            "sessions": {"type": "array", "items": {"type": "object", "properties": {
+                "sessionId": {"type": "string"}, "agent": AGENT, "tokens": _ref("Tokens"), "cost": cost}}},
+            "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": cost}}}},
+        "AllUsage": {"type": "object", "properties": {
+            "workspaces": {"type": "object", "description": "by workspace name: its total, or the error reading it",
+                           "additionalProperties": {"type": "object", "properties": {
+                               "tokens": _ref("Tokens"), "cost": cost, "error": {"type": "string"}}}},
+            "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": cost}}}},
         "Dispatch": {"type": "object", "required": ["prompt"], "additionalProperties": False, "properties": {
-            "agent": {"type": "string", "enum": ["opencode", "claude", "codex"], "default": "opencode"},
-            "prompt": {"type": "string"}, "sessionId": {"type": "string"}, "model": {"type": "string"},
-            "callback": {"type": "object", "required": ["url"], "properties": {
-                "url": {"type": "string", "format": "uri"},
+            "agent": {**AGENT, "default": "opencode"},
+            "prompt": NON_BLANK, "sessionId": SESSION_PARAM["schema"],
+            "model": {"type": "string", "pattern": _anchored(MODEL.pattern), "description": "provider/model"},
+            "callback": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+                "url": {"type": "string", "pattern": "^https?://[^\\s/]+(/\\S*)?$"},
                 "token": {"type": "string", "description": "sent as Authorization: Bearer; never shown"}}}}},
         "Task": {"type": "object", "properties": {
-            "id": {"type": "string"}, "workspace": {"type": "string"}, "agent": {"type": "string"},
+            "id": {"type": "string"}, "workspace": {"type": "string"}, "agent": AGENT,
             "prompt": {"type": "string"}, "model": {"type": "string", "nullable": True},
             "sessionId": {"type": "string", "nullable": True}, "directory": {"type": "string"},
             "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
@@ -217,7 +334,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "error": {"type": "string", "nullable": True},
             "callback": {"type": "object", "nullable": True, "properties": {
                 "url": {"type": "string"}, "delivered": {"type": "boolean"}, "attempts": {"type": "integer"},
-                "lastError": {"type": "string", "nullable": True}}}}},
+                "lastError": {"type": "string", "nullable": True},
+                "deliveredAt": {"type": "string", "nullable": True}}}}},
         "Terminal": {"type": "object", "properties": {
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},
@@ -225,25 +343,22 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "jupyterWebsocket": {"type": "string"}}},
     }
 
-    def response(description: str) -> dict:
-        return _json(_ref("Error"), description)
-
     return {
         "openapi": "3.0.3",
         "info": {"title": "Perry for Jupyter", "version": __version__,
                  "description": "Isolated Docker development workspaces. Authenticate with Jupyter's token "
-                                "(`Authorization: token <T>`) or its login cookie. WebSocket "
-                                "`/perry/api/events[?workspace=NAME]` streams JSON change events; WebSocket "
-                                "`/perry/terminal/{workspace}[?terminal=NAME]` attaches a terminal with "
-                                "terminado's protocol, plus `[\"exit\", status]` when the shell ends."},
+                                "(`Authorization: token <T>`) or its login cookie. Operations marked "
+                                "`x-websocket` are WebSocket upgrades: `/perry/api/events[?workspace=NAME]` "
+                                "streams JSON change events; `/perry/terminal/{name}[?terminal=NAME]` attaches "
+                                "a terminal with terminado's protocol, plus `[\"exit\", status]` when the "
+                                "shell ends."},
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "security": [{"token": []}],
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}},
-            "responses": {"Invalid": response("Invalid input"), "NotFound": response("No such workspace"),
-                          "Conflict": response("Conflicts with the current state"),
-                          "EngineUnavailable": response("The Docker engine is not reachable")},
+            "responses": {name: _json(_ref("Error"), description)
+                          for name, description in ERROR_RESPONSES.values()},
         },
     }

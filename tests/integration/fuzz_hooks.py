@@ -1,0 +1,68 @@
+"""Schemathesis hooks for test_fuzz.py (loaded through SCHEMATHESIS_HOOKS by `st run`).
+
+The fuzzer may send anything, but nothing it sends may make the server reach
+beyond this machine, mount this machine's directories into a workspace, rebuild
+the image other tests share, or take down the workspace the other routes need:
+a generated callback URL, clone source or model name that the server would act
+on is swapped, just before the request goes out, for a local one. Values the
+server refuses stay as generated, so its validation is still exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import schemathesis
+
+# Mirrors of the server's own acceptance rules (core/tasks.py, core/workspaces.py): only what it
+# would act on needs replacing.
+CALLBACK_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
+GIT_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+|[\w.-]+@[\w.-]+:\S+")
+LOCAL_PATHS = ("/", "./", "../", "~")
+MODEL = re.compile(r"[\w./:@-]{1,200}")
+
+# Run-time settings that make every later create fail here by design: `privileged` containers
+# are refused on this machine, and a ready timeout shorter than a create is a 504.
+SAFE_SETTINGS = {"dindMode": lambda v: "auto" if v == "privileged" else v,
+                 "readyTimeout": lambda v: max(v, 120) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                 else v}
+
+# Excluded from the run; this guard keeps a mistaken filter from sending them anyway.
+NEVER_SENT = {"/perry/api/image/build": "it rebuilds the image every test on this engine uses"}
+LIFECYCLE_ENDS = {("DELETE", "/perry/api/workspaces/{name}"), ("POST", "/perry/api/workspaces/{name}/stop")}
+
+# Nothing listens on the discard port of the loopback: every delivery is refused at once.
+LOCAL_CALLBACK = "http://127.0.0.1:9/hook"
+# The stand-in model that tests/integration/agents.py starts in the fuzzed workspace.
+LOCAL_MODEL = "stub/m"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path in NEVER_SENT:
+        raise RuntimeError(f"{case.operation.path} must not be fuzzed: {NEVER_SENT[case.operation.path]}")
+    # The fuzzed workspace stays up for the routes that need it running; stop and delete hit the spare.
+    if case.path_parameters and case.path_parameters.get("name") == os.environ["PERRY_FUZZ_KEEP"] and (
+            (case.method.upper(), case.operation.path) in LIFECYCLE_ENDS):
+        case.path_parameters["name"] = os.environ["PERRY_FUZZ_SPARE"]
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    path, method = case.operation.path, case.method.upper()
+    if method == "POST" and path.endswith("/tasks"):
+        callback = body.get("callback")
+        if isinstance(callback, dict) and isinstance(callback.get("url"), str) \
+                and CALLBACK_URL.fullmatch(callback["url"]):
+            body["callback"] = {**callback, "url": LOCAL_CALLBACK}
+        if isinstance(body.get("model"), str) and MODEL.fullmatch(body["model"]):
+            body["model"] = LOCAL_MODEL
+    if method == "PATCH" and path == "/perry/api/config":
+        for key, safe in SAFE_SETTINGS.items():
+            if key in body:
+                body[key] = safe(body[key])
+    if method == "POST" and path == "/perry/api/workspaces":
+        clone = body.get("clone")
+        # A URL is fetched, and a directory of this machine mounted into the workspace: both become the local repo.
+        if isinstance(clone, str) and (GIT_URL.fullmatch(clone) or clone.startswith(LOCAL_PATHS)):
+            body["clone"] = os.environ["PERRY_FUZZ_REPO"]
