@@ -142,7 +142,7 @@ def test_magics_create_list_info_dispatch_delete(server, docker_client, tmp_path
         [error] = outputs(cell, "error")
         assert error["ename"] == "PerryError" and error["evalue"] == "workspace 'nosuch' does not exist"
         assert len(error["traceback"]) == 1 and "nosuch" in ANSI.sub("", error["traceback"][0])
-        cell = k.run("from perry_jupyter.magics import PerryError\ntry:\n    %perry info nosuch\n"
+        cell = k.run("from perry_jupyter.notebook.magics import PerryError\ntry:\n    %perry info nosuch\n"
                      "except PerryError as e:\n    print(e.status, e.code)")
         assert cell.outputs[0]["text"].strip() == "404 not_found"
 

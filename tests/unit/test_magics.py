@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 from IPython.core.error import UsageError
 
-from perry_jupyter import kernel_env, magics
+from perry_jupyter.notebook import kernel_env, magics
 from perry_jupyter.client import PerryClient, PerryClientError
-from perry_jupyter.magics import PerryError, run, wrap
+from perry_jupyter.notebook.magics import PerryError, run, wrap
 
 
 def closed_port() -> int:
@@ -187,7 +187,7 @@ def test_install_wraps_start_kernel_once(monkeypatch):
 # -- widget pieces ------------------------------------------------------------------
 
 def test_engine_banner_and_terminal_link(monkeypatch):
-    from perry_jupyter.widgets import engine_banner, terminal_link_html
+    from perry_jupyter.notebook.widgets import engine_banner, terminal_link_html
 
     info = {"engine": {"reachable": False, "address": "unix:///var/run/docker.sock",
                        "error": "the Docker engine at unix:///var/run/docker.sock is not reachable"},

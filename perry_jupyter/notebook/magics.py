@@ -29,8 +29,8 @@ import click
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .client import PerryClient, PerryClientError
-from .display import age, cost_text, tokens_text
+from ..client import PerryClient, PerryClientError
+from ..display import age, cost_text, tokens_text
 
 # Commands that make no sense in a kernel: they would block it or need a terminal.
 NOT_IN_NOTEBOOKS = {
@@ -57,7 +57,7 @@ class PerryError(PerryClientError):
 def run(line: str, client: PerryClient | None = None,
         progress: Callable[[str | None], None] | None = None) -> Any:
     """Run one ``%perry`` line; returns the wrapped result (or None for help and the like)."""
-    from .cli import cli
+    from ..cli import cli
 
     try:
         args = shlex.split(line)
@@ -273,7 +273,7 @@ def status_badge(status: Any) -> str:
 
 
 def ssh_command(ws: dict, server_url: str) -> str | None:
-    from .cli import _ssh_command
+    from ..cli.commands import _ssh_command
 
     return _ssh_command(ws, server_url or "http://127.0.0.1")
 
@@ -494,7 +494,7 @@ class PerryMagics(Magics):
 
 
 def _help_text() -> str:
-    from .cli import cli
+    from ..cli import cli
 
     with click.Context(cli, info_name="%perry") as ctx:
         return ctx.get_help()

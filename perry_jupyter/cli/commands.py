@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from perry_jupyter import clientconfig
+from perry_jupyter.cli import clientconfig
 from perry_jupyter._version import __version__
 from perry_jupyter.client import PerryClient, PerryClientError, ServerUnreachable
 from perry_jupyter.display import age, cost_text, tokens_text
@@ -452,7 +452,7 @@ def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[s
 @click.pass_context
 def shell(ctx: click.Context, name: str, use_ssh: bool) -> None:
     """Open a shell in a workspace (a script on stdin runs there instead: `echo ls | perry shell NAME`)."""
-    from perry_jupyter import shell as shell_
+    from perry_jupyter.cli import shell as shell_
 
     client = _client()
     if use_ssh:
