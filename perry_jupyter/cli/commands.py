@@ -4,12 +4,13 @@ Nothing of jupyter_server, tornado or the Docker SDK is imported on this path (o
 `perry serve` / `perry agent run` import the server, inside the command), so `perry list`
 answers at once. rich is imported inside the commands that draw with it.
 
-The command functions raise click exceptions and never call sys.exit, so the same tree
-can be driven by the `%perry` magics with ``cli.main(args, standalone_mode=False,
-obj={"client": client})``. Every command returns its data (the workspace, the list, the
-task...); with ``obj["render"] = False`` it prints nothing and the caller renders what it
-returns (the magics: HTML tables), and ``obj["progress"]`` (a callable taking a line, or
-None when the work is done) replaces the terminal spinners.
+Every command returns data (the workspace, the list, the task...) and names the
+presenter's view of it (perry_jupyter.present); a *face* shows the two. The terminal's
+(perry_jupyter.cli.draw) draws the view with rich, or prints the data with ``--json``;
+the `%perry` magics run this same tree with ``obj={"client": ..., "face": ...}``, and
+their face hands the data back with an HTML view of it. A face also shows the progress
+of long work and asks for confirmations (or cannot: ``can_ask``). The commands raise
+click exceptions and never call sys.exit.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import contextmanager
-from typing import Any, Iterator
-from urllib.parse import urlsplit
+from typing import Any, Callable
 
 import click
 
-from perry_jupyter.cli import clientconfig
+from perry_jupyter import present
 from perry_jupyter._version import __version__
+from perry_jupyter.cli import clientconfig
 from perry_jupyter.client import PerryClient, PerryClientError, ServerUnreachable
-from perry_jupyter.display import age, cost_text, tokens_text
 
 ALIASES = {"ls": "list", "rm": "delete"}
-STATUS_STYLE = {"running": "green", "stopped": "yellow", "creating": "cyan", "error": "bold red"}
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
@@ -79,49 +77,46 @@ def _client() -> PerryClient:
     return client
 
 
-def _caller() -> dict:
+def _face():
+    """What the commands draw on: ``ctx.obj["face"]`` (the magics' notebook), else the terminal."""
     obj = click.get_current_context().find_root().obj
-    return obj if isinstance(obj, dict) else {}
+    face = obj.get("face") if isinstance(obj, dict) else None
+    if face is None:
+        from perry_jupyter.cli.draw import Terminal
+
+        face = Terminal()
+    return face
 
 
-def _prints() -> bool:
-    """False when the caller renders the returned data itself (the `%perry` magics)."""
-    return _caller().get("render", True) is not False
+class PerryCommand(click.Command):
+    """A command whose callback returns data; the face shows it as ``view(data, params)``
+    draws it (``params``: the command's, plus ``prog``, the name it was called by)."""
+
+    def __init__(self, *args: Any, view: Callable[[Any, dict], Any] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.view = view
+
+    def invoke(self, ctx: click.Context) -> Any:
+        data = super().invoke(ctx)
+        if self.view is None or data is None:
+            return data
+        params = {**ctx.params, "prog": ctx.find_root().info_name or "perry"}
+        return _face().show(data, lambda: self.view(data, params), as_json=bool(ctx.meta.get(JSON_FLAG)))
 
 
-def _console(stderr: bool = False):
-    # Built per call: rich fixes the color system at construction, and the magics and
-    # tests swap sys.stdout between runs. rich itself honours NO_COLOR and non-ttys.
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
+def command(group: click.Group, view: Callable[[Any, dict], Any] | None = None, name: str | None = None,
+            **settings: Any):
+    """``group.command`` for a command whose data ``view`` shows."""
+    return group.command(name, cls=PerryCommand, view=view, **settings)
 
 
-@contextmanager
-def _spinner(text: str) -> Iterator[None]:
-    if _prints():
-        with _console(stderr=True).status(text):
-            yield
-        return
-    progress = _caller().get("progress")
-    if callable(progress):
-        progress(text)
-    try:
-        yield
-    finally:
-        if callable(progress):
-            progress(None)
+JSON_FLAG = "perry.json"
 
 
-def _for_people(value: Any, as_json: bool) -> bool:
-    """Whether the command should print ``value`` for people; with --json it is printed as JSON
-    here, and a caller other than the CLI (the magics) only gets the value back."""
-    if not _prints():
-        return False
-    if as_json:
-        _print_json(value)
-        return False
-    return True
+def json_option(what: str):
+    """``--json``: the face prints the command's data as JSON instead of drawing it."""
+    return click.option("--json", is_flag=True, expose_value=False, help=f"Print {what} as JSON.",
+                        callback=lambda ctx, _param, value: ctx.meta.__setitem__(JSON_FLAG, value))
 
 
 def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -150,50 +145,8 @@ def _clone_arg(value: str | None) -> str | None:
     return value
 
 
-def _ssh_host(ws: dict, server_url: str) -> str:
-    host = ws.get("sshHost")
-    if not host or host in ("0.0.0.0", "::", "[::]"):
-        host = urlsplit(server_url).hostname or "127.0.0.1"
-    return host
-
-
-def _ssh_port(ws: dict) -> int | None:
-    port = (ws.get("ports") or {}).get("ssh")
-    return port if isinstance(port, int) and port > 0 else None
-
-
-def _ssh_command(ws: dict, server_url: str) -> str | None:
-    port = _ssh_port(ws)
-    if port is None:
-        return None
-    return f"ssh -p {port} workspace@{_ssh_host(ws, server_url)}"
-
-
-def _status_text(status: Any):
-    from rich.text import Text
-
-    status = str(status or "?")
-    return Text(status, style=STATUS_STYLE.get(status, ""))
-
-
-def _report_workspace(ws: dict, server_url: str, verb: str) -> None:
-    from rich.text import Text
-
-    line = Text.assemble(f"{verb} workspace {ws.get('name')}: ", _status_text(ws.get("status")))
-    ssh = _ssh_command(ws, server_url)
-    if ssh and ws.get("status") == "running":
-        line.append(f"  ({ssh})")
-    if ws.get("error"):
-        line.append(f"\n  error: {ws['error']}", style="red")
-    _console().print(line)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
-
-
 def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str]) -> dict:
-    with _spinner(f"Creating workspace {name} (the first start can take a minute)..."):
+    with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
         return client.create_workspace(name, clone=_clone_arg(clone), env=env or None)
 
 
@@ -238,7 +191,7 @@ def agent_run(args: tuple[str, ...]) -> None:
     _run_server(args)
 
 
-@cli.command()
+@command(cli, view=lambda image, p: present.image_built(image))
 @click.option("--bootstrap/--no-bootstrap", default=None,
               help="Build the base with debootstrap (no registry needed), or not; default: the server decides.")
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
@@ -247,49 +200,8 @@ def agent_run(args: tuple[str, ...]) -> None:
 def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
     """Build the workspace image."""
     chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
-    if not _prints():
-        final: dict = {}
-        with _spinner("Building the workspace image..."):
-            progress = _caller().get("progress")
-            for event in _client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen):
-                if event.get("stage") == "done":
-                    final = event
-                    break
-                if callable(progress) and event.get("message"):
-                    progress(f"{event.get('stage')}: {' '.join(str(event['message']).split())[:120]}")
-        return final.get("image") or {}
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                               TimeElapsedColumn)
-    from rich.text import Text
-
-    client = _client()
-    final: dict | None = None
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_console(stderr=True)) as progress:
-        task = progress.add_task("starting the build", total=None)
-        for event in client.build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen):
-            stage = str(event.get("stage") or "")
-            if stage == "done":
-                final = event
-                total = progress.tasks[0].total
-                progress.update(task, description="done", **({"completed": total} if total else {"total": 1, "completed": 1}))
-                break
-            message = " ".join(str(event.get("message") or "").split())
-            update: dict[str, Any] = {"description": stage + (f": {message[:60]}" if message else "")}
-            if isinstance(event.get("steps"), int) and event["steps"] > 0:
-                update["total"] = event["steps"]
-            if isinstance(event.get("step"), int):
-                update["completed"] = event["step"]
-            progress.update(task, **update)
-            if message:
-                progress.console.print(Text.assemble((f"{stage:>9} ", "dim"), message))
-    image = (final or {}).get("image") or {}
-    details = ", ".join(x for x in (
-        f"id {str(image['id'])[:19]}" if image.get("id") else "",
-        f"created {image['created']}" if image.get("created") else "",
-        "up to date" if image.get("upToDate") else "") if x)
-    click.echo(f"Image {image.get('tag') or '(unknown tag)'} is built" + (f" ({details})" if details else ""))
-    return image
+    final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen))
+    return final.get("image") or {}
 
 
 def _creation_options(when: str):
@@ -303,115 +215,62 @@ def _creation_options(when: str):
     return add
 
 
-@cli.command()
+def _reported(verb: str) -> Callable[[Any, dict], Any]:
+    return lambda ws, p: present.workspace(ws, verb=verb)
+
+
+@command(cli, view=_reported("Created"))
 @click.argument("name")
 @_creation_options("")
 def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Create a workspace and wait until it is ready."""
-    client = _client()
-    ws = _create(client, name, clone, env)
-    if _prints():
-        _report_workspace(ws, client.url, "Created")
-    return ws
+    return _create(_client(), name, clone, env)
 
 
-@cli.command()
+class _Started(dict):
+    """A workspace `start` made (its view says Created) rather than started."""
+
+
+@command(cli, view=lambda ws, p: present.workspace(ws, verb="Created" if isinstance(ws, _Started) else "Started"))
 @click.argument("name")
 @_creation_options(", if it has to be created")
 def start(name: str, clone: str | None, env: dict[str, str]) -> dict:
     """Start a workspace (creating it if it does not exist)."""
     client = _client()
     try:
-        with _spinner(f"Starting workspace {name}..."):
-            ws = client.start_workspace(name)
-        verb = "Started"
+        with _face().working(f"Starting workspace {name}..."):
+            return client.start_workspace(name)
     except PerryClientError as e:
         if e.status != 404 or e.code != "not_found":
             raise
-        ws, verb = _create(client, name, clone, env), "Created"
-    if _prints():
-        _report_workspace(ws, client.url, verb)
-    return ws
+    return _Started(_create(client, name, clone, env))
 
 
-@cli.command()
+@command(cli, view=_reported("Stopped"))
 @click.argument("name")
 def stop(name: str) -> dict:
     """Stop a workspace (its volumes stay)."""
-    client = _client()
-    with _spinner(f"Stopping workspace {name}..."):
-        ws = client.stop_workspace(name)
-    if _prints():
-        _report_workspace(ws, client.url, "Stopped")
-    return ws
+    with _face().working(f"Stopping workspace {name}..."):
+        return _client().stop_workspace(name)
 
 
-@cli.command("list", short_help="List workspaces (alias: ls).")
-@click.option("--json", "as_json", is_flag=True, help="Print the workspaces as JSON.")
-def list_(as_json: bool) -> list:
+@command(cli, name="list", short_help="List workspaces (alias: ls).",
+         view=lambda found, p: present.workspaces(found, prog=p["prog"]))
+@json_option("the workspaces")
+def list_() -> list:
     """List workspaces (alias: ls)."""
-    client = _client()
-    workspaces = client.list_workspaces()
-    if not _for_people(workspaces, as_json):
-        return workspaces
-    if not workspaces:
-        click.echo("No workspaces yet; create one with `perry create NAME`.", err=True)
-        return workspaces
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "STATUS", "SSH", "AGE", "IMAGE"):
-        table.add_column(column, no_wrap=column != "IMAGE")
-    for ws in sorted(workspaces, key=lambda w: str(w.get("name"))):
-        port = _ssh_port(ws)
-        table.add_row(str(ws.get("name")), _status_text(ws.get("status")),
-                      f"{_ssh_host(ws, client.url)}:{port}" if port else "-",
-                      age(ws.get("created")), str(ws.get("image") or "-"))
-    _console().print(table)
-    return workspaces
+    return _client().list_workspaces()
 
 
-@cli.command()
+@command(cli, view=lambda ws, p: present.workspace(ws))
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
-def info(name: str, as_json: bool) -> dict:
+@json_option("the workspace")
+def info(name: str) -> dict:
     """Show one workspace: status, SSH command line, container and volumes."""
-    client = _client()
-    ws = client.get_workspace(name)
-    if not _for_people(ws, as_json):
-        return ws
-    from rich.table import Table
-
-    volumes = ws.get("volumes") or {}
-    created = ws.get("created")
-    container = ws.get("containerName") or "-"
-    if ws.get("containerId"):
-        container += f" ({str(ws['containerId'])[:12]})"
-    rows: list[tuple[str, Any]] = [
-        ("name", ws.get("name")),
-        ("status", _status_text(ws.get("status"))),
-        ("ssh", _ssh_command(ws, client.url) or "-"),
-        ("created", f"{created} ({age(created)} ago)" if created else "-"),
-        ("image", ws.get("image") or "-"),
-        ("agents", " ".join(ws["agents"]) if ws.get("agents") is not None else "-"),
-        ("container", container),
-        ("home volume", volumes.get("home") or "-"),
-        ("docker volume", volumes.get("docker") or "-"),
-        ("docker-in-docker", ws.get("dind") or "-"),
-        ("clone", ws.get("clone") or "-"),
-    ]
-    if ws.get("error"):
-        rows.append(("error", ws["error"]))
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value if not isinstance(value, (str, int, bool)) else str(value))
-    _console().print(table)
-    return ws
+    return _client().get_workspace(name)
 
 
-class _ExecCommand(click.Command):
+class _ExecCommand(PerryCommand):
     """`perry exec NAME -- CMD...`; without `--`, everything after NAME is the command."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -421,135 +280,97 @@ class _ExecCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-@cli.command("exec", cls=_ExecCommand)
+@cli.command("exec", cls=_ExecCommand, view=lambda result, p: present.exec_result(result))
 @click.option("--user", "-u", help="Run as this user (default: the server's, `workspace`).")
 @click.option("--workdir", "-w", help="Working directory inside the workspace.")
 @click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
               help="An environment variable for the command (repeatable).")
 @click.argument("name")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.pass_context
-def exec_(ctx: click.Context, user: str | None, workdir: str | None, env: dict[str, str],
-          name: str, command: tuple[str, ...]) -> dict:
+def exec_(user: str | None, workdir: str | None, env: dict[str, str], name: str, command: tuple[str, ...]) -> dict:
     """Run a command in a workspace: perry exec NAME -- CMD [ARGS...]."""
-    result = _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
-    if not _prints():
-        return result
-    if result.get("stdout"):
-        click.echo(result["stdout"], nl=False)
-    if result.get("stderr"):
-        click.echo(result["stderr"], nl=False, err=True)
-    code = result.get("exitCode")
-    if isinstance(code, int) and code != 0:
-        ctx.exit(code if 0 < code < 256 else 1)
-    return result
+    return _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
 
 
-@cli.command()
+@command(cli, view=lambda result, p: present.exec_result(result))
 @click.argument("name")
 @click.option("--ssh", "use_ssh", is_flag=True,
               help="Log in with the system ssh client on the workspace's SSH port instead.")
 @click.pass_context
-def shell(ctx: click.Context, name: str, use_ssh: bool) -> None:
+def shell(ctx: click.Context, name: str, use_ssh: bool) -> dict | None:
     """Open a shell in a workspace (a script on stdin runs there instead: `echo ls | perry shell NAME`)."""
     from perry_jupyter.cli import shell as shell_
 
     client = _client()
+    if not use_ssh and (sys.stdin is None or not sys.stdin.isatty()):
+        stdin = sys.stdin.buffer if sys.stdin is not None and hasattr(sys.stdin, "buffer") else sys.stdin
+        return shell_.run_script(client, name, stdin.read() if stdin is not None else "")
     if use_ssh:
         ws = client.get_workspace(name)
         if ws.get("status") != "running":
             raise CliError(f"workspace {name!r} is {ws.get('status')}, not running; start it with `perry start {name}`")
-        port = _ssh_port(ws)
-        if port is None:
+        line = present.ssh_line(ws)
+        if line is None:
             raise CliError(f"workspace {name!r} has no published SSH port")
-        argv = shell_.ssh_argv(_ssh_host(ws, client.url), port)
         # The CLI becomes ssh; inside a kernel (the magics pass their client) ssh runs as a child.
         embedded = isinstance(ctx.find_root().obj, dict) and ctx.find_root().obj.get("client") is not None
         if not embedded:
             client.close()
-        code = shell_.run_ssh(argv, replace_process=not embedded)
-    elif sys.stdin is not None and sys.stdin.isatty():
-        code = shell_.run_interactive(client, name)
+        code = shell_.run_ssh(shell_.ssh_argv(line), replace_process=not embedded)
     else:
-        stdin = sys.stdin.buffer if sys.stdin is not None and hasattr(sys.stdin, "buffer") else sys.stdin
-        script = stdin.read() if stdin is not None else ""
-        result = shell_.run_script(client, name, script)
-        if result.get("stdout"):
-            click.echo(result["stdout"], nl=False)
-        if result.get("stderr"):
-            click.echo(result["stderr"], nl=False, err=True)
-        code = result.get("exitCode")
-        code = code if isinstance(code, int) and 0 <= code < 256 else 1
+        code = shell_.run_interactive(client, name)
     if code:
         ctx.exit(code)
+    return None
 
 
-@cli.command()
+@command(cli, view=lambda result, p: present.synced(result, p["name"]))
 @click.argument("name")
 def sync(name: str) -> dict:
     """Copy this machine's user files (SSH keys, git config, the worker) into a workspace."""
-    client = _client()
-    with _spinner(f"Syncing workspace {name}..."):
-        result = client.sync_workspace(name)
-    copied = result.get("copied") or []
-    if _prints():
-        click.echo(f"Synced workspace {name}: " + (", ".join(map(str, copied)) if copied else "nothing to copy"))
-    return result
+    with _face().working(f"Syncing workspace {name}..."):
+        return _client().sync_workspace(name)
 
 
-@cli.command()
+@command(cli, view=lambda text, p: present.logs(text))
 @click.argument("name")
 @click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
               help="How many lines from the end.")
 def logs(name: str, tail: int) -> str:
     """Print a workspace container's logs."""
-    text = _client().logs(name, tail=tail)
-    if text and _prints():
-        click.echo(text, nl=not text.endswith("\n"))
-    return text
+    return _client().logs(name, tail=tail)
 
 
-@cli.command(short_help="Delete a workspace, its container and volumes (alias: rm).")
+@command(cli, short_help="Delete a workspace, its container and volumes (alias: rm).",
+         view=lambda result, p: present.deleted(result["name"]))
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def delete(name: str, yes: bool) -> dict:
     """Delete a workspace: its container and both of its volumes (alias: rm)."""
-    client = _client()
-    if not yes and not _prints():  # no terminal to ask in: the caller confirms with --yes
+    client, face = _client(), _face()
+    if not yes and not face.can_ask:
         raise click.UsageError(f"deleting {name} removes its container and both volumes (everything under "
                                "/home/workspace); add --yes to confirm")
     if not yes:
         ws = client.get_workspace(name)  # also a clear not_found before asking anything
         volumes = ws.get("volumes") or {}
-        click.echo(
-            f"Deleting workspace {name} removes its container {ws.get('containerName') or name}, "
-            f"its home volume {volumes.get('home') or '(home)'} (everything under /home/workspace) and "
-            f"its Docker volume {volumes.get('docker') or '(docker)'} (images and containers made inside). "
-            "This cannot be undone.", err=True)
-        click.confirm(f"Delete workspace {name}?", abort=True, err=True)
-    with _spinner(f"Deleting workspace {name}..."):
+        face.ask(f"Deleting workspace {name} removes its container {ws.get('containerName') or name}, "
+                 f"its home volume {volumes.get('home') or '(home)'} (everything under /home/workspace) and "
+                 f"its Docker volume {volumes.get('docker') or '(docker)'} (images and containers made inside). "
+                 "This cannot be undone.", f"Delete workspace {name}?")
+    with face.working(f"Deleting workspace {name}..."):
         client.delete_workspace(name)
-    if _prints():
-        click.echo(f"Deleted workspace {name}")
     return {"name": name, "status": "deleted"}
 
 
-@cli.command()
-@click.pass_context
-def doctor(ctx: click.Context) -> dict:
+@command(cli, view=lambda data, p: present.checks(data))
+def doctor() -> dict:
     """Check the server, the Docker engine, the image and the host setup."""
-    from rich.text import Text
-
     client = _client()
-    console = _console()
-    ok_mark, bad_mark = Text("✓", style="green"), Text("✗", style="bold red")
     try:
         data = client.info()
     except ServerUnreachable as e:
-        if not _prints():
-            raise
-        console.print(Text.assemble(bad_mark, " server: ", str(e)))
-        ctx.exit(1)
+        return {"url": client.url, "unreachable": str(e), "checks": []}
     checks = data.get("checks")
     if not isinstance(checks, list) or not checks:  # an older server: derive them
         engine, image = data.get("engine") or {}, data.get("image") or {}
@@ -559,26 +380,10 @@ def doctor(ctx: click.Context) -> dict:
             {"name": "image", "ok": bool(image.get("present")),
              "message": f"workspace image {image.get('tag', '?')}", "fix": "run `perry build`"},
         ]
-    if not _prints():
-        return {**data, "url": client.url, "checks": checks}
-    console.print(Text.assemble(ok_mark, f" server: Perry {data.get('version', '?')} at {client.url}"))
-    failed = 0
-    for check in checks:
-        ok = bool(check.get("ok"))
-        failed += not ok
-        console.print(Text.assemble(ok_mark if ok else bad_mark, f" {check.get('name', '?')}: ",
-                                    str(check.get("message") or "")))
-        if not ok and check.get("fix"):
-            console.print(Text.assemble("    fix: ", (str(check["fix"]), "yellow")))
-    if failed:
-        ctx.exit(1)
     return {**data, "url": client.url, "checks": checks}
 
 
 # -- agents: sessions, usage, conversations, tasks ------------------------------------
-
-TASK_STYLE = {"queued": "cyan", "running": "cyan", "succeeded": "green", "failed": "bold red", "cancelled": "yellow"}
-
 
 class SessionsGroup(click.Group):
     """`perry sessions NAME` lists; `perry sessions show NAME ID` reads one."""
@@ -594,144 +399,49 @@ def sessions() -> None:
     """Agent sessions in a workspace: `perry sessions NAME`, `perry sessions show NAME ID`."""
 
 
-@sessions.command("list")
+@command(sessions, name="list", view=lambda found, p: present.sessions(found, p["name"]))
 @click.argument("name")
 @click.option("--agent", type=click.Choice(["opencode", "claude", "codex"]), help="Only this agent's sessions.")
-@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
-def sessions_list(name: str, agent: str | None, as_json: bool) -> list:
+@json_option("the sessions")
+def sessions_list(name: str, agent: str | None) -> list:
     """List the agent sessions of a workspace, newest first."""
-    found = _client().list_sessions(name, agent=agent)
-    if not _for_people(found, as_json):
-        return found
-    if not found:
-        click.echo(f"No agent sessions in {name} yet.", err=True)
-        return found
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "AGENT", "TITLE", "MESSAGES", "LAST ACTIVITY", "TOKENS"):
-        table.add_column(column, no_wrap=column != "TITLE")
-    for s in found:
-        table.add_row(str(s.get("sessionId")), str(s.get("agent")), str(s.get("title") or "-"),
-                      str(s.get("messageCount", "-")), f"{age(s.get('lastActivity'))} ago", tokens_text(s.get("tokens")))
-    _console().print(table)
-    return found
+    return _client().list_sessions(name, agent=agent)
 
 
-def _render_part(part: dict) -> Any:
-    from rich.markup import escape
-    from rich.panel import Panel
-
-    kind = part.get("type")
-    if kind == "text":
-        return part.get("text") or ""
-    if kind == "reasoning":
-        return f"[dim italic]{escape(part.get('text') or '')}[/]"
-    if kind == "tool":
-        body = json.dumps(part.get("input"), indent=2, ensure_ascii=False) if part.get("input") is not None else ""
-        output = part.get("output")
-        if output not in (None, ""):
-            body += "\n── output ──\n" + (output if isinstance(output, str) else json.dumps(output, indent=2))
-        return Panel(escape(body.strip()), title=f"tool: {escape(str(part.get('tool')))} ({part.get('status') or '?'})",
-                     title_align="left", border_style="cyan", expand=False)
-    if kind == "file":
-        return f"[dim]file: {escape(str(part.get('filename') or part.get('url') or part.get('mime')))}[/]"
-    return f"[dim]{escape(str(kind))}[/]"
-
-
-@sessions.command("show")
+@command(sessions, name="show", view=lambda shown, p: present.conversation(shown))
 @click.argument("name")
 @click.argument("session_id")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 1000), help="Messages to show.")
-@click.option("--json", "as_json", is_flag=True, help="Print the session and its messages as JSON.")
-def sessions_show(name: str, session_id: str, limit: int, as_json: bool) -> dict:
+@json_option("the session and its messages")
+def sessions_show(name: str, session_id: str, limit: int) -> dict:
     """Read a session's conversation: turns, tool calls, token use."""
     client = _client()
     session = client.get_session(name, session_id)
     total = session.get("messageCount") or 0
     page = client.session_messages(name, session_id, limit=limit, offset=max(0, total - limit))
-    shown = {"session": session, **page}
-    if not _for_people(shown, as_json):
-        return shown
-    from rich.rule import Rule
-
-    console = _console()
-    console.print(f"[bold]{session.get('title') or session_id}[/]  ({session.get('agent')}, "
-                  f"{total} messages, {tokens_text(session.get('tokens'))}, cost {cost_text(session.get('cost'))})")
-    if page.get("offset"):
-        console.print(f"[dim]… {page['offset']} earlier messages (--limit shows more)[/]")
-    for message in page.get("messages", []):
-        role = message.get("role", "?")
-        console.print(Rule(f"{role} · {message.get('time') or ''}", align="left",
-                           style="green" if role == "user" else "blue"))
-        for part in message.get("parts", []):
-            console.print(_render_part(part))
     return {"session": session, **page}
 
 
-@cli.command()
+@command(cli, view=lambda result, p: present.usage(result))
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the usage as JSON.")
-def usage(name: str | None, as_json: bool) -> dict:
+@json_option("the usage")
+def usage(name: str | None) -> dict:
     """Tokens and cost: per session of a workspace, or per workspace overall."""
-    result = _client().usage(name)
-    if not _for_people(result, as_json):
-        return result
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    if name:
-        for column in ("SESSION", "AGENT", "TOKENS", "COST"):
-            table.add_column(column)
-        for row in result.get("sessions", []):
-            table.add_row(str(row.get("sessionId")), str(row.get("agent")), tokens_text(row.get("tokens")),
-                          cost_text(row.get("cost")))
-    else:
-        for column in ("WORKSPACE", "TOKENS", "COST"):
-            table.add_column(column)
-        for ws_name, row in sorted(result.get("workspaces", {}).items()):
-            table.add_row(ws_name, row.get("error") or tokens_text(row.get("tokens")), cost_text(row.get("cost")))
-    total = result.get("total") or {}
-    table.add_row("[bold]total[/]", *([""] if name else []), tokens_text(total.get("tokens")), cost_text(total.get("cost")))
-    _console().print(table)
-    return result
+    return _client().usage(name)
 
 
-@cli.command()
+@command(cli, view=lambda answer, p: present.reply(answer))
 @click.argument("name")
 @click.argument("session_id")
 @click.argument("text")
-@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
-def chat(name: str, session_id: str, text: str, as_json: bool) -> dict:
+@json_option("the reply")
+def chat(name: str, session_id: str, text: str) -> dict:
     """Continue an agent session with one more message and print the reply."""
-    with _spinner(f"Waiting for the agent in {name}..."):
-        reply = _client().send_message(name, session_id, text)
-    if not _for_people(reply, as_json):
-        return reply
-    for part in (reply.get("reply") or {}).get("parts", []):
-        _console().print(_render_part(part))
-    return reply
+    with _face().working(f"Waiting for the agent in {name}..."):
+        return _client().send_message(name, session_id, text)
 
 
-def _report_task(task: dict) -> None:
-    from rich.text import Text
-
-    status = str(task.get("status"))
-    line = Text.assemble(f"task {task.get('id')} in {task.get('workspace')} ({task.get('agent')}): ",
-                         Text(status, style=TASK_STYLE.get(status, "")))
-    if task.get("sessionId"):
-        line.append(f"  session {task['sessionId']}")
-    if task.get("exitCode") not in (None, 0):
-        line.append(f"  exit {task['exitCode']}")
-    console = _console()
-    console.print(line)
-    if task.get("summary"):
-        console.print(f"  {task['summary']}", highlight=False, markup=False)
-    if task.get("error"):
-        console.print(f"  error: {task['error']}", style="red", markup=False)
-
-
-@cli.command()
+@command(cli, view=lambda found, p: present.task(found, must_succeed=p["wait"]))
 @click.argument("name")
 @click.argument("prompt")
 @click.option("--agent", default="opencode", show_default=True, type=click.Choice(["opencode", "claude", "codex"]))
@@ -740,82 +450,48 @@ def _report_task(task: dict) -> None:
 @click.option("--wait", is_flag=True, help="Wait until the task ends; exit non-zero unless it succeeded.")
 @click.option("--callback", help="URL to POST when the task ends (the wake-hook shape).")
 @click.option("--callback-token", help="Sent as `Authorization: Bearer` with the callback.")
-@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
-@click.pass_context
-def dispatch(ctx: click.Context, name: str, prompt: str, agent: str, session_id: str | None, model: str | None,
-             wait: bool, callback: str | None, callback_token: str | None, as_json: bool) -> dict:
+@json_option("the task")
+def dispatch(name: str, prompt: str, agent: str, session_id: str | None, model: str | None,
+             wait: bool, callback: str | None, callback_token: str | None) -> dict:
     """Hand a task to an agent in a workspace; it runs there and calls back when done."""
     if callback_token and not callback:
         raise click.UsageError("--callback-token needs --callback")
     client = _client()
     hook = {"url": callback, **({"token": callback_token} if callback_token else {})} if callback else None
-    task = client.dispatch(name, prompt, agent=agent, session_id=session_id, model=model, callback=hook)
+    found = client.dispatch(name, prompt, agent=agent, session_id=session_id, model=model, callback=hook)
     if wait:
         import time
 
-        with _spinner(f"Task {task['id']} is running in {name}..."):
-            while task.get("status") in ("queued", "running"):
+        with _face().working(f"Task {found['id']} is running in {name}..."):
+            while found.get("status") not in present.FINAL_TASK_STATES:
                 time.sleep(1)
-                task = client.get_task(name, task["id"])
-    if not _prints():
-        return task
-    if as_json:
-        _print_json(task)
-    else:
-        _report_task(task)
-    if wait and task.get("status") != "succeeded":
-        ctx.exit(1)
-    return task
-
-
-@cli.command()
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON.")
-def tasks(name: str, as_json: bool) -> list:
-    """List the tasks dispatched to a workspace, newest first."""
-    found = _client().list_tasks(name)
-    if not _for_people(found, as_json):
-        return found
-    if not found:
-        click.echo(f"No tasks in {name} yet; hand one over with `perry dispatch {name} \"...\"`.", err=True)
-        return found
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "AGENT", "STATUS", "AGE", "PROMPT"):
-        table.add_column(column, no_wrap=column != "PROMPT", overflow="ellipsis")
-    for t in found:
-        status = str(t.get("status"))
-        table.add_row(str(t.get("id")), str(t.get("agent")), f"[{TASK_STYLE.get(status, '')}]{status}[/]",
-                      age(t.get("created")), str(t.get("prompt"))[:80])
-    _console().print(table)
+                found = client.get_task(name, found["id"])
     return found
 
 
-@cli.command()
+@command(cli, view=lambda found, p: present.tasks(found, p["name"], prog=p["prog"]))
+@click.argument("name")
+@json_option("the tasks")
+def tasks(name: str) -> list:
+    """List the tasks dispatched to a workspace, newest first."""
+    return _client().list_tasks(name)
+
+
+@command(cli, view=lambda found, p: present.task(found, output=True))
 @click.argument("name")
 @click.argument("task_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
-def task(name: str, task_id: str, as_json: bool) -> dict:
+@json_option("the task")
+def task(name: str, task_id: str) -> dict:
     """Show one task: status, session, exit code, the last lines of its output."""
-    found = _client().get_task(name, task_id)
-    if not _for_people(found, as_json):
-        return found
-    _report_task(found)
-    for line in found.get("outputTail") or []:
-        _console().print(f"  │ {line}", markup=False, highlight=False)
-    return found
+    return _client().get_task(name, task_id)
 
 
-@cli.command()
+@command(cli, view=lambda found, p: present.task(found))
 @click.argument("name")
 @click.argument("task_id")
 def cancel(name: str, task_id: str) -> dict:
     """Cancel a running task: its agent process ends."""
-    found = _client().cancel_task(name, task_id)
-    if _prints():
-        _report_task(found)
-    return found
+    return _client().cancel_task(name, task_id)
 
 
 @cli.group()

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..core.errors import InvalidInput
+from ..core.workspaces import as_reached
 from .base import PerryHandler, api
 from .terminals import TERMINALS
 
@@ -28,23 +29,31 @@ def exec_options(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in ("user", "workdir", "env") if body.get(k) is not None}
 
 
-class WorkspacesHandler(PerryHandler):
+class WorkspaceReplies(PerryHandler):
+    @property
+    def reached_as(self) -> str:
+        """The host this request reached the server at (brackets of an IPv6 address dropped)."""
+        return self.request.host_name.strip("[]")
+
+
+class WorkspacesHandler(WorkspaceReplies):
     @api
     async def get(self) -> None:
-        self.reply({"workspaces": await self.blocking(self.perry.workspaces.list)})
+        workspaces = await self.blocking(self.perry.workspaces.list)
+        self.reply({"workspaces": [as_reached(ws, self.reached_as) for ws in workspaces]})
 
     @api
     async def post(self) -> None:
         body = self.json_body("name", "clone", "env")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"))
-        self.reply(ws, status=201)
+        self.reply(as_reached(ws, self.reached_as), status=201)
 
 
-class WorkspaceHandler(PerryHandler):
+class WorkspaceHandler(WorkspaceReplies):
     @api
     async def get(self, name: str) -> None:
-        self.reply(await self.blocking(self.perry.workspaces.get, name))
+        self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.reached_as))
 
     @api
     async def delete(self, name: str) -> None:
@@ -57,7 +66,7 @@ class WorkspaceHandler(PerryHandler):
         self.reply(None, status=204)
 
 
-class WorkspaceActionHandler(PerryHandler):
+class WorkspaceActionHandler(WorkspaceReplies):
     @api
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
@@ -67,7 +76,7 @@ class WorkspaceActionHandler(PerryHandler):
                 await self.blocking(manager.get, name)
                 await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
             result = await self.blocking(method, name, claim=claim)
-        self.reply(result)
+        self.reply(as_reached(result, self.reached_as))
 
 
 class LogsHandler(PerryHandler):

@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 import ipywidgets as W
 
-from . import magics as views
+from .. import present
 from ..client import PerryClient, PerryClientError
+from .draw import cell, escape, html, note
 
 AGENTS = ["opencode", "claude", "codex"]
-FINAL_TASK_STATES = {"succeeded", "failed", "cancelled"}
 ERROR_STYLE = "color:#cf222e"
 NOTE_STYLE = "color:#57606a"
 
@@ -58,17 +58,17 @@ def terminal_link_html(client: PerryClient, terminal: dict, ws: dict | None = No
     """
     name = str(terminal.get("name"))
     workspace = str(terminal.get("workspace") or (ws or {}).get("name") or "")
-    how = f"<code>perry shell {views._e(workspace)}</code>"
-    ssh = views.ssh_command(ws, client.url) if ws else None
+    how = f"<code>perry shell {escape(workspace)}</code>"
+    ssh = present.ssh_line(ws) if ws else None
     if ssh:
-        how += f" or <code>{views._e(ssh)}</code>"
+        how += f" or <code>{escape(ssh)}</code>"
     if not in_this_jupyter(client):
-        return f'<span>terminal {views._e(name)} is open on {views._e(client.url)}; from a shell: {how}</span>'
+        return f'<span>terminal {escape(name)} is open on {escape(client.url)}; from a shell: {how}</span>'
     base = urlsplit(client.url).path.rstrip("/")
-    args = views._e(json.dumps({"name": name}))
-    return (f'<a href="{views._e(base)}/terminals/{views._e(name)}" target="_blank" '
+    args = escape(json.dumps({"name": name}))
+    return (f'<a href="{escape(base)}/terminals/{escape(name)}" target="_blank" '
             f'data-commandlinker-command="terminal:open" data-commandlinker-args="{args}" '
-            f'class="perry-terminal-link">open terminal {views._e(name)}</a>'
+            f'class="perry-terminal-link">open terminal {escape(name)}</a>'
             f' <span style="{NOTE_STYLE}">(or {how})</span>')
 
 
@@ -254,11 +254,11 @@ class _PerryWidget(W.VBox):
 
     def show_error(self, message: str) -> None:
         with self._ui:
-            self.message.value = f'<div class="perry-error" style="{ERROR_STYLE}">{views._e(message)}</div>'
+            self.message.value = f'<div class="perry-error" style="{ERROR_STYLE}">{escape(message)}</div>'
 
     def show_note(self, message: str) -> None:
         with self._ui:
-            self.message.value = f'<div class="perry-note" style="{NOTE_STYLE}">{views._e(message)}</div>' if message else ""
+            self.message.value = f'<div class="perry-note" style="{NOTE_STYLE}">{escape(message)}</div>' if message else ""
 
     def wait(self, timeout: float = 120.0) -> bool:
         """Block until the background work started so far is done (scripts and tests)."""
@@ -281,7 +281,7 @@ class _Row:
         self.name = name
         self.ws: dict = {"name": name}
         self.busy = ""
-        self.name_cell = _html(f"<b>{views._e(name)}</b>", width="160px")
+        self.name_cell = _html(f"<b>{escape(name)}</b>", width="160px")
         self.status_cell = _html(width="110px")
         self.ssh_cell = _html(width="260px")
         self.start_button = _button("start", f"Start {name}", icon="play")
@@ -290,7 +290,7 @@ class _Row:
         self.delete_button = _button("delete", f"Delete {name}", style="danger", icon="trash")
         self.confirm_button = _button("delete", f"Delete {name} and its volumes", style="danger")
         self.cancel_button = _button("cancel", "Keep the workspace")
-        self.confirm_text = _html(f"Delete <b>{views._e(name)}</b>, its container and both of its volumes "
+        self.confirm_text = _html(f"Delete <b>{escape(name)}</b>, its container and both of its volumes "
                                   "(everything under /home/workspace)? This cannot be undone.")
         self.confirm_box = W.HBox([self.confirm_text, self.confirm_button, self.cancel_button],
                                   layout=W.Layout(display="none"))
@@ -315,18 +315,18 @@ class _Row:
     def confirming(self) -> bool:
         return self.confirm_box.layout.display != "none"
 
-    def update(self, ws: dict | None, server_url: str) -> None:
+    def update(self, ws: dict | None) -> None:
         if ws is not None:
             self.ws = ws
         status = str(self.ws.get("status") or "?")
-        badge = views.status_badge(status)
+        badge = cell(present.status(status))
         if self.busy:
-            badge += f' <span style="{NOTE_STYLE}">{views._e(self.busy)}…</span>'
+            badge += f' <span style="{NOTE_STYLE}">{escape(self.busy)}…</span>'
         if self.ws.get("error"):
-            badge += f'<div style="{ERROR_STYLE}">{views._e(self.ws["error"])}</div>'
+            badge += f'<div style="{ERROR_STYLE}">{escape(self.ws["error"])}</div>'
         self.status_cell.value = badge
-        ssh = views.ssh_command(self.ws, server_url) if status == "running" else None
-        self.ssh_cell.value = f"<code>{views._e(ssh)}</code>" if ssh else "-"
+        ssh = present.ssh_line(self.ws) if status == "running" else None
+        self.ssh_cell.value = f"<code>{escape(ssh)}</code>" if ssh else "-"
         busy = bool(self.busy)
         self.start_button.disabled = busy or status in ("running", "creating")
         self.stop_button.disabled = busy or status != "running"
@@ -350,7 +350,7 @@ class WorkspaceManager(_PerryWidget):
         self.rows: dict[str, _Row] = {}
         self.workspaces: list[dict] = []
         self.info: dict = {}
-        self.title = _html(f"<b>Perry workspaces</b> <span style=\"{NOTE_STYLE}\">at {views._e(self.client.url)}</span>")
+        self.title = _html(f"<b>Perry workspaces</b> <span style=\"{NOTE_STYLE}\">at {escape(self.client.url)}</span>")
         self.refresh_button = _button("", "Refresh", icon="refresh", width="36px")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.banner = _html()
@@ -449,13 +449,13 @@ class WorkspaceManager(_PerryWidget):
         if row is not None:
             with self._ui:
                 row.busy = busy
-                row.update(None, self.client.url)
+                row.update(None)
 
         def finished(_=None) -> None:
             if row is not None:
                 with self._ui:
                     row.busy = ""
-                    row.update(None, self.client.url)
+                    row.update(None)
             self.refresh()
 
         self._bg.submit(call, name, done=lambda _: (self.show_note(note), finished()), failed=finished)
@@ -472,12 +472,12 @@ class WorkspaceManager(_PerryWidget):
                 row = self.rows.get(name)
                 if row is None:
                     row = self.rows[name] = _Row(self, name)
-                row.update(ws, self.client.url)
+                row.update(ws)
             for name in list(self.rows):
                 if name not in seen:
                     self.rows.pop(name).box.close()
             self.table.children = [self.rows[n].box for n in sorted(self.rows)]
-            self.empty.value = views.note("No workspaces yet; create one below.") if not self.rows else ""
+            self.empty.value = note("No workspaces yet; create one below.") if not self.rows else ""
 
     def _show_info(self, info: dict) -> None:
         self.info = info
@@ -491,7 +491,7 @@ class WorkspaceManager(_PerryWidget):
             message = (event.get("data") or {}).get("message")
             if row is not None and message:
                 with self._ui:
-                    row.link.value = f'<span style="{NOTE_STYLE}">{views._e(message)}</span>'
+                    row.link.value = f'<span style="{NOTE_STYLE}">{escape(message)}</span>'
         elif kind.startswith("workspace."):
             self.refresh()
 
@@ -502,15 +502,15 @@ def engine_banner(info: dict) -> str:
     if engine.get("reachable", True):
         image = info.get("image") or {}
         if image and not image.get("present", True):
-            return (f'<div style="color:#9a6700">The workspace image {views._e(image.get("tag"))} is not built '
+            return (f'<div style="color:#9a6700">The workspace image {escape(image.get("tag"))} is not built '
                     "yet: run <code>perry build</code> (or <code>%perry build</code>) before creating workspaces.</div>")
         return ""
     failing = [c for c in info.get("checks") or [] if not c.get("ok")]
-    details = "".join(f"<li>{views._e(c.get('name'))}: {views._e(c.get('message'))}"
-                      + (f" (fix: {views._e(c.get('fix'))})" if c.get("fix") else "") + "</li>" for c in failing)
+    details = "".join(f"<li>{escape(c.get('name'))}: {escape(c.get('message'))}"
+                      + (f" (fix: {escape(c.get('fix'))})" if c.get("fix") else "") + "</li>" for c in failing)
     return (f'<div class="perry-no-engine" style="border:1px solid #cf222e;padding:6px;{ERROR_STYLE}">'
             f"<b>No Docker engine is reachable from this Perry server</b>"
-            f" ({views._e(engine.get('error') or engine.get('address') or 'unknown address')}): workspaces cannot be "
+            f" ({escape(engine.get('error') or engine.get('address') or 'unknown address')}): workspaces cannot be "
             "created or started here. Everything else (the API, these widgets, the %perry magics) works; on "
             "Binder this is expected, as Binder runs no Docker engine."
             + (f"<ul>{details}</ul>" if details else "") + "</div>")
@@ -532,7 +532,7 @@ class SessionViewer(_PerryWidget):
         self.conversation: dict = {}
         self.task: dict = {}
         self.reply: dict = {}
-        self.title = _html(f"<b>Agent sessions in {views._e(workspace)}</b>")
+        self.title = _html(f"<b>Agent sessions in {escape(workspace)}</b>")
         self.session_picker = W.Dropdown(options=[], description="session", layout=W.Layout(width="520px"))
         self.session_picker.observe(self._picked, names="value")
         self.refresh_button = _button("", "Reload the sessions", icon="refresh", width="36px")
@@ -651,7 +651,7 @@ class SessionViewer(_PerryWidget):
             try:
                 task = self.client.get_task(self.workspace, task_id)
                 self._show_task(task)
-                while task.get("status") not in FINAL_TASK_STATES and not self._bg.closed.wait(interval):
+                while task.get("status") not in present.FINAL_TASK_STATES and not self._bg.closed.wait(interval):
                     task = self.client.get_task(self.workspace, task_id)
                     self._show_task(task)
                 return task
@@ -671,7 +671,7 @@ class SessionViewer(_PerryWidget):
             if ticket is not None and not self._fresh("sessions", ticket):
                 return
             self.sessions = sessions
-            options = [(_session_label(s), str(s.get("sessionId"))) for s in sessions]
+            options = [(present.session_label(s), str(s.get("sessionId"))) for s in sessions]
             current = self.session_picker.value
             values = [v for _, v in options]
             self._quiet_picker = True  # new options reset the value: one load below, not three
@@ -682,7 +682,7 @@ class SessionViewer(_PerryWidget):
                 self._quiet_picker = False
             selected = self.session_picker.value
             if not sessions:
-                self.messages.value = views.note(f"No agent sessions in {self.workspace} yet.")
+                self.messages.value = note(f"No agent sessions in {self.workspace} yet.")
         if selected:
             self._load(selected)  # also for the same session: its messages may have changed
 
@@ -705,14 +705,14 @@ class SessionViewer(_PerryWidget):
                 if self.session_id not in (None, session_id) or not self._fresh("conversation", ticket):
                     return  # another session was picked meanwhile, or a newer page is shown
                 self.conversation = conversation
-                self.messages.value = views.conversation_html(conversation)
+                self.messages.value = html(present.conversation(conversation))
 
         self._bg.submit(fetch, done=done)
 
     def _show_task(self, task: dict) -> None:
         with self._ui:
             self.task = task
-            self.task_view.value = views.task_html(task)
+            self.task_view.value = html(present.task(task))
 
     def _on_event(self, event: dict) -> None:
         kind = str(event.get("type") or "")
@@ -722,13 +722,6 @@ class SessionViewer(_PerryWidget):
             task = event.get("data") or {}
             if task.get("id") and task.get("id") == self.task.get("id"):
                 self._show_task(task)
-
-
-def _session_label(session: dict) -> str:
-    title = str(session.get("title") or session.get("sessionId"))
-    if len(title) > 60:
-        title = title[:57] + "…"
-    return f"{title} · {session.get('agent')} · {session.get('messageCount', 0)} messages"
 
 
 __all__ = ["WorkspaceManager", "SessionViewer", "open_events", "engine_banner"]
