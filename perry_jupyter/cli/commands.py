@@ -150,7 +150,14 @@ def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, st
         return client.create_workspace(name, clone=_clone_arg(clone), env=env or None)
 
 
-def _run_server(args: tuple[str, ...]) -> None:
+def _needs_a_terminal(why: str) -> None:
+    """Refuse, saying ``why``, on a face with no terminal to hand over (a notebook's kernel)."""
+    if not _face().has_terminal:
+        raise click.UsageError(why)
+
+
+def _run_server(args: tuple[str, ...], command: str) -> None:
+    _needs_a_terminal(f"`perry {command}` would block this kernel; run it in a terminal")
     from perry_jupyter.serve import main as serve_main  # the only heavy import, on purpose here
 
     code = serve_main(list(args))
@@ -176,7 +183,7 @@ def cli() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def serve(args: tuple[str, ...]) -> None:
     """Run the Perry server headless (port 7391); extra args go to Jupyter Server."""
-    _run_server(args)
+    _run_server(args, "serve")
 
 
 @cli.group()
@@ -188,7 +195,7 @@ def agent() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def agent_run(args: tuple[str, ...]) -> None:
     """Run the Perry server headless (same as `perry serve`)."""
-    _run_server(args)
+    _run_server(args, "agent run")
 
 
 @command(cli, view=lambda image, p: present.image_built(image))
@@ -301,6 +308,8 @@ def shell(ctx: click.Context, name: str, use_ssh: bool) -> dict | None:
     """Open a shell in a workspace (a script on stdin runs there instead: `echo ls | perry shell NAME`)."""
     from perry_jupyter.cli import shell as shell_
 
+    _needs_a_terminal("a notebook has no terminal to hand over: open one from the Perry panel or "
+                      "perry_jupyter.widgets.WorkspaceManager(), or run commands with `%perry exec NAME -- CMD`")
     client = _client()
     if not use_ssh and (sys.stdin is None or not sys.stdin.isatty()):
         stdin = sys.stdin.buffer if sys.stdin is not None and hasattr(sys.stdin, "buffer") else sys.stdin

@@ -115,6 +115,7 @@ class Terminal:
     """The face the `perry` command tree draws on when run as the CLI."""
 
     can_ask = True
+    has_terminal = True
 
     def show(self, data: Any, view: Callable[[], Any], as_json: bool = False) -> Any:
         if as_json:

@@ -33,13 +33,6 @@ from ..client import PerryClient, PerryClientError
 from ..present import one_line
 from .draw import escape, html as draw_html
 
-# Commands that make no sense in a kernel: they would block it or need a terminal.
-NOT_IN_NOTEBOOKS = {
-    "serve": "`perry serve` would block this kernel; run it in a terminal",
-    "agent": "`perry agent run` would block this kernel; run it in a terminal",
-    "shell": "a notebook has no terminal to hand over: open one from the Perry panel or "
-             "perry_jupyter.widgets.WorkspaceManager(), or run commands with `%perry exec NAME -- CMD`",
-}
 
 class PerryError(PerryClientError):
     """A Perry server's error, raised by ``%perry``: IPython shows its message alone."""
@@ -59,9 +52,6 @@ def run(line: str, client: PerryClient | None = None,
         args = shlex.split(line)
     except ValueError as e:  # an unclosed quote
         raise UsageError(f"{e} in: %perry {line}") from None
-    first = next((a for a in args if not a.startswith("-")), None)
-    if first in NOT_IN_NOTEBOOKS:
-        raise UsageError(NOT_IN_NOTEBOOKS[first])
     own_client = client is None
     if own_client:
         try:
@@ -159,6 +149,7 @@ class Notebook:
     """The face the command tree shows on inside a kernel: data back, progress as a line."""
 
     can_ask = False  # no terminal to ask in: the caller confirms with --yes
+    has_terminal = False  # so no `perry shell`, and no `perry serve` blocking the kernel
 
     def __init__(self, progress: Callable[[str | None], None]):
         self.progress = progress
