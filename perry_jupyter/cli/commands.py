@@ -89,8 +89,9 @@ def _face():
 
 
 class PerryCommand(click.Command):
-    """A command whose callback returns data; the face shows it as ``view(data, params)``
-    draws it (``params``: the command's, plus ``prog``, the name it was called by)."""
+    """A command whose callback returns data, which the face shows with the presenter's
+    ``view(data, params)`` of it (``params``: the command's, plus ``prog``, the name the
+    tree was called by: ``perry`` or ``%perry``)."""
 
     def __init__(self, *args: Any, view: Callable[[Any, dict], Any] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)

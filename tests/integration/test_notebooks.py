@@ -324,5 +324,5 @@ def test_binder_configuration_installs_and_enables_the_extension(tmp_path):
     output = ANSI.sub("", r.stdout + r.stderr)
     assert r.returncode == 0, output
     assert re.search(r"perry_jupyter \S+ OK", output) and re.search(r"perry-jupyter v\S+ enabled OK", output)
-    assert Path(purelib, "perry_jupyter", "magics.py").is_file()  # the project itself, not the test's copy
+    assert Path(purelib, "perry_jupyter", "notebook", "magics.py").is_file()  # the project itself, not the test's copy
     print(f"binder check: {time.monotonic() - t0:.1f} s")
