@@ -768,11 +768,13 @@ def ssh_command(port: Any, bind_address: str, reached_as: str | None = None) -> 
     return f"ssh -p {port} workspace@{host}"
 
 
-def as_reached(ws: dict[str, Any], reached_as: str) -> dict[str, Any]:
-    """The workspace as told to a client that reached the server at host ``reached_as``."""
-    if ws.get("sshHost") not in WILDCARD_HOSTS:
+def as_reached(ws: Any, reached_as: str) -> Any:
+    """A workspace as told to a client that reached the server at host ``reached_as``
+    (a request's host name; an IPv6 address loses its brackets). Anything else as it is."""
+    if not isinstance(ws, dict) or ws.get("sshHost") not in WILDCARD_HOSTS:
         return ws
-    return {**ws, "sshCommand": ssh_command((ws.get("ports") or {}).get("ssh"), ws["sshHost"], reached_as)}
+    port = (ws.get("ports") or {}).get("ssh")
+    return {**ws, "sshCommand": ssh_command(port, ws["sshHost"], reached_as.strip("[]"))}
 
 
 def _caps_refused(error: APIError) -> bool:

@@ -29,31 +29,24 @@ def exec_options(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in ("user", "workdir", "env") if body.get(k) is not None}
 
 
-class WorkspaceReplies(PerryHandler):
-    @property
-    def reached_as(self) -> str:
-        """The host this request reached the server at (brackets of an IPv6 address dropped)."""
-        return self.request.host_name.strip("[]")
-
-
-class WorkspacesHandler(WorkspaceReplies):
+class WorkspacesHandler(PerryHandler):
     @api
     async def get(self) -> None:
         workspaces = await self.blocking(self.perry.workspaces.list)
-        self.reply({"workspaces": [as_reached(ws, self.reached_as) for ws in workspaces]})
+        self.reply({"workspaces": [as_reached(ws, self.request.host_name) for ws in workspaces]})
 
     @api
     async def post(self) -> None:
         body = self.json_body("name", "clone", "env")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"))
-        self.reply(as_reached(ws, self.reached_as), status=201)
+        self.reply(as_reached(ws, self.request.host_name), status=201)
 
 
-class WorkspaceHandler(WorkspaceReplies):
+class WorkspaceHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
-        self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.reached_as))
+        self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.request.host_name))
 
     @api
     async def delete(self, name: str) -> None:
@@ -66,7 +59,7 @@ class WorkspaceHandler(WorkspaceReplies):
         self.reply(None, status=204)
 
 
-class WorkspaceActionHandler(WorkspaceReplies):
+class WorkspaceActionHandler(PerryHandler):
     @api
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
@@ -76,7 +69,7 @@ class WorkspaceActionHandler(WorkspaceReplies):
                 await self.blocking(manager.get, name)
                 await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
             result = await self.blocking(method, name, claim=claim)
-        self.reply(as_reached(result, self.reached_as))
+        self.reply(as_reached(result, self.request.host_name))
 
 
 class LogsHandler(PerryHandler):

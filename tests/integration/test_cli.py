@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 import requests
+import websocket
 
 from ..conftest import IMAGE_TAG
 from .conftest import PERRY, PerryServe, free_port
@@ -117,6 +118,17 @@ def test_the_ssh_line_names_the_host_the_client_reached(tmp_path, ssh_key):
         assert line in perry(env, "list").stdout and line in perry(env, "info", "wildbox").stdout
         listed = requests.get(f"{serve.url}/perry/api/workspaces", headers=serve.headers, timeout=30).json()
         assert [w["sshCommand"] for w in listed["workspaces"]] == [line.replace("localhost", "127.0.0.1")]
+        # The events the panel updates its rows from say the same.
+        events = websocket.create_connection(f"ws://localhost:{serve.port}/perry/api/events",
+                                             header=[f"Authorization: {serve.headers['Authorization']}"], timeout=60)
+        try:
+            assert json.loads(events.recv())["type"] == "hello"
+            perry(env, "stop", "wildbox")
+            updated = next(e for e in (json.loads(events.recv()) for _ in range(50))
+                           if e["type"] == "workspace.updated" and (e.get("data") or {}).get("status") == "stopped")
+            assert updated["data"]["sshCommand"] == line
+        finally:
+            events.close()
         perry(env, "delete", "wildbox", "--yes")
     finally:
         serve.stop()

@@ -55,9 +55,11 @@ def test_the_ssh_line_is_the_servers_rule():
     assert ssh_command(None, "127.0.0.1") is None and ssh_command(0, "127.0.0.1") is None
     described = {"ports": {"ssh": 2201}, "sshHost": "0.0.0.0", "sshCommand": ssh_command(2201, "0.0.0.0")}
     assert as_reached(described, "box.lan")["sshCommand"] == "ssh -p 2201 workspace@box.lan"
+    assert as_reached(described, "[::1]")["sshCommand"] == "ssh -p 2201 workspace@::1"  # as tornado names it
     assert described["sshCommand"] == "ssh -p 2201 workspace@127.0.0.1"  # the record itself is not changed
     concrete = {"ports": {"ssh": 2201}, "sshHost": "127.0.0.1", "sshCommand": "ssh -p 2201 workspace@127.0.0.1"}
     assert as_reached(concrete, "box.lan") is concrete
+    assert as_reached({"message": "pulling"}, "box.lan") == {"message": "pulling"}  # other event data
 
 
 def test_workspaces_rows_use_the_servers_ssh_command():
