@@ -343,7 +343,3 @@ def session_label(session: dict) -> str:
         title = title[:57] + "…"
     return f"{title} · {session.get('agent')} · {session.get('messageCount', 0)} messages"
 
-
-def record(data: dict) -> Fields:
-    """A record no other view knows: its keys and values."""
-    return Fields(rows=[(str(k), Cell(_text(v, ""))) for k, v in data.items()])

@@ -15,7 +15,6 @@ click exceptions and never call sys.exit.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Callable
