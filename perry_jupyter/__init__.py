@@ -15,6 +15,6 @@ def _jupyter_labextension_paths():
 
 def load_ipython_extension(ipython):
     """`%load_ext perry_jupyter`: the `%perry` magics."""
-    from .magics import load_ipython_extension as load
+    from .notebook.magics import load_ipython_extension as load
 
     load(ipython)

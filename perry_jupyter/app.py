@@ -139,7 +139,7 @@ class PerryApp(ExtensionApp):
         self.perry = perry
         self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,
                                                                             thread_name_prefix="perry-docker"))
-        from .kernel_env import install as hand_kernels_the_server
+        from .notebook.kernel_env import install as hand_kernels_the_server
 
         hand_kernels_the_server(self.serverapp, self.log)  # PERRY_URL/PERRY_TOKEN for %perry and the widgets
         for warning in perry.warnings:

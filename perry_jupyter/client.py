@@ -76,7 +76,7 @@ class PerryClient:
     @classmethod
     def from_config(cls, timeout: float = DEFAULT_TIMEOUT) -> "PerryClient":
         """A client for the server ``perry_jupyter.clientconfig`` resolves."""
-        from perry_jupyter import clientconfig
+        from perry_jupyter.cli import clientconfig
 
         cfg = clientconfig.resolve()
         return cls(cfg.url, cfg.token, timeout=timeout)

@@ -257,6 +257,9 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "image": {"type": "string"},
             "ports": {"type": "object", "properties": {"ssh": {"type": "integer", "nullable": True}}},
             "sshHost": {"type": "string"},
+            "sshCommand": {"type": "string", "nullable": True,
+                           "description": "The ssh command line that logs in (null without an SSH port); "
+                                          "on a wildcard bind address it names the host the request reached"},
             "dind": {"type": "string", "nullable": True},
             "clone": {"type": "string", "nullable": True},
             "projectDir": {"type": "string"},

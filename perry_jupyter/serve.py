@@ -21,7 +21,7 @@ from traitlets.config import Config
 from . import paths
 from .app import PerryApp
 from .core.state import atomic_write_json
-from .kernel_env import server_url
+from .notebook.kernel_env import server_url
 
 DEFAULT_PORT = 7391
 

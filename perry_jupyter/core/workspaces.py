@@ -188,6 +188,7 @@ class WorkspaceManager:
             "image": (container or {}).get("image") or record.get("image") or self.settings.image,
             "ports": {"ssh": ssh_port},
             "sshHost": self.settings.bind_address,
+            "sshCommand": ssh_command(ssh_port, self.settings.bind_address),
             "dind": record.get("dind") or labels.get(LABEL_DIND),
             # Redacted again for records an older Perry wrote with the credentials in.
             "clone": redact(record["clone"]) if record.get("clone") else None,
@@ -678,6 +679,30 @@ def _unfinished(record: dict[str, Any]) -> bool:
 
 def _published_ssh_port(container: dict[str, Any]) -> int | None:
     return container["ports"].get("22/tcp")
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def ssh_command(port: Any, bind_address: str, reached_as: str | None = None) -> str | None:
+    """The command line that logs in to a workspace, or None without a published SSH port.
+
+    A port published on a wildcard address answers on every address of the host, so the
+    client is told the host it reached the server at (``reached_as``, loopback when unknown).
+    """
+    if not isinstance(port, int) or port <= 0:
+        return None
+    host = reached_as or "127.0.0.1" if bind_address in WILDCARD_HOSTS else bind_address
+    return f"ssh -p {port} workspace@{host}"
+
+
+def as_reached(ws: Any, reached_as: str) -> Any:
+    """A workspace as told to a client that reached the server at host ``reached_as``
+    (a request's host name; an IPv6 address loses its brackets). Anything else as it is."""
+    if not isinstance(ws, dict) or ws.get("sshHost") not in WILDCARD_HOSTS:
+        return ws
+    port = (ws.get("ports") or {}).get("ssh")
+    return {**ws, "sshCommand": ssh_command(port, ws["sshHost"], reached_as.strip("[]"))}
 
 
 def port_free(host: str, port: int) -> bool:

@@ -7,6 +7,7 @@ import json
 from tornado.ioloop import IOLoop
 
 from ..core.names import validate_name
+from ..core.workspaces import as_reached
 from .base import PerrySocket
 
 
@@ -42,6 +43,8 @@ class EventsSocket(PerrySocket):
 
     def _send(self, event: dict) -> None:
         if self.ws_connection is not None:
+            if "data" in event:  # a workspace's SSH line names the host this client reached
+                event = {**event, "data": as_reached(event["data"], self.request.host_name)}
             self.write_message(json.dumps(event))
 
     def on_message(self, message) -> None:

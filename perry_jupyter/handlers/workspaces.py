@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..core.errors import InvalidInput
+from ..core.workspaces import as_reached
 from .base import PerryHandler, api
 from .terminals import TERMINALS
 
@@ -31,20 +32,21 @@ def exec_options(body: dict[str, Any]) -> dict[str, Any]:
 class WorkspacesHandler(PerryHandler):
     @api
     async def get(self) -> None:
-        self.reply({"workspaces": await self.blocking(self.perry.workspaces.list)})
+        workspaces = await self.blocking(self.perry.workspaces.list)
+        self.reply({"workspaces": [as_reached(ws, self.request.host_name) for ws in workspaces]})
 
     @api
     async def post(self) -> None:
         body = self.json_body("name", "clone", "env")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"))
-        self.reply(ws, status=201)
+        self.reply(as_reached(ws, self.request.host_name), status=201)
 
 
 class WorkspaceHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
-        self.reply(await self.blocking(self.perry.workspaces.get, name))
+        self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.request.host_name))
 
     @api
     async def delete(self, name: str) -> None:
@@ -67,7 +69,7 @@ class WorkspaceActionHandler(PerryHandler):
                 await self.blocking(manager.get, name)
                 await self.settings["perry_terminals"].close_all(name, f"workspace {name} is stopping")
             result = await self.blocking(method, name, claim=claim)
-        self.reply(result)
+        self.reply(as_reached(result, self.request.host_name))
 
 
 class LogsHandler(PerryHandler):

@@ -8,8 +8,11 @@ import subprocess
 
 import pytest
 
+import requests
+import websocket
+
 from ..conftest import IMAGE_TAG
-from .conftest import PERRY, free_port
+from .conftest import PERRY, PerryServe, free_port
 
 pytestmark = pytest.mark.engine
 
@@ -98,3 +101,34 @@ def test_doctor_and_config(served, tmp_path):
     down = {**env, "PERRY_URL": f"http://127.0.0.1:{free_port()}"}
     r = perry(down, "list", check=False)
     assert r.returncode == 1 and "perry serve" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_ssh_line_names_the_host_the_client_reached(tmp_path, ssh_key):
+    # Ports published on every address: the server tells each client the host it reached it at,
+    # so the CLI, the notebooks and the panel show one line that works from where they are.
+    serve = PerryServe(tmp_path, ssh_key)
+    serve.argv.append("--PerryApp.bind_address=0.0.0.0")
+    serve.start()
+    try:
+        env = {**serve.cli_env(), "PERRY_URL": f"http://localhost:{serve.port}"}
+        perry(env, "create", "wildbox")
+        ws = json.loads(perry(env, "info", "wildbox", "--json").stdout)
+        line = f"ssh -p {ws['ports']['ssh']} workspace@localhost"
+        assert ws["sshHost"] == "0.0.0.0" and ws["sshCommand"] == line
+        assert line in perry(env, "list").stdout and line in perry(env, "info", "wildbox").stdout
+        listed = requests.get(f"{serve.url}/perry/api/workspaces", headers=serve.headers, timeout=30).json()
+        assert [w["sshCommand"] for w in listed["workspaces"]] == [line.replace("localhost", "127.0.0.1")]
+        # The events the panel updates its rows from say the same.
+        events = websocket.create_connection(f"ws://localhost:{serve.port}/perry/api/events",
+                                             header=[f"Authorization: {serve.headers['Authorization']}"], timeout=60)
+        try:
+            assert json.loads(events.recv())["type"] == "hello"
+            perry(env, "stop", "wildbox")
+            updated = next(e for e in (json.loads(events.recv()) for _ in range(50))
+                           if e["type"] == "workspace.updated" and (e.get("data") or {}).get("status") == "stopped")
+            assert updated["data"]["sshCommand"] == line
+        finally:
+            events.close()
+        perry(env, "delete", "wildbox", "--yes")
+    finally:
+        serve.stop()

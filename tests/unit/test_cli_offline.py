@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from perry_jupyter import clientconfig
+from perry_jupyter.cli import clientconfig
 from perry_jupyter.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]

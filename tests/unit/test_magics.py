@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 from IPython.core.error import UsageError
 
-from perry_jupyter import kernel_env, magics
+from perry_jupyter import present
 from perry_jupyter.client import PerryClient, PerryClientError
-from perry_jupyter.magics import PerryError, run, wrap
+from perry_jupyter.notebook import kernel_env
+from perry_jupyter.notebook.magics import PerryError, run, shown
 
 
 def closed_port() -> int:
@@ -85,46 +86,49 @@ def test_the_magic_is_registered():
 
 WS = {"name": "alpha", "status": "running", "containerId": "0123456789abcdef", "containerName": "workspace-alpha",
       "created": "2026-01-01T00:00:00Z", "image": "perry-workspace:latest", "ports": {"ssh": 2201},
-      "sshHost": "127.0.0.1", "volumes": {"home": "workspace-alpha-home", "docker": "workspace-alpha-docker"},
+      "sshHost": "127.0.0.1", "sshCommand": "ssh -p 2201 workspace@127.0.0.1", "volumes": {"home": "workspace-alpha-home", "docker": "workspace-alpha-docker"},
       "error": "<script>alert(1)</script>"}
 
 
 def test_results_are_the_data_with_an_html_face():
-    listed = wrap("list", [WS], server_url="http://127.0.0.1:7391")
+    listed = shown([WS], present.workspaces([WS]))
     assert isinstance(listed, list) and listed == [WS] and json.loads(json.dumps(listed)) == [WS]
     page = listed._repr_html_()
     assert "<table" in page and "<b>alpha</b>" in page and "ssh -p 2201 workspace@127.0.0.1" in page
 
-    ws = wrap("create", WS, server_url="http://127.0.0.1:7391")
+    ws = shown(WS, present.workspace(WS, verb="Created"))
     assert isinstance(ws, dict) and ws == WS and ws["status"] == "running"
     page = ws._repr_html_()
     assert "Created workspace <b>alpha</b>" in page and "workspace-alpha-home" in page
     assert "<script>" not in page and "&lt;script&gt;" in page  # what the server says is text, never markup
 
-    assert "No workspaces yet" in wrap("list", [])._repr_html_()
-    assert "Deleted workspace <b>alpha</b>" in wrap("delete", {"name": "alpha", "status": "deleted"})._repr_html_()
+    assert "No workspaces yet" in shown([], present.workspaces([], prog="%perry"))._repr_html_()
+    assert "Deleted workspace <b>alpha</b>" in shown({"name": "alpha", "status": "deleted"},
+                                                     present.deleted("alpha"))._repr_html_()
     task = {"id": "tsk_1", "workspace": "alpha", "agent": "opencode", "status": "succeeded", "prompt": "p",
             "summary": "all <b>done</b>", "sessionId": "ses_1", "exitCode": 0}
-    assert "succeeded" in wrap("dispatch", task)._repr_html_() and "all &lt;b&gt;done" in wrap("task", task)._repr_html_()
-    assert "tsk_1" in wrap("tasks", [task])._repr_html_()
+    assert "succeeded" in shown(task, present.task(task))._repr_html_()
+    assert "all &lt;b&gt;done" in shown(task, present.task(task, output=True))._repr_html_()
+    assert "tsk_1" in shown([task], present.tasks([task]))._repr_html_()
     session = {"sessionId": "ses_1", "agent": "opencode", "title": "T", "messageCount": 2,
                "tokens": {"input": 1200, "output": 30}}
-    assert "1,200 in / 30 out" in wrap("sessions", [session])._repr_html_()
-    convo = wrap("sessions", {"session": session, "messages": [
+    assert "1,200 in / 30 out" in shown([session], present.sessions([session]))._repr_html_()
+    data = {"session": session, "messages": [
         {"role": "user", "parts": [{"type": "text", "text": "hi"}]},
         {"role": "assistant", "parts": [{"type": "tool", "tool": "write", "status": "completed", "input": {"a": 1}},
-                                        {"type": "text", "text": "ok"}]}]})
-    assert isinstance(convo, magics.Conversation) and "tool: write (completed)" in convo._repr_html_()
-    assert "exit code 3" in wrap("exec", {"exitCode": 3, "stdout": "o", "stderr": "e"})._repr_html_()
-    usage = wrap("usage", {"workspaces": {"alpha": {"tokens": {"input": 1, "output": 2}, "cost": 0.5}},
-                           "total": {"tokens": {"input": 1, "output": 2}, "cost": 0.5}})
-    assert "$0.5000" in usage._repr_html_()
-    logs = wrap("logs", "line <1>\n")
+                                        {"type": "text", "text": "ok"}]}]}
+    assert "tool: write (completed)" in shown(data, present.conversation(data))._repr_html_()
+    result = {"exitCode": 3, "stdout": "o", "stderr": "e"}
+    assert "exit code 3" in shown(result, present.exec_result(result))._repr_html_()
+    data = {"workspaces": {"alpha": {"tokens": {"input": 1, "output": 2}, "cost": 0.5}},
+            "total": {"tokens": {"input": 1, "output": 2}, "cost": 0.5}}
+    assert "$0.5000" in shown(data, present.usage(data))._repr_html_()
+    logs = shown("line <1>\n", present.logs("line <1>\n"))
     assert logs == "line <1>\n" and "line &lt;1&gt;" in logs._repr_html_()
-    checks = wrap("doctor", {"version": "0.1", "checks": [{"name": "engine", "ok": False, "message": "down",
-                                                           "fix": "start it"}]})
+    data = {"version": "0.1", "checks": [{"name": "engine", "ok": False, "message": "down", "fix": "start it"}]}
+    checks = shown(data, present.checks(data))
     assert "✗" in checks._repr_html_() and "fix: start it" in checks._repr_html_()
-    assert wrap("config", None) is None
+    assert shown(None, None) is None
 
 
 # -- kernel_env ---------------------------------------------------------------------
@@ -187,7 +191,7 @@ def test_install_wraps_start_kernel_once(monkeypatch):
 # -- widget pieces ------------------------------------------------------------------
 
 def test_engine_banner_and_terminal_link(monkeypatch):
-    from perry_jupyter.widgets import engine_banner, terminal_link_html
+    from perry_jupyter.notebook.widgets import engine_banner, terminal_link_html
 
     info = {"engine": {"reachable": False, "address": "unix:///var/run/docker.sock",
                        "error": "the Docker engine at unix:///var/run/docker.sock is not reachable"},

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import paths
+from .. import paths
 
 DEFAULT_PORT = 7391
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"

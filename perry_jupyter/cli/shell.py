@@ -24,6 +24,7 @@ import errno
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -422,8 +423,10 @@ def run_script(client: PerryClient, workspace: str, script: bytes | str) -> dict
 
 # -- ssh -------------------------------------------------------------------------------
 
-def ssh_argv(host: str, port: int, user: str = "workspace") -> list[str]:
-    return ["ssh", "-p", str(port), "-o", "StrictHostKeyChecking=accept-new", f"{user}@{host}"]
+def ssh_argv(command_line: str) -> list[str]:
+    """The server's ``sshCommand``, trusting a new workspace's host key on first use."""
+    words = shlex.split(command_line)
+    return [*words[:-1], "-o", "StrictHostKeyChecking=accept-new", words[-1]]
 
 
 def run_ssh(argv: list[str], replace_process: bool = True) -> int:

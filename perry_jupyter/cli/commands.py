@@ -1,0 +1,556 @@
+"""The `perry` command line: a thin face over the REST API (perry_jupyter.client).
+
+Nothing of jupyter_server, tornado or the Docker SDK is imported on this path (only
+`perry serve` / `perry agent run` import the server, inside the command), so `perry list`
+answers at once. rich is imported inside the commands that draw with it.
+
+Every command returns data (the workspace, the list, the task...) and names the
+presenter's view of it (perry_jupyter.present); a *face* shows the two. The terminal's
+(perry_jupyter.cli.draw) draws the view with rich, or prints the data with ``--json``;
+the `%perry` magics run this same tree with ``obj={"client": ..., "face": ...}``, and
+their face hands the data back with an HTML view of it. A face also shows the progress
+of long work and asks for confirmations (or cannot: ``can_ask``). The commands raise
+click exceptions and never call sys.exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from perry_jupyter import present
+from perry_jupyter._version import __version__
+from perry_jupyter.cli import clientconfig
+from perry_jupyter.client import PerryClient, PerryClientError, ServerUnreachable
+
+ALIASES = {"ls": "list", "rm": "delete"}
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+class CliError(click.ClickException):
+    """One line on stderr, ``error: <message>``, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        message = " ".join(self.format_message().split())  # one line, whatever the server sent
+        if file is None:
+            click.echo(f"error: {message}", err=True)
+        else:
+            click.echo(f"error: {message}", file=file)
+
+
+class PerryGroup(click.Group):
+    """The top-level group: aliases (ls, rm) and client errors turned into CliError."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        _, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PerryClientError as e:
+            raise CliError(e.message) from None
+
+
+# -- helpers -------------------------------------------------------------------------
+
+def _client() -> PerryClient:
+    """The client in ``ctx.obj["client"]`` (magics, tests), else the configured one."""
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and obj.get("client") is not None:
+        return obj["client"]
+    try:
+        client = PerryClient.from_config()
+    except ValueError as e:  # a broken client.json or PERRY_URL
+        raise CliError(str(e)) from None
+    ctx.call_on_close(client.close)
+    return client
+
+
+def _face():
+    """What the commands draw on: ``ctx.obj["face"]`` (the magics' notebook), else the terminal."""
+    obj = click.get_current_context().find_root().obj
+    face = obj.get("face") if isinstance(obj, dict) else None
+    if face is None:
+        from perry_jupyter.cli.draw import Terminal
+
+        face = Terminal()
+    return face
+
+
+class PerryCommand(click.Command):
+    """A command whose callback returns data, which the face shows with the presenter's
+    ``view(data, params)`` of it (``params``: the command's, plus ``prog``, the name the
+    tree was called by: ``perry`` or ``%perry``)."""
+
+    def __init__(self, *args: Any, view: Callable[[Any, dict], Any] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.view = view
+
+    def invoke(self, ctx: click.Context) -> Any:
+        data = super().invoke(ctx)
+        if self.view is None or data is None:
+            return data
+        params = {**ctx.params, "prog": ctx.find_root().info_name or "perry"}
+        return _face().show(data, lambda: self.view(data, params), as_json=bool(ctx.meta.get(JSON_FLAG)))
+
+
+def command(group: click.Group, view: Callable[[Any, dict], Any] | None = None, name: str | None = None,
+            **settings: Any):
+    """``group.command`` for a command whose data ``view`` shows."""
+    return group.command(name, cls=PerryCommand, view=view, **settings)
+
+
+JSON_FLAG = "perry.json"
+
+
+def json_option(what: str):
+    """``--json``: the face prints the command's data as JSON instead of drawing it."""
+    return click.option("--json", is_flag=True, expose_value=False, help=f"Print {what} as JSON.",
+                        callback=lambda ctx, _param, value: ctx.meta.__setitem__(JSON_FLAG, value))
+
+
+def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
+        if not sep:  # KEY alone passes this machine's value, keeping secrets off the command line
+            if key not in os.environ:
+                raise click.BadParameter(f"{item!r} is not KEY=VALUE and ${key} is not set here", ctx, param)
+            value = os.environ[key]
+        env[key] = value
+    return env
+
+
+def _clone_arg(value: str | None) -> str | None:
+    """URLs and scp-like git addresses go as they are; local paths become absolute."""
+    if not value:
+        return None
+    if "://" in value:
+        return value
+    expanded = os.path.expanduser(value)
+    if os.path.exists(expanded) or value.startswith((".", "/", "~")):
+        return os.path.abspath(expanded)
+    return value
+
+
+def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str]) -> dict:
+    with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
+        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None)
+
+
+def _needs_a_terminal(why: str) -> None:
+    """Refuse, saying ``why``, on a face with no terminal to hand over (a notebook's kernel)."""
+    if not _face().has_terminal:
+        raise click.UsageError(why)
+
+
+def _run_server(args: tuple[str, ...], command: str) -> None:
+    _needs_a_terminal(f"`perry {command}` would block this kernel; run it in a terminal")
+    from perry_jupyter.serve import main as serve_main  # the only heavy import, on purpose here
+
+    code = serve_main(list(args))
+    if isinstance(code, int) and code:
+        raise click.exceptions.Exit(code)
+
+
+# -- the command tree ----------------------------------------------------------------
+
+@click.group(cls=PerryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="perry",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """Perry: isolated Docker development workspaces, served by Jupyter.
+
+    The CLI talks to a Perry server (`perry serve`, or any Jupyter server with the
+    extension): set it with `perry config worker HOST[:PORT] --token T` or the
+    PERRY_URL / PERRY_TOKEN environment variables.
+    """
+
+
+@cli.command(context_settings=PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def serve(args: tuple[str, ...]) -> None:
+    """Run the Perry server headless (port 7391); extra args go to Jupyter Server."""
+    _run_server(args, "serve")
+
+
+@cli.group()
+def agent() -> None:
+    """The Perry server as an agent (alias of `perry serve`)."""
+
+
+@agent.command("run", context_settings=PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def agent_run(args: tuple[str, ...]) -> None:
+    """Run the Perry server headless (same as `perry serve`)."""
+    _run_server(args, "agent run")
+
+
+@command(cli, view=lambda image, p: present.image_built(image))
+@click.option("--bootstrap/--no-bootstrap", default=None,
+              help="Build the base with debootstrap (no registry needed), or not; default: the server decides.")
+@click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
+@click.option("--agents", help="Coding agents' CLIs to install, comma-separated: opencode,claude,codex "
+                               "(remembered by the server; default: what it has configured).")
+def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
+    """Build the workspace image."""
+    chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
+    final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen))
+    return final.get("image") or {}
+
+
+def _creation_options(when: str):
+    """--clone and --env, shared by `create` and `start` (which uses them only to create)."""
+    def add(command):
+        command = click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+                               help=f"An environment variable for the workspace{when} (repeatable; "
+                                    "KEY alone takes this shell's value).")(command)
+        return click.option("--clone", metavar="URL_OR_PATH",
+                            help=f"A git repository to clone into the workspace{when}.")(command)
+    return add
+
+
+def _reported(verb: str) -> Callable[[Any, dict], Any]:
+    return lambda ws, p: present.workspace(ws, verb=verb)
+
+
+@command(cli, view=_reported("Created"))
+@click.argument("name")
+@_creation_options("")
+def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
+    """Create a workspace and wait until it is ready."""
+    return _create(_client(), name, clone, env)
+
+
+class _Started(dict):
+    """A workspace `start` made (its view says Created) rather than started."""
+
+
+@command(cli, view=lambda ws, p: present.workspace(ws, verb="Created" if isinstance(ws, _Started) else "Started"))
+@click.argument("name")
+@_creation_options(", if it has to be created")
+def start(name: str, clone: str | None, env: dict[str, str]) -> dict:
+    """Start a workspace (creating it if it does not exist)."""
+    client = _client()
+    try:
+        with _face().working(f"Starting workspace {name}..."):
+            return client.start_workspace(name)
+    except PerryClientError as e:
+        if e.status != 404 or e.code != "not_found":
+            raise
+    return _Started(_create(client, name, clone, env))
+
+
+@command(cli, view=_reported("Stopped"))
+@click.argument("name")
+def stop(name: str) -> dict:
+    """Stop a workspace (its volumes stay)."""
+    with _face().working(f"Stopping workspace {name}..."):
+        return _client().stop_workspace(name)
+
+
+@command(cli, name="list", short_help="List workspaces (alias: ls).",
+         view=lambda found, p: present.workspaces(found, prog=p["prog"]))
+@json_option("the workspaces")
+def list_() -> list:
+    """List workspaces (alias: ls)."""
+    return _client().list_workspaces()
+
+
+@command(cli, view=lambda ws, p: present.workspace(ws))
+@click.argument("name")
+@json_option("the workspace")
+def info(name: str) -> dict:
+    """Show one workspace: status, SSH command line, container and volumes."""
+    return _client().get_workspace(name)
+
+
+class _ExecCommand(PerryCommand):
+    """`perry exec NAME -- CMD...`; without `--`, everything after NAME is the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # With `--`, options may come anywhere before it; without, options must precede NAME
+        # so that `perry exec ws ls -la` does not read `-la` as Perry's option.
+        ctx.allow_interspersed_args = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@cli.command("exec", cls=_ExecCommand, view=lambda result, p: present.exec_result(result))
+@click.option("--user", "-u", help="Run as this user (default: the server's, `workspace`).")
+@click.option("--workdir", "-w", help="Working directory inside the workspace.")
+@click.option("--env", "-e", "env", multiple=True, callback=_parse_env, metavar="KEY=VALUE",
+              help="An environment variable for the command (repeatable).")
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(user: str | None, workdir: str | None, env: dict[str, str], name: str, command: tuple[str, ...]) -> dict:
+    """Run a command in a workspace: perry exec NAME -- CMD [ARGS...]."""
+    return _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
+
+
+@command(cli, view=lambda result, p: present.exec_result(result))
+@click.argument("name")
+@click.option("--ssh", "use_ssh", is_flag=True,
+              help="Log in with the system ssh client on the workspace's SSH port instead.")
+@click.pass_context
+def shell(ctx: click.Context, name: str, use_ssh: bool) -> dict | None:
+    """Open a shell in a workspace (a script on stdin runs there instead: `echo ls | perry shell NAME`)."""
+    from perry_jupyter.cli import shell as shell_
+
+    _needs_a_terminal("a notebook has no terminal to hand over: open one from the Perry panel or "
+                      "perry_jupyter.widgets.WorkspaceManager(), or run commands with `%perry exec NAME -- CMD`")
+    client = _client()
+    if not use_ssh and (sys.stdin is None or not sys.stdin.isatty()):
+        stdin = sys.stdin.buffer if sys.stdin is not None and hasattr(sys.stdin, "buffer") else sys.stdin
+        return shell_.run_script(client, name, stdin.read() if stdin is not None else "")
+    if use_ssh:
+        ws = client.get_workspace(name)
+        if ws.get("status") != "running":
+            raise CliError(f"workspace {name!r} is {ws.get('status')}, not running; start it with `perry start {name}`")
+        line = present.ssh_line(ws)
+        if line is None:
+            raise CliError(f"workspace {name!r} has no published SSH port")
+        # The CLI becomes ssh; inside a kernel (the magics pass their client) ssh runs as a child.
+        embedded = isinstance(ctx.find_root().obj, dict) and ctx.find_root().obj.get("client") is not None
+        if not embedded:
+            client.close()
+        code = shell_.run_ssh(shell_.ssh_argv(line), replace_process=not embedded)
+    else:
+        code = shell_.run_interactive(client, name)
+    if code:
+        ctx.exit(code)
+    return None
+
+
+@command(cli, view=lambda result, p: present.synced(result, p["name"]))
+@click.argument("name")
+def sync(name: str) -> dict:
+    """Copy this machine's user files (SSH keys, git config, the worker) into a workspace."""
+    with _face().working(f"Syncing workspace {name}..."):
+        return _client().sync_workspace(name)
+
+
+@command(cli, view=lambda text, p: present.logs(text))
+@click.argument("name")
+@click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
+              help="How many lines from the end.")
+def logs(name: str, tail: int) -> str:
+    """Print a workspace container's logs."""
+    return _client().logs(name, tail=tail)
+
+
+@command(cli, short_help="Delete a workspace, its container and volumes (alias: rm).",
+         view=lambda result, p: present.deleted(result["name"]))
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def delete(name: str, yes: bool) -> dict:
+    """Delete a workspace: its container and both of its volumes (alias: rm)."""
+    client, face = _client(), _face()
+    if not yes and not face.can_ask:
+        raise click.UsageError(f"deleting {name} removes its container and both volumes (everything under "
+                               "/home/workspace); add --yes to confirm")
+    if not yes:
+        ws = client.get_workspace(name)  # also a clear not_found before asking anything
+        volumes = ws.get("volumes") or {}
+        face.ask(f"Deleting workspace {name} removes its container {ws.get('containerName') or name}, "
+                 f"its home volume {volumes.get('home') or '(home)'} (everything under /home/workspace) and "
+                 f"its Docker volume {volumes.get('docker') or '(docker)'} (images and containers made inside). "
+                 "This cannot be undone.", f"Delete workspace {name}?")
+    with face.working(f"Deleting workspace {name}..."):
+        client.delete_workspace(name)
+    return {"name": name, "status": "deleted"}
+
+
+@command(cli, view=lambda data, p: present.checks(data))
+def doctor() -> dict:
+    """Check the server, the Docker engine, the image and the host setup."""
+    client = _client()
+    try:
+        data = client.info()
+    except ServerUnreachable as e:
+        return {"url": client.url, "unreachable": str(e), "checks": []}
+    checks = data.get("checks")
+    if not isinstance(checks, list) or not checks:  # an older server: derive them
+        engine, image = data.get("engine") or {}, data.get("image") or {}
+        checks = [
+            {"name": "engine", "ok": bool(engine.get("reachable")),
+             "message": engine.get("error") or f"Docker engine at {engine.get('address', '?')}"},
+            {"name": "image", "ok": bool(image.get("present")),
+             "message": f"workspace image {image.get('tag', '?')}", "fix": "run `perry build`"},
+        ]
+    return {**data, "url": client.url, "checks": checks}
+
+
+# -- agents: sessions, usage, conversations, tasks ------------------------------------
+
+class SessionsGroup(click.Group):
+    """`perry sessions NAME` lists; `perry sessions show NAME ID` reads one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=SessionsGroup, invoke_without_command=False)
+def sessions() -> None:
+    """Agent sessions in a workspace: `perry sessions NAME`, `perry sessions show NAME ID`."""
+
+
+@command(sessions, name="list", view=lambda found, p: present.sessions(found, p["name"]))
+@click.argument("name")
+@click.option("--agent", type=click.Choice(["opencode", "claude", "codex"]), help="Only this agent's sessions.")
+@json_option("the sessions")
+def sessions_list(name: str, agent: str | None) -> list:
+    """List the agent sessions of a workspace, newest first."""
+    return _client().list_sessions(name, agent=agent)
+
+
+@command(sessions, name="show", view=lambda shown, p: present.conversation(shown))
+@click.argument("name")
+@click.argument("session_id")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 1000), help="Messages to show.")
+@json_option("the session and its messages")
+def sessions_show(name: str, session_id: str, limit: int) -> dict:
+    """Read a session's conversation: turns, tool calls, token use."""
+    client = _client()
+    session = client.get_session(name, session_id)
+    total = session.get("messageCount") or 0
+    page = client.session_messages(name, session_id, limit=limit, offset=max(0, total - limit))
+    return {"session": session, **page}
+
+
+@command(cli, view=lambda result, p: present.usage(result))
+@click.argument("name", required=False)
+@json_option("the usage")
+def usage(name: str | None) -> dict:
+    """Tokens and cost: per session of a workspace, or per workspace overall."""
+    return _client().usage(name)
+
+
+@command(cli, view=lambda answer, p: present.reply(answer))
+@click.argument("name")
+@click.argument("session_id")
+@click.argument("text")
+@json_option("the reply")
+def chat(name: str, session_id: str, text: str) -> dict:
+    """Continue an agent session with one more message and print the reply."""
+    with _face().working(f"Waiting for the agent in {name}..."):
+        return _client().send_message(name, session_id, text)
+
+
+@command(cli, view=lambda found, p: present.task(found, must_succeed=p["wait"]))
+@click.argument("name")
+@click.argument("prompt")
+@click.option("--agent", default="opencode", show_default=True, type=click.Choice(["opencode", "claude", "codex"]))
+@click.option("--session", "session_id", help="Continue this agent session.")
+@click.option("--model", help="The agent's model, e.g. provider/model.")
+@click.option("--wait", is_flag=True, help="Wait until the task ends; exit non-zero unless it succeeded.")
+@click.option("--callback", help="URL to POST when the task ends (the wake-hook shape).")
+@click.option("--callback-token", help="Sent as `Authorization: Bearer` with the callback.")
+@json_option("the task")
+def dispatch(name: str, prompt: str, agent: str, session_id: str | None, model: str | None,
+             wait: bool, callback: str | None, callback_token: str | None) -> dict:
+    """Hand a task to an agent in a workspace; it runs there and calls back when done."""
+    if callback_token and not callback:
+        raise click.UsageError("--callback-token needs --callback")
+    client = _client()
+    hook = {"url": callback, **({"token": callback_token} if callback_token else {})} if callback else None
+    found = client.dispatch(name, prompt, agent=agent, session_id=session_id, model=model, callback=hook)
+    if wait:
+        import time
+
+        with _face().working(f"Task {found['id']} is running in {name}..."):
+            while found.get("status") not in present.FINAL_TASK_STATES:
+                time.sleep(1)
+                found = client.get_task(name, found["id"])
+    return found
+
+
+@command(cli, view=lambda found, p: present.tasks(found, p["name"], prog=p["prog"]))
+@click.argument("name")
+@json_option("the tasks")
+def tasks(name: str) -> list:
+    """List the tasks dispatched to a workspace, newest first."""
+    return _client().list_tasks(name)
+
+
+@command(cli, view=lambda found, p: present.task(found, output=True))
+@click.argument("name")
+@click.argument("task_id")
+@json_option("the task")
+def task(name: str, task_id: str) -> dict:
+    """Show one task: status, session, exit code, the last lines of its output."""
+    return _client().get_task(name, task_id)
+
+
+@command(cli, view=lambda found, p: present.task(found))
+@click.argument("name")
+@click.argument("task_id")
+def cancel(name: str, task_id: str) -> dict:
+    """Cancel a running task: its agent process ends."""
+    return _client().cancel_task(name, task_id)
+
+
+@cli.group()
+def config() -> None:
+    """Which Perry server this CLI talks to."""
+
+
+@config.command("worker")
+@click.argument("target", metavar="HOST[:PORT]|URL")
+@click.option("--token", help="The server's token (else the local `perry serve` token file, for this machine only).")
+def config_worker(target: str, token: str | None) -> None:
+    """Point the CLI at a Perry server (default port 7391)."""
+    try:
+        url = clientconfig.normalize_url(target)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="HOST[:PORT]") from None
+    if token is None:
+        # Re-pointing at the same server keeps its token; a new server does not inherit it.
+        try:
+            previous = clientconfig.read_client_file()
+        except ValueError:
+            previous = {}
+        if str(previous.get("url", "")).rstrip("/") == url.rstrip("/"):
+            token = previous.get("token") if isinstance(previous.get("token"), str) else None
+    try:
+        path = clientconfig.write_client_file(url, token)
+    except OSError as e:
+        raise CliError(f"cannot write the client file: {e}") from None
+    click.echo(f"The CLI now talks to {url} (token {'set' if token else 'not set'}); saved in {path}")
+    if os.environ.get("PERRY_URL"):
+        click.echo("note: PERRY_URL is set in this shell and wins over the client file", err=True)
+
+
+@config.command("show")
+def config_show() -> None:
+    """Show the server URL the CLI uses and where the token comes from (never the token)."""
+    try:
+        cfg = clientconfig.resolve()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    click.echo(f"url:        {cfg.url}  ({cfg.url_source})")
+    click.echo(f"token:      {'set' if cfg.token else 'not set'}"
+               + (f"  ({cfg.token_source})" if cfg.token_source else ""))
+    click.echo(f"config dir: {clientconfig.config_dir()}")
+
+
+def main() -> None:
+    """The `perry` console script."""
+    cli.main(prog_name="perry")
+
+
+if __name__ == "__main__":
+    main()
