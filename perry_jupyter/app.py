@@ -81,6 +81,13 @@ class PerryApp(ExtensionApp):
                 raise TraitError(f"agent_files entries are paths inside the home, not {rel!r}")
         return proposal["value"]
 
+    @validate("ssh_port_range")
+    def _check_range(self, proposal):
+        lo, hi = proposal["value"]
+        if not 0 < lo <= hi < 65536:
+            raise TraitError(f"ssh_port_range {lo}-{hi} is not a range of TCP ports")
+        return proposal["value"]
+
     @validate("image_agents")
     def _check_agents(self, proposal):
         unknown = agent_registry.unknown(proposal["value"])

@@ -1,9 +1,9 @@
 """The core's configuration: one object, built from `PerryApp`'s traits.
 
-The defaults live on the traits only (``perry_jupyter/app.py``); this class has none, so
-a setting cannot have two defaults. Tests and benchmarks build it the same way the server
-does: ``PerryApp(**traits).core_config()``. The choices and checks the traits and the
-run-time settings (``settings.py``) share are here, written once.
+The defaults and the checks of the values live on the traits only (``perry_jupyter/app.py``);
+this class has none, so a setting cannot have two defaults. Tests and benchmarks build it
+the way the server does: ``PerryApp(**traits).core_config()``. The choices the traits and
+the run-time settings (``settings.py``) share are here.
 """
 
 from __future__ import annotations
@@ -13,20 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .errors import InvalidInput
-
 DIND_MODES = ("auto", "privileged", "capabilities", "off")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-
-
-def check_port_range(lo: int, hi: int) -> None:
-    if not 0 < lo <= hi < 65536:
-        raise InvalidInput(f"ssh_port_range {lo}-{hi} is not a range of TCP ports")
-
-
-def check_dind_mode(mode: str) -> None:
-    if mode not in DIND_MODES:
-        raise InvalidInput(f"dind_mode must be one of {', '.join(DIND_MODES)}, not {mode!r}")
 
 
 @dataclass
@@ -51,10 +39,6 @@ class WorkspaceSettings:
     image_agents: tuple[str, ...]
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]]
-
-    def __post_init__(self) -> None:
-        check_port_range(*self.ssh_port_range)
-        check_dind_mode(self.dind_mode)
 
     def public_key_files(self) -> list[str]:
         found: list[str] = []
