@@ -57,7 +57,7 @@ class ImageBuilder:
     def __init__(
         self,
         client: docker.DockerClient,
-        tag: str = "perry-workspace:latest",
+        tag: str,
         *,
         base_image: str = "debian:bookworm-slim",
         bootstrap_tag: str = "perry-base:bookworm",

@@ -22,6 +22,8 @@ import pytest
 from perry_jupyter.core.image import BASE_LABEL, HASH_LABEL, ImageBuilder
 from perry_jupyter.core.workspaces import DIND_CAPABILITIES, DIND_SECURITY_OPT
 
+from ..conftest import IMAGE_TAG
+
 pytestmark = pytest.mark.engine
 
 WORKER_DIR = Path(__file__).resolve().parents[2] / "perry_worker"
@@ -39,7 +41,7 @@ def client(docker_client):
 @pytest.fixture(scope="module")
 def built(client):
     """The workspace image, built once for the module (or found up to date)."""
-    builder = ImageBuilder(client)
+    builder = ImageBuilder(client, IMAGE_TAG)
     events = []
     started = time.monotonic()
     status = builder.build(progress=events.append)
@@ -67,7 +69,7 @@ def test_build_gives_an_up_to_date_labelled_image(client, built):
 def test_second_build_comes_from_cache(client, built):
     builder, status, _ = built
     events = []
-    again = ImageBuilder(client).build(progress=events.append)
+    again = ImageBuilder(client, IMAGE_TAG).build(progress=events.append)
     assert again["upToDate"] is True
     assert again["id"] == status["id"]
     assert [e["stage"] for e in events] == ["check"]
