@@ -119,10 +119,22 @@ class PerryApp(ExtensionApp):
         )
 
     perry: Perry | None = None
+    _config_error: Exception | None = None
+
+    def _link_jupyter_server_extension(self, serverapp) -> None:
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+        except Exception as e:
+            # Jupyter logs a failed link and loads the extension anyway, with its configuration
+            # half applied (state_dir left as "", so the state went to the working directory).
+            self._config_error = e
+            raise
 
     def initialize(self) -> None:
         """Load the extension; if that fails, Perry's routes still answer, saying why (JSON 503)."""
         try:
+            if self._config_error is not None:
+                raise self._config_error
             super().initialize()
         except Exception as e:
             message = self._unavailable_message(e)
