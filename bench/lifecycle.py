@@ -60,7 +60,7 @@ from perry_jupyter.core.names import (
     LABEL_WORKSPACE,
 )
 from perry_jupyter.core.services import Perry
-from perry_jupyter.core.workspaces import WorkspaceSettings
+from perry_jupyter.app import PerryApp
 
 PREFIX = "perry-bench-"
 NETWORK = "perry-bench"
@@ -298,9 +298,9 @@ def main() -> int:
     try:
         public_key = ssh_key(tmp)
         (tmp / "gitconfig").write_text("[user]\n\tname = Perry Bench\n\temail = bench@example.invalid\n")
-        settings = WorkspaceSettings(prefix=PREFIX, image=IMAGE, network=NETWORK, ssh_port_range=PERRY_PORTS,
-                                     dind_mode="auto", ssh_public_keys=[str(public_key)],
-                                     git_config=str(tmp / "gitconfig"))
+        settings = PerryApp(workspace_prefix=PREFIX, image_tag=IMAGE, network=NETWORK, ssh_port_range=PERRY_PORTS,
+                            dind_mode="auto", ssh_public_keys=[str(public_key)],
+                            git_config=str(tmp / "gitconfig")).core_config()
         perry = Perry(state_dir, settings)
         ws = perry.workspaces
         timer = PhaseTimer(ws)

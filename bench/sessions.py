@@ -73,7 +73,7 @@ from harness import (
 sys.path.insert(1, str(ROOT))  # tests.integration.agents: the stand-in model and `opencode run`
 
 from perry_jupyter.core.services import Perry
-from perry_jupyter.core.workspaces import WorkspaceSettings
+from perry_jupyter.app import PerryApp
 from tests.integration.agents import opencode, start_model
 
 PREFIX = "perry-bench-sess-"
@@ -336,9 +336,9 @@ def main() -> int:
     try:
         public_key = ssh_key(tmp)
         (tmp / "home").mkdir()  # an empty host home: none of this machine's agent credentials are copied
-        settings = WorkspaceSettings(prefix=PREFIX, image=IMAGE, network=NETWORK, ssh_port_range=SSH_PORTS,
-                                     dind_mode="off", ssh_public_keys=[str(public_key)],
-                                     git_config=None, host_home=str(tmp / "home"))
+        settings = PerryApp(workspace_prefix=PREFIX, image_tag=IMAGE, network=NETWORK, ssh_port_range=SSH_PORTS,
+                            dind_mode="off", ssh_public_keys=[str(public_key)],
+                            git_config=None, host_home=str(tmp / "home")).core_config()
         perry = Perry(state_dir, settings)
         api = client.api
         say(f"engine {client.version().get('Version')}, image {IMAGE}, {os.cpu_count()} CPUs; state {state_dir}")

@@ -12,15 +12,13 @@ from tornado.ioloop import IOLoop
 from traitlets import Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
 from traitlets import TraitError
 
+from perry_worker import agents as agent_registry
+
+from . import paths
 from ._version import __version__
+from .core.config import DIND_MODES, RESTART_POLICIES, WorkspaceSettings
 from .core.errors import PerryError
 from .core.services import Perry
-from .core.workspaces import DIND_MODES, WorkspaceSettings
-from .paths import config_dir
-
-
-def default_state_dir() -> str:
-    return str(config_dir())
 
 
 class PerryApp(ExtensionApp):
@@ -43,9 +41,11 @@ class PerryApp(ExtensionApp):
     bind_address = Unicode("127.0.0.1", help="Host address published ports bind to").tag(config=True)
     dind_mode = Enum(list(DIND_MODES), default_value="auto",
                      help="Docker-in-Docker: auto tries privileged, then an explicit capability set").tag(config=True)
-    restart_policy = Enum(["no", "always", "unless-stopped", "on-failure"], default_value="unless-stopped",
+    restart_policy = Enum(list(RESTART_POLICIES), default_value="unless-stopped",
                           help="Docker restart policy of workspace containers").tag(config=True)
     ready_timeout = Float(120.0, help="Seconds to wait for a new workspace to be ready").tag(config=True)
+    clone_timeout = Float(900.0, help="Seconds a workspace's clone of its repository may take").tag(config=True)
+    stop_timeout = Int(10, help="Seconds a stopping workspace gets before it is killed").tag(config=True)
     ssh_public_keys = List(Unicode(), default_value=["~/.ssh/*.pub"],
                            help="Public key files (paths or glob patterns, expanded at each copy) "
                                 "copied into workspaces' authorized_keys").tag(config=True)
@@ -55,18 +55,19 @@ class PerryApp(ExtensionApp):
                                "workspace name and returning one").tag(config=True)
     terminal_shell = Unicode("bash", help="Shell of workspace terminals, when the image has it "
                                           "(bash otherwise)").tag(config=True)
-    agent_files = List(Unicode(), default_value=list(WorkspaceSettings.agent_files),
+    agent_files = List(Unicode(), default_value=list(agent_registry.AGENT_FILES),
                        help="Agent credential and config files, relative to the home, copied from "
                             "the server user's home into each workspace (mode 600) at create and sync"
                        ).tag(config=True)
     host_home = Unicode("~", help="The home the agent files are copied from").tag(config=True)
-    image_agents = List(Unicode(), default_value=["opencode"],
-                        help="Coding agents' CLIs installed in the image: opencode, claude, codex").tag(config=True)
+    image_agents = List(Unicode(), default_value=list(agent_registry.IMAGE_DEFAULT),
+                        help="Coding agents' CLIs installed in the image: "
+                             + ", ".join(agent_registry.NAMES)).tag(config=True)
     executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
-        return default_state_dir()
+        return str(paths.config_dir())
 
     @validate("state_dir")
     def _expand_state_dir(self, proposal):
@@ -87,11 +88,53 @@ class PerryApp(ExtensionApp):
             raise TraitError(f"ssh_port_range {lo}-{hi} is not a range of TCP ports")
         return proposal["value"]
 
+    @validate("image_agents")
+    def _check_agents(self, proposal):
+        unknown = agent_registry.unknown(proposal["value"])
+        if unknown:
+            raise TraitError(f"image_agents: unknown agent(s) {', '.join(unknown)}; known: "
+                             + ", ".join(agent_registry.NAMES))
+        return proposal["value"]
+
+    def core_config(self) -> WorkspaceSettings:
+        """The core's configuration: these traits' values (the core has no defaults of its own)."""
+        return WorkspaceSettings(
+            prefix=self.workspace_prefix,
+            image=self.image_tag,
+            network=self.network,
+            ssh_port_range=tuple(self.ssh_port_range),
+            bind_address=self.bind_address,
+            dind_mode=self.dind_mode,
+            restart_policy=self.restart_policy,
+            ready_timeout=self.ready_timeout,
+            clone_timeout=self.clone_timeout,
+            stop_timeout=self.stop_timeout,
+            ssh_public_keys=list(self.ssh_public_keys),
+            git_config=self.git_config,
+            extra_env=self.workspace_env,
+            terminal_shell=self.terminal_shell,
+            image_agents=agent_registry.canonical(self.image_agents),
+            agent_files=tuple(self.agent_files),
+            host_home=self.host_home,
+        )
+
     perry: Perry | None = None
+    _config_error: Exception | None = None
+
+    def _link_jupyter_server_extension(self, serverapp) -> None:
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+        except Exception as e:
+            # Jupyter logs a failed link and loads the extension anyway, with its configuration
+            # half applied (state_dir left as "", so the state went to the working directory).
+            self._config_error = e
+            raise
 
     def initialize(self) -> None:
         """Load the extension; if that fails, Perry's routes still answer, saying why (JSON 503)."""
         try:
+            if self._config_error is not None:
+                raise self._config_error
             super().initialize()
         except Exception as e:
             message = self._unavailable_message(e)
@@ -118,23 +161,7 @@ class PerryApp(ExtensionApp):
         use_workspace_terminal_manager(serverapp)
 
     def initialize_settings(self) -> None:
-        settings = WorkspaceSettings(
-            prefix=self.workspace_prefix,
-            image=self.image_tag,
-            network=self.network,
-            ssh_port_range=tuple(self.ssh_port_range),
-            bind_address=self.bind_address,
-            dind_mode=self.dind_mode,
-            restart_policy=self.restart_policy,
-            ready_timeout=self.ready_timeout,
-            ssh_public_keys=list(self.ssh_public_keys),
-            git_config=self.git_config,
-            extra_env=self.workspace_env,
-            terminal_shell=self.terminal_shell,
-            image_agents=tuple(self.image_agents),
-            agent_files=tuple(self.agent_files),
-            host_home=self.host_home,
-        )
+        settings = self.core_config()
         perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
         self.perry = perry
         self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,

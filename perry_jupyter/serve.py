@@ -26,12 +26,12 @@ from .notebook.kernel_env import server_url
 DEFAULT_PORT = 7391
 
 
-def file_token(state_dir: Path) -> tuple[str, str]:
+def file_token(config_dir: Path) -> tuple[str, str]:
     """The token of the ``token`` file (made on first use) and the file's path."""
-    path = paths.token_file(state_dir)
+    path = paths.token_file(config_dir)
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip(), str(path)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    config_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(24)
     # O_EXCL: two servers starting at once must not each write a different token.
     try:
@@ -43,13 +43,13 @@ def file_token(state_dir: Path) -> tuple[str, str]:
     return token, str(path)
 
 
-def token_in_effect(serverapp, state_dir: Path, perry_token: str) -> tuple[str, str]:
+def token_in_effect(serverapp, config_dir: Path, perry_token: str) -> tuple[str, str]:
     """The token the server checks, and where it came from; the token file only if nothing else gave one."""
     provider = serverapp.identity_provider
     token = provider.token
     if provider.token_generated:
         # Nobody chose a token: Jupyter made up one; use the stable one of the token file instead.
-        token, source = file_token(state_dir)
+        token, source = file_token(config_dir)
         provider.token, provider.token_generated = token, False
         serverapp.web_app.settings["token"] = token
         return token, f"in {source}"
@@ -62,13 +62,13 @@ def token_in_effect(serverapp, state_dir: Path, perry_token: str) -> tuple[str, 
     return token, "the one you configured (--IdentityProvider.token, --ServerApp.token or a config file)"
 
 
-def record_server(serverapp, state_dir: Path, token: str) -> Path | None:
+def record_server(serverapp, config_dir: Path, token: str) -> Path | None:
     """Write this server's runtime file, as Jupyter writes jpserver-<pid>.json; None on a Unix socket."""
     url = server_url(serverapp)
     if url is None:
         return None
-    paths.remove_stale_server_files(state_dir)
-    path = paths.server_file(os.getpid(), state_dir)
+    paths.remove_stale_server_files(config_dir)
+    path = paths.server_file(os.getpid(), config_dir)
     atomic_write_json(path, {"url": url, "port": serverapp.port, "pid": os.getpid(), "token": token,
                              "started": datetime.now(timezone.utc).isoformat()}, mode=0o600)
     return path
@@ -86,7 +86,7 @@ SERVE_DEFAULTS = {
 }
 
 
-def banner(serverapp, token: str, source: str, record: Path | None, state_dir: Path) -> str:
+def banner(serverapp, token: str, source: str, record: Path | None, config_dir: Path) -> str:
     ip = serverapp.ip or ""
     lines = [f"Perry is serving at {serverapp.connection_url}perry/api/"]
     if token:
@@ -95,7 +95,7 @@ def banner(serverapp, token: str, source: str, record: Path | None, state_dir: P
         lines.append(f"  token: {source}")
     if record is not None:
         lines.append(f"  the perry CLI on this machine finds it by itself while it runs (recorded in {record}; "
-                     f"a CLI with another PERRY_CONFIG_DIR than {state_dir}, or with PERRY_URL or "
+                     f"a CLI with another PERRY_CONFIG_DIR than {config_dir}, or with PERRY_URL or "
                      f"`perry config worker` pointing elsewhere, does not)")
     remote = "perry config worker {}:%d" % serverapp.port + (" --token T" if token else "")
     if ip in ("localhost", "::1") or ip.startswith("127."):
@@ -113,16 +113,16 @@ def initialize(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    state_dir = paths.config_dir()
+    config_dir = paths.config_dir()
     perry_token = os.environ.get("PERRY_TOKEN", "").strip()
     if perry_token:
         # The identity provider reads JUPYTER_TOKEN; an explicit --IdentityProvider.token still wins.
         os.environ["JUPYTER_TOKEN"] = perry_token
     serverapp = initialize(argv)
-    token, source = token_in_effect(serverapp, state_dir, perry_token)
-    record = record_server(serverapp, state_dir, token)
+    token, source = token_in_effect(serverapp, config_dir, perry_token)
+    record = record_server(serverapp, config_dir, token)
     try:
-        print(banner(serverapp, token, source, record, state_dir), flush=True)
+        print(banner(serverapp, token, source, record, config_dir), flush=True)
         serverapp.start()
     finally:
         if record is not None:

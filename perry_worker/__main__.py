@@ -19,6 +19,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from . import __version__, source_digest
+from .agents import NAMES
 
 READY_FILE = "/run/perry/ready"
 EXPECT_ENV = "PERRY_WORKER_EXPECT"  # the source digest the calling server has
@@ -343,7 +344,7 @@ def _add_common(p: argparse.ArgumentParser, agent: bool = True, json_flag: bool 
                    help="home directory whose agent stores are read (default: $HOME)")
     if agent:
         p.add_argument("--agent", metavar="AGENT",
-                       help="only this agent's sessions: opencode, claude or codex")
+                       help="only this agent's sessions: " + ", ".join(NAMES))
     if json_flag:
         p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -387,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = task.add_subparsers(dest="task_command", metavar="SUBCOMMAND")
     p = sub.add_parser("start", help="start an agent on a prompt in the background")
     p.add_argument("--id", required=True)
-    p.add_argument("--agent", required=True, choices=["opencode", "claude", "codex"])
+    p.add_argument("--agent", required=True, choices=NAMES)
     p.add_argument("--prompt", required=True)
     p.add_argument("--dir", required=True, help="the project directory the agent works in")
     p.add_argument("--session", help="continue this agent session")

@@ -25,7 +25,8 @@ import os
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-AGENTS = ("opencode", "claude", "codex")
+from .agents import AGENTS, NAMES
+
 TOKEN_KEYS = ("input", "output", "reasoning", "cacheRead", "cacheWrite")
 DEFAULT_MESSAGE_LIMIT = 50
 
@@ -289,20 +290,12 @@ class SessionStore:
         # real home; an explicit --home (tests, another user's home) is read as given.
         explicit = home is not None
         self.home = os.path.abspath(home if explicit else default_home())
-        wanted = list(agents) if agents else list(AGENTS)
+        wanted = list(agents) if agents else list(NAMES)
         for a in wanted:
             if a not in AGENTS:
-                raise BadRequest("unknown agent %r (one of: %s)" % (a, ", ".join(AGENTS)))
-        from . import claude, codex, opencode
-
+                raise BadRequest("unknown agent %r (one of: %s)" % (a, ", ".join(NAMES)))
         env = {} if explicit else dict(os.environ)
-        self.readers: List[Any] = []
-        if "opencode" in wanted:
-            self.readers.append(opencode.OpenCodeReader(self.home, env))
-        if "claude" in wanted:
-            self.readers.append(claude.ClaudeReader(self.home, env))
-        if "codex" in wanted:
-            self.readers.append(codex.CodexReader(self.home, env))
+        self.readers: List[Any] = [AGENTS[a].session_reader(self.home, env) for a in NAMES if a in wanted]
 
     def summaries(self) -> Dict[Tuple[str, str], Dict[str, Any]]:
         """{(agent, sessionId): session} over every reader."""

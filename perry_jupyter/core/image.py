@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from perry_worker import agents as agent_registry
+
 from .engine import DockerError, Engine
 from .errors import EngineUnavailable, InvalidInput, PerryError
 
@@ -33,13 +35,6 @@ BASE_LABEL = "perry.base"  # "image:<name>" or "bootstrap:<tag>": what the image
 IMAGE_LABEL = "perry.image"
 AGENTS_LABEL = "perry.agents"  # the coding agents' CLIs installed, space-separated
 
-# The coding agents' CLIs the image can carry, by Perry's name for them: npm packages.
-AGENT_PACKAGES = {
-    "opencode": "opencode-ai",
-    "claude": "@anthropic-ai/claude-code",
-    "codex": "@openai/codex",
-}
-DEFAULT_AGENTS = ("opencode",)
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -59,19 +54,19 @@ class ImageBuilder:
     def __init__(
         self,
         engine: Engine,
-        tag: str = "perry-workspace:latest",
+        tag: str,
         *,
         base_image: str = "debian:bookworm-slim",
         bootstrap_tag: str = "perry-base:bookworm",
         extra_ca_dir: str | os.PathLike | None = "/usr/local/share/ca-certificates",
         workdir: str | os.PathLike | None = None,
         image_dir: str | os.PathLike | None = None,
-        agents: tuple[str, ...] | list[str] = DEFAULT_AGENTS,
+        agents: tuple[str, ...] | list[str] = agent_registry.IMAGE_DEFAULT,
     ) -> None:
-        unknown = sorted(set(agents) - set(AGENT_PACKAGES))
+        unknown = agent_registry.unknown(agents)
         if unknown:
-            raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(AGENT_PACKAGES)}")
-        self.agents = tuple(a for a in AGENT_PACKAGES if a in agents)  # canonical order
+            raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(agent_registry.NAMES)}")
+        self.agents = agent_registry.canonical(agents)
         self.engine = engine
         self.tag = tag
         self.base_image = base_image
@@ -383,7 +378,7 @@ class ImageBuilder:
                     tag=self.tag,
                     no_cache=no_cache,
                     buildargs={"BASE_IMAGE": base,
-                               "PERRY_AGENT_PACKAGES": " ".join(AGENT_PACKAGES[a] for a in self.agents)},
+                               "PERRY_AGENT_PACKAGES": " ".join(agent_registry.AGENTS[a].package for a in self.agents)},
                     labels={
                         AGENTS_LABEL: " ".join(self.agents),
                         HASH_LABEL: context_hash,

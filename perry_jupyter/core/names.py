@@ -39,7 +39,7 @@ def validate_name(name: object) -> str:
 class Naming:
     """Derives container, volume and hostname from a workspace name."""
 
-    def __init__(self, prefix: str = "workspace-"):
+    def __init__(self, prefix: str):
         self.prefix = prefix
 
     def container(self, name: str) -> str:

@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from perry_worker import agents as agent_registry
+
 from .doctor import run_checks
 from .engine import Engine
 from .errors import Conflict, PerryError
@@ -14,7 +16,8 @@ from .sessions import AgentSessions
 from .settings import PATCHABLE, SettingsStore
 from .tasks import TaskManager
 from .state import StateStore
-from .workspaces import WorkspaceManager, WorkspaceSettings
+from .config import WorkspaceSettings
+from .workspaces import WorkspaceManager
 
 
 class Perry:
@@ -82,6 +85,7 @@ class Perry:
             "image": image or {"tag": self.settings.image, "present": None},
             "workspaces": count,
             "stateDir": str(self.state_dir),
+            "agents": [a.public() for a in agent_registry.AGENTS.values()],
             "warnings": list(self.warnings),
             "checks": run_checks(engine, image, self.settings, self.state_dir, self.warnings),
         }

@@ -14,6 +14,8 @@ import re
 import threading
 from typing import Any, Hashable
 
+from perry_worker import agents as agent_registry
+
 from .errors import InvalidInput, PerryError
 from .events import Event, EventBus
 from .names import HOME_DIR, validate_name
@@ -22,7 +24,6 @@ from .workspaces import WorkspaceManager
 
 log = logging.getLogger(__name__)
 
-AGENTS = ("opencode", "claude", "codex")
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 # The watcher ends when its stdin closes: that is how Perry stops it, from any engine.
 WATCH_COMMAND = ["sh", "-c", "perry-worker sessions watch & w=$!; cat >/dev/null; kill $w 2>/dev/null; wait $w"]
@@ -34,12 +35,16 @@ def validate_session_id(session_id: object) -> str:
     return session_id
 
 
+def validate_agent_name(agent: object) -> str:
+    if agent not in agent_registry.AGENTS:
+        raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(agent_registry.NAMES)}")
+    return agent  # type: ignore[return-value]
+
+
 def validate_agent(agent: object) -> str | None:
     if agent in (None, ""):
         return None
-    if agent not in AGENTS:
-        raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(AGENTS)}")
-    return agent  # type: ignore[return-value]
+    return validate_agent_name(agent)  # type: ignore[return-value]
 
 
 class AgentSessions:

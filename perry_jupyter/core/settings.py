@@ -12,9 +12,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from perry_worker import agents as agent_registry
+
 from .errors import InvalidInput, PerryError
 from .state import LockedJsonFile
-from .workspaces import DIND_MODES, WorkspaceSettings, validate_env
+from .config import DIND_MODES, WorkspaceSettings
+from .workspaces import validate_env
 
 
 def _paths(value: Any) -> list[str]:
@@ -48,11 +51,9 @@ def _shell(value: Any) -> str:
 
 
 def _agents(value: Any) -> tuple[str, ...]:
-    from .image import AGENT_PACKAGES
-
-    if not isinstance(value, list) or not all(isinstance(a, str) for a in value) or set(value) - set(AGENT_PACKAGES):
-        raise InvalidInput("imageAgents must be a list of: " + ", ".join(AGENT_PACKAGES))
-    return tuple(a for a in AGENT_PACKAGES if a in value)
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value) or agent_registry.unknown(value):
+        raise InvalidInput("imageAgents must be a list of: " + ", ".join(agent_registry.NAMES))
+    return agent_registry.canonical(value)
 
 
 # JSON key -> (WorkspaceSettings attribute, validator)

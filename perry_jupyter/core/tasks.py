@@ -20,10 +20,12 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from perry_worker import agents as agent_registry
+
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .names import HOME_DIR, validate_name
-from .sessions import AGENTS, validate_session_id
+from .sessions import validate_agent_name, validate_session_id
 from .state import StateStore
 from .worker import run_worker
 from .workspaces import WorkspaceManager
@@ -83,11 +85,10 @@ class TaskManager:
 
     # -------------------------------------------------------------- the API
 
-    def dispatch(self, name: str, *, agent: Any = "opencode", prompt: Any = None, session_id: Any = None,
+    def dispatch(self, name: str, *, agent: Any = agent_registry.DEFAULT, prompt: Any = None, session_id: Any = None,
                  model: Any = None, callback: Any = None) -> dict[str, Any]:
         validate_name(name)
-        if agent not in AGENTS:
-            raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(AGENTS)}")
+        validate_agent_name(agent)
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidInput("prompt must be a non-empty string")
         if session_id is not None:
@@ -99,7 +100,7 @@ class TaskManager:
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
         if ws.get("agents") is not None and agent not in ws["agents"]:
-            wanted = ",".join(a for a in AGENTS if a in ws["agents"] or a == agent)
+            wanted = ",".join(agent_registry.canonical([*ws["agents"], agent]))
             raise Conflict(f"{agent} is not installed in workspace {name!r} (its image has: "
                            f"{', '.join(ws['agents']) or 'no agents'}); build the image with "
                            f"`perry build --agents {wanted}` and create the workspace again",

@@ -8,18 +8,17 @@ executor.
 from __future__ import annotations
 
 import copy
-import glob
 import logging
 import os
 import re
 import socket
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import archive
 from .clone import REDACTED, redact, split_credentials
+from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
@@ -38,8 +37,6 @@ from .names import (
 from .state import StateStore
 
 log = logging.getLogger(__name__)
-
-DIND_MODES = ("auto", "privileged", "capabilities", "off")
 
 # Docker's default capabilities plus what a nested dockerd needs, minus the ones
 # hosts without a full bounding set refuse (see shared/ENVIRONMENT.md).
@@ -61,46 +58,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclass
-class WorkspaceSettings:
-    prefix: str = "workspace-"
-    image: str = "perry-workspace:latest"
-    network: str = "perry"
-    ssh_port_range: tuple[int, int] = (2200, 2400)
-    bind_address: str = "127.0.0.1"
-    dind_mode: str = "auto"
-    restart_policy: str = "unless-stopped"
-    ready_timeout: float = 120.0
-    clone_timeout: float = 900.0
-    stop_timeout: int = 10
-    # Paths or glob patterns, expanded at each copy, so a key made later counts.
-    ssh_public_keys: list[str] = field(default_factory=lambda: ["~/.ssh/*.pub"])
-    git_config: str | None = None
-    terminal_shell: str = "bash"
-    # Agent credentials and config, relative to the home, copied at create and sync.
-    agent_files: tuple[str, ...] = (
-        ".local/share/opencode/auth.json", ".config/opencode/opencode.json",
-        ".claude/.credentials.json", ".claude/settings.json",
-        ".codex/auth.json", ".codex/config.toml",
-    )
-    host_home: str = "~"
-    image_agents: tuple[str, ...] = ("opencode",)
-    # A dict, or a callable taking the workspace name, for per-workspace values.
-    extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]] = field(default_factory=dict)
-
-    def public_key_files(self) -> list[str]:
-        found: list[str] = []
-        for pattern in self.ssh_public_keys:
-            expanded = os.path.expanduser(pattern)
-            matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
-            found += [m for m in matches if m not in found]
-        return found
-
-    def env_for(self, name: str) -> dict[str, str]:
-        env = self.extra_env(name) if callable(self.extra_env) else self.extra_env
-        return dict(env or {})
-
-
 Progress = Callable[[str], None]
 
 
@@ -111,11 +68,6 @@ def _no_progress(message: str) -> None:
 class WorkspaceManager:
     def __init__(self, engine: Engine, store: StateStore, settings: WorkspaceSettings,
                  events: EventBus | None = None):
-        if settings.dind_mode not in DIND_MODES:
-            raise InvalidInput(f"dind_mode must be one of {', '.join(DIND_MODES)}, not {settings.dind_mode!r}")
-        lo, hi = settings.ssh_port_range
-        if not (0 < lo <= hi < 65536):
-            raise InvalidInput(f"ssh port range {lo}-{hi} is not a valid range of TCP ports")
         self.engine = engine
         self.store = store
         self.settings = settings

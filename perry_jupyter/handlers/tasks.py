@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..core.errors import InvalidInput
-from ..core.sessions import AGENTS
+from perry_worker import agents as agent_registry
+
 from .base import PerryHandler, api
 
 FIELDS = ("agent", "prompt", "sessionId", "model", "callback")
@@ -17,9 +18,9 @@ class TasksHandler(PerryHandler):
     @api
     async def post(self, name: str) -> None:
         body = self.json_body(*FIELDS)
-        agent = "opencode" if body.get("agent") is None else body["agent"]
+        agent = agent_registry.DEFAULT if body.get("agent") is None else body["agent"]
         if not isinstance(agent, str):  # the core's message would quote it whole
-            raise InvalidInput("agent must be one of: " + ", ".join(AGENTS))
+            raise InvalidInput("agent must be one of: " + ", ".join(agent_registry.NAMES))
         task = await self.blocking(self.perry.tasks.dispatch, name, agent=agent,
                                    prompt=body.get("prompt"), session_id=body.get("sessionId"),
                                    model=body.get("model"), callback=body.get("callback"))

@@ -16,9 +16,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from perry_jupyter.core.services import Perry
-from perry_jupyter.core.workspaces import WorkspaceSettings
+from perry_jupyter.app import PerryApp
 
-from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+from ..conftest import SSH_PORTS, TEST_PREFIX
 from .conftest import PerryServe, free_port
 from .test_cli import perry
 from .test_errors import snapshot
@@ -215,10 +215,8 @@ def test_a_local_repository_the_server_cannot_read_is_refused_with_the_reason(tm
         serve.stop()
 
 
-def test_a_record_an_older_perry_wrote_with_the_token_is_shown_redacted(perry_state_dir, ssh_key):
-    settings = WorkspaceSettings(prefix=TEST_PREFIX, image=IMAGE_TAG, network="perry-test",
-                                 ssh_port_range=SSH_PORTS, ssh_public_keys=[str(ssh_key) + ".pub"])
-    perry_ = Perry(perry_state_dir, settings)
+def test_a_record_an_older_perry_wrote_with_the_token_is_shown_redacted(perry_state_dir, perry_config):
+    perry_ = Perry(perry_state_dir, PerryApp(**perry_config).core_config())
     with perry_.store.transaction() as data:
         data["workspaces"]["old"] = {"name": "old", "status": "stopped", "created": "2026-01-01T00:00:00+00:00",
                                      "ports": {"ssh": SSH_PORTS[1]}, "env": {},

@@ -23,6 +23,8 @@ from perry_jupyter.core.engine import Engine
 from perry_jupyter.core.image import BASE_LABEL, HASH_LABEL, ImageBuilder
 from perry_jupyter.core.workspaces import DIND_CAPABILITIES, DIND_SECURITY_OPT
 
+from ..conftest import IMAGE_TAG
+
 pytestmark = pytest.mark.engine
 
 WORKER_DIR = Path(__file__).resolve().parents[2] / "perry_worker"
@@ -40,7 +42,7 @@ def client(docker_client):
 @pytest.fixture(scope="module")
 def built(client):
     """The workspace image, built once for the module (or found up to date)."""
-    builder = ImageBuilder(Engine())
+    builder = ImageBuilder(Engine(), IMAGE_TAG)
     events = []
     started = time.monotonic()
     status = builder.build(progress=events.append)
@@ -68,7 +70,7 @@ def test_build_gives_an_up_to_date_labelled_image(client, built):
 def test_second_build_comes_from_cache(client, built):
     builder, status, _ = built
     events = []
-    again = ImageBuilder(Engine()).build(progress=events.append)
+    again = ImageBuilder(Engine(), IMAGE_TAG).build(progress=events.append)
     assert again["upToDate"] is True
     assert again["id"] == status["id"]
     assert [e["stage"] for e in events] == ["check"]

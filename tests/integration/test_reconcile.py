@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from perry_jupyter.core.services import Perry
-from perry_jupyter.core.workspaces import WorkspaceSettings
+from perry_jupyter.app import PerryApp
 
-from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+from ..conftest import SSH_PORTS, TEST_PREFIX
 from .conftest import PERRY, PerryServe, until
 from .test_concurrency import ssh, ssh_works
 from .test_lifecycle import make_repo
@@ -20,10 +20,8 @@ pytestmark = pytest.mark.engine
 
 
 @pytest.fixture
-def perry(perry_state_dir, ssh_key):
-    settings = WorkspaceSettings(prefix=TEST_PREFIX, image=IMAGE_TAG, network="perry-test",
-                                 ssh_port_range=SSH_PORTS, ssh_public_keys=[str(ssh_key) + ".pub"])
-    return Perry(perry_state_dir, settings)
+def perry(perry_state_dir, perry_config):
+    return Perry(perry_state_dir, PerryApp(**perry_config).core_config())
 
 
 def test_container_removed_behind_perrys_back_is_recreated_on_its_volumes(perry, docker_client):

@@ -19,6 +19,8 @@ from perry_jupyter.core.image import (
     ImageBuilder,
 )
 
+from ..conftest import IMAGE_TAG
+
 CERT_A = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 CERT_B = b"-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
 
@@ -37,9 +39,9 @@ def image_dir(tmp_path: Path) -> Path:
     return d
 
 
-def builder(ca_dir: Path, image_dir: Path | None = None, engine=None, **kwargs) -> ImageBuilder:
+def builder(ca_dir: Path, image_dir: Path | None = None, engine=None, tag: str = IMAGE_TAG, **kwargs) -> ImageBuilder:
     return ImageBuilder(
-        engine or FakeEngine(), extra_ca_dir=ca_dir, image_dir=image_dir, **kwargs
+        engine or FakeEngine(), tag, extra_ca_dir=ca_dir, image_dir=image_dir, **kwargs
     )
 
 
@@ -79,7 +81,7 @@ def test_only_crt_files_count(ca_dir: Path):
 
 def test_missing_ca_dir_is_like_an_empty_one(tmp_path: Path, ca_dir: Path):
     assert builder(tmp_path / "nowhere").context_hash(True) == builder(ca_dir).context_hash(True)
-    assert ImageBuilder(FakeEngine(), extra_ca_dir=None).extra_ca_certs() == []
+    assert ImageBuilder(FakeEngine(), IMAGE_TAG, extra_ca_dir=None).extra_ca_certs() == []
 
 
 def test_certificates_in_sub_folders(ca_dir: Path):

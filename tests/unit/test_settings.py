@@ -2,11 +2,11 @@ import pytest
 
 from perry_jupyter.core.errors import InvalidInput
 from perry_jupyter.core.settings import SettingsStore
-from perry_jupyter.core.workspaces import WorkspaceSettings
+from perry_jupyter.app import PerryApp
 
 
 def test_patch_validates_everything_before_changing_anything(tmp_path):
-    store, settings = SettingsStore(tmp_path), WorkspaceSettings()
+    store, settings = SettingsStore(tmp_path), PerryApp().core_config()
     store.patch(settings, {"dindMode": "off"})
     with pytest.raises(InvalidInput) as e:
         store.patch(settings, {"dindMode": "capabilities", "readyTimeout": "soon"})
@@ -17,13 +17,13 @@ def test_patch_validates_everything_before_changing_anything(tmp_path):
 
 def test_unknown_keys_are_named(tmp_path):
     with pytest.raises(InvalidInput) as e:
-        SettingsStore(tmp_path).patch(WorkspaceSettings(), {"imageTag": "x"})
+        SettingsStore(tmp_path).patch(PerryApp().core_config(), {"imageTag": "x"})
     assert "imageTag" in e.value.message
 
 
 def test_saved_settings_apply_to_a_new_process(tmp_path):
-    SettingsStore(tmp_path).patch(WorkspaceSettings(), {"env": {"EDITOR": "vim"}, "readyTimeout": 30})
-    fresh = WorkspaceSettings()
+    SettingsStore(tmp_path).patch(PerryApp().core_config(), {"env": {"EDITOR": "vim"}, "readyTimeout": 30})
+    fresh = PerryApp().core_config()
     SettingsStore(tmp_path).apply(fresh)
     assert fresh.env_for("any") == {"EDITOR": "vim"} and fresh.ready_timeout == 30
     assert oct((tmp_path / "settings.json").stat().st_mode & 0o777) == "0o600"
@@ -40,9 +40,9 @@ def test_every_changeable_setting_changes_and_survives_a_restart(tmp_path):
                "dindMode": "capabilities", "readyTimeout": 45, "terminalShell": "zsh",
                "imageAgents": ["codex", "opencode"]}
     assert set(changes) == set(PATCHABLE), "a new setting needs a case here"
-    settings = WorkspaceSettings()
+    settings = PerryApp().core_config()
     saved = SettingsStore(tmp_path).patch(settings, changes)
-    fresh = WorkspaceSettings()
+    fresh = PerryApp().core_config()
     SettingsStore(tmp_path).apply(fresh)
     for name, (attr, _) in PATCHABLE.items():
         assert getattr(settings, attr) == getattr(fresh, attr), name
@@ -53,7 +53,7 @@ def test_every_changeable_setting_changes_and_survives_a_restart(tmp_path):
 
 
 def _patch_many(state_dir: str, key: str, values: list, start) -> None:
-    store, settings = SettingsStore(state_dir), WorkspaceSettings()
+    store, settings = SettingsStore(state_dir), PerryApp().core_config()
     start.wait()
     lost = 0
     for value in values:
@@ -77,6 +77,6 @@ def test_two_processes_patching_at_once_lose_no_update(tmp_path):
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0]
-    fresh = WorkspaceSettings()
+    fresh = PerryApp().core_config()
     SettingsStore(tmp_path).apply(fresh)  # as a restarted server does
     assert (fresh.ready_timeout, fresh.terminal_shell) == (100, "sh99")
