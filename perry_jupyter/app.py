@@ -122,6 +122,8 @@ class PerryApp(ExtensionApp):
     _config_error: Exception | None = None
 
     def _link_jupyter_server_extension(self, serverapp) -> None:
+        from .terminals import use_workspace_terminal_manager
+
         try:
             super()._link_jupyter_server_extension(serverapp)
         except Exception as e:
@@ -129,6 +131,9 @@ class PerryApp(ExtensionApp):
             # half applied (state_dir left as "", so the state went to the working directory).
             self._config_error = e
             raise
+        finally:
+            # Even when Perry cannot load: its manager then refuses workspace terminals' names.
+            use_workspace_terminal_manager(serverapp)
 
     def initialize(self) -> None:
         """Load the extension; if that fails, Perry's routes still answer, saying why (JSON 503)."""
@@ -153,12 +158,6 @@ class PerryApp(ExtensionApp):
         else:
             fix = "the server log has the details; fix the cause, then restart the server"
         return f"Perry could not start: {cause}; {fix}"
-
-    def _link_jupyter_server_extension(self, serverapp) -> None:
-        super()._link_jupyter_server_extension(serverapp)
-        from .terminals import use_workspace_terminal_manager
-
-        use_workspace_terminal_manager(serverapp)
 
     def initialize_settings(self) -> None:
         settings = self.core_config()

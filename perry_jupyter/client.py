@@ -14,6 +14,8 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
+from perry_worker import agents as agent_registry
+
 CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = 30.0
 LONG_TIMEOUT = 600.0  # create/start block until the workspace is ready
@@ -198,7 +200,7 @@ class PerryClient:
 
     # -- tasks -----------------------------------------------------------------------
 
-    def dispatch(self, name: str, prompt: str, agent: str = "opencode", session_id: str | None = None,
+    def dispatch(self, name: str, prompt: str, agent: str = agent_registry.DEFAULT, session_id: str | None = None,
                  model: str | None = None, callback: Mapping[str, str] | None = None) -> dict:
         body: dict[str, Any] = {"agent": agent, "prompt": prompt}
         if session_id:

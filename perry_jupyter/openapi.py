@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from perry_worker import agents as agent_registry
+
 from ._version import __version__
-from .core.image import AGENT_PACKAGES
 from .core.names import NAME_PATTERN
-from .core.sessions import AGENTS, SESSION_ID
+from .core.sessions import SESSION_ID
 from .core.settings import PATCHABLE
 from .core.tasks import MODEL, TASK_ID
-from .core.workspaces import DIND_MODES, ENV_KEY
+from .core.config import DIND_MODES
+from .core.workspaces import ENV_KEY
 
 
 def _ref(name: str) -> dict:
@@ -67,8 +69,8 @@ TASK_PARAM = {"name": "taskId", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": _anchored(TASK_ID.pattern)}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
-AGENT = {"type": "string", "enum": list(AGENTS)}
-IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(AGENT_PACKAGES)}, "uniqueItems": True}
+AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
+IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)}, "uniqueItems": True}
 ENV = {"type": "object", "description": f"variable names match {ENV_KEY.pattern}",
        "additionalProperties": {"type": "string"}}
 NON_BLANK = {"type": "string", "pattern": "\\S"}  # at least one character that is not white space
@@ -263,7 +265,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "dind": {"type": "string", "nullable": True},
             "clone": {"type": "string", "nullable": True},
             "projectDir": {"type": "string"},
-            "agents": {"type": "array", "items": {"type": "string", "enum": list(AGENT_PACKAGES)},
+            "agents": {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)},
                        "nullable": True, "description": "Agents' CLIs in its image; null when unknown"},
             "error": {"type": "string", "nullable": True},
             "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
@@ -319,7 +321,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                                "tokens": _ref("Tokens"), "cost": cost, "error": {"type": "string"}}}},
             "total": {"type": "object", "properties": {"tokens": _ref("Tokens"), "cost": cost}}}},
         "Dispatch": {"type": "object", "required": ["prompt"], "additionalProperties": False, "properties": {
-            "agent": {**AGENT, "default": "opencode"},
+            "agent": {**AGENT, "default": agent_registry.DEFAULT},
             "prompt": NON_BLANK, "sessionId": SESSION_PARAM["schema"],
             "model": {"type": "string", "pattern": _anchored(MODEL.pattern), "description": "provider/model"},
             "callback": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {

@@ -304,13 +304,22 @@ TEST_PREFIX = "perry-u-"
 IMAGE = "perry-workspace:latest"
 
 
+def core_config(**settings: Any):
+    """PerryApp's defaults as the core sees them, with ``settings`` changed (the core has no defaults)."""
+    import dataclasses
+
+    from perry_jupyter.app import PerryApp
+
+    return dataclasses.replace(PerryApp().core_config(), **settings)
+
+
 def make_manager(state_dir, engine: FakeEngine, **settings: Any):
     """A WorkspaceManager on ``engine`` with its state in ``state_dir`` and the workspace image built."""
     from perry_jupyter.core.state import StateStore
-    from perry_jupyter.core.workspaces import WorkspaceManager, WorkspaceSettings
+    from perry_jupyter.core.workspaces import WorkspaceManager
 
     if IMAGE not in engine.images:
         engine.add_image(IMAGE)
     defaults = dict(prefix=TEST_PREFIX, image=IMAGE, ssh_port_range=(2640, 2699), ssh_public_keys=[],
                     git_config=None, agent_files=(), host_home=str(state_dir))
-    return WorkspaceManager(engine, StateStore(state_dir), WorkspaceSettings(**{**defaults, **settings}))
+    return WorkspaceManager(engine, StateStore(state_dir), core_config(**{**defaults, **settings}))

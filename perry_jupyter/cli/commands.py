@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import click
 
+from perry_worker import agents as agent_registry
+
 from perry_jupyter import present
 from perry_jupyter._version import __version__
 from perry_jupyter.cli import clientconfig
@@ -202,7 +204,7 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--bootstrap/--no-bootstrap", default=None,
               help="Build the base with debootstrap (no registry needed), or not; default: the server decides.")
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
-@click.option("--agents", help="Coding agents' CLIs to install, comma-separated: opencode,claude,codex "
+@click.option("--agents", help="Coding agents' CLIs to install, comma-separated, of: " + ",".join(agent_registry.NAMES) + " "
                                "(remembered by the server; default: what it has configured).")
 def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
     """Build the workspace image."""
@@ -410,7 +412,7 @@ def sessions() -> None:
 
 @command(sessions, name="list", view=lambda found, p: present.sessions(found, p["name"]))
 @click.argument("name")
-@click.option("--agent", type=click.Choice(["opencode", "claude", "codex"]), help="Only this agent's sessions.")
+@click.option("--agent", type=click.Choice(agent_registry.NAMES), help="Only this agent's sessions.")
 @json_option("the sessions")
 def sessions_list(name: str, agent: str | None) -> list:
     """List the agent sessions of a workspace, newest first."""
@@ -453,7 +455,7 @@ def chat(name: str, session_id: str, text: str) -> dict:
 @command(cli, view=lambda found, p: present.task(found, must_succeed=p["wait"]))
 @click.argument("name")
 @click.argument("prompt")
-@click.option("--agent", default="opencode", show_default=True, type=click.Choice(["opencode", "claude", "codex"]))
+@click.option("--agent", default=agent_registry.DEFAULT, show_default=True, type=click.Choice(agent_registry.NAMES))
 @click.option("--session", "session_id", help="Continue this agent session.")
 @click.option("--model", help="The agent's model, e.g. provider/model.")
 @click.option("--wait", is_flag=True, help="Wait until the task ends; exit non-zero unless it succeeded.")

@@ -25,11 +25,12 @@ from urllib.parse import urlsplit
 
 import ipywidgets as W
 
+from perry_worker import agents as agent_registry
+
 from .. import present
 from ..client import PerryClient, PerryClientError
 from .draw import cell, escape, html, note
 
-AGENTS = ["opencode", "claude", "codex"]
 ERROR_STYLE = "color:#cf222e"
 NOTE_STYLE = "color:#57606a"
 
@@ -543,7 +544,7 @@ class SessionViewer(_PerryWidget):
                                    style="primary", icon="paper-plane")
         self.send_button.on_click(lambda _: self.send(self.text_input.value))
         self.prompt_input = W.Textarea(placeholder="a task for an agent…", layout=W.Layout(width="520px"))
-        self.agent_picker = W.Dropdown(options=AGENTS, value="opencode", description="agent",
+        self.agent_picker = W.Dropdown(options=list(agent_registry.NAMES), value=agent_registry.DEFAULT, description="agent",
                                        layout=W.Layout(width="200px"))
         self.continue_box = W.Checkbox(value=False, description="in the selected session", indent=False)
         self.dispatch_button = _button("dispatch", "Hand the task to the agent", style="warning", icon="rocket")
@@ -614,7 +615,7 @@ class SessionViewer(_PerryWidget):
         self._bg.submit(self.client.send_message, self.workspace, session_id, text,
                         done=lambda r: (done(r), finished()), failed=finished)
 
-    def dispatch(self, prompt: str, agent: str = "opencode", continue_session: bool = False,
+    def dispatch(self, prompt: str, agent: str = agent_registry.DEFAULT, continue_session: bool = False,
                  model: str | None = None) -> None:
         prompt = (prompt or "").strip()
         if not prompt:

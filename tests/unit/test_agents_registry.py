@@ -14,17 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "perry_worker" / "agents.py"
 # Two agent names side by side in a text ("opencode, claude", "opencode,claude,codex"): a list written out.
 LISTED_IN_TEXT = re.compile(r"\b(%s)\b[\s,|/]{1,3}(?:or |and )?\b(%s)\b" % (("|".join(agents.NAMES),) * 2))
-# Files another branch of issue 11 reshapes; their lists are wired to the registry when the branches merge.
-# Remove a file from here once it reads perry_worker.agents.
-NOT_YET_WIRED = {"perry_jupyter/cli.py", "perry_jupyter/client.py", "perry_jupyter/widgets.py",
-                 "perry_jupyter/openapi.py"}
+
 
 
 def _sources():
     for package in ("perry_jupyter", "perry_worker"):
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
-            if path != REGISTRY and rel not in NOT_YET_WIRED:
+            if path != REGISTRY:
                 yield rel, ast.parse(path.read_text(encoding="utf-8"))
 
 

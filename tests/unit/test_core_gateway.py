@@ -13,7 +13,8 @@ from tests.fake_engine import FakeEngine
 PACKAGE = Path(__file__).resolve().parents[2] / "perry_jupyter"
 GATEWAY = PACKAGE / "core" / "engine.py"
 # namedtuple's API, public despite its underscore.
-PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make"}
+# namedtuple's public API, and the hook jupyter_server calls on an ExtensionApp to link it.
+PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make", "_link_jupyter_server_extension"}
 
 
 @functools.lru_cache(maxsize=1)

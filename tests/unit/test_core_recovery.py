@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from perry_jupyter.core.services import Perry
 from perry_jupyter.core.state import StateStore
-from perry_jupyter.core.workspaces import WorkspaceSettings
-from tests.fake_engine import IMAGE, TEST_PREFIX, FakeEngine, workspace_labels
+from perry_jupyter.core.config import WorkspaceSettings
+from tests.fake_engine import IMAGE, TEST_PREFIX, FakeEngine, core_config, workspace_labels
 
 
 def settings(tmp_path) -> WorkspaceSettings:
-    return WorkspaceSettings(prefix=TEST_PREFIX, image=IMAGE, ssh_public_keys=[], git_config=None,
-                             host_home=str(tmp_path))
+    return core_config(prefix=TEST_PREFIX, image=IMAGE, ssh_public_keys=[], git_config=None,
+                       host_home=str(tmp_path))
 
 
 def engine_with(*names: str) -> FakeEngine:
