@@ -24,6 +24,15 @@ def shown(value: object, limit: int = 100) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+def validate_text(value: object, field: str) -> str:
+    """A prompt or message for an agent: a non-empty string that can be a command-line argument."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} must be a non-empty string")
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters")
+    return value
+
+
 def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid workspace name, else raise ``InvalidInput``."""
     if not isinstance(name, str) or not name:

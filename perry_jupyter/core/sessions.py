@@ -18,7 +18,7 @@ from perry_worker import agents as agent_registry
 
 from .errors import InvalidInput, PerryError
 from .events import Event, EventBus
-from .names import HOME_DIR, validate_name
+from .names import HOME_DIR, validate_name, validate_text
 from .worker import run_worker
 from .workspaces import WorkspaceManager
 
@@ -75,15 +75,14 @@ class AgentSessions:
 
     def send(self, name: str, session_id: str, text: Any, timeout: float = 300.0) -> dict[str, Any]:
         """Continue a conversation: the agent's reply, within ``timeout`` seconds."""
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput("text must be a non-empty string")
+        validate_text(text, "text")
         session_id = validate_session_id(session_id)
 
         def publish(event: dict) -> None:  # the reply as it grows, for every listener
             if event.get("type") == "reply.part":
                 self.events.publish("session.reply", name, data={"sessionId": session_id, "part": event.get("part")})
 
-        return run_worker(self.workspaces, name, "chat", session_id, "--text", text, "--timeout", str(timeout),
+        return run_worker(self.workspaces, name, "chat", session_id, f"--text={text}", "--timeout", str(timeout),
                           "--stream", on_event=publish)
 
     def usage(self, name: str) -> dict[str, Any]:

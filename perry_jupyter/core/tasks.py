@@ -24,7 +24,7 @@ from perry_worker import agents as agent_registry
 
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import EventBus
-from .names import HOME_DIR, validate_name
+from .names import HOME_DIR, validate_name, validate_text
 from .sessions import validate_agent_name, validate_session_id
 from .state import StateStore
 from .worker import run_worker
@@ -62,8 +62,9 @@ def _validate_callback(callback: object) -> dict[str, Any] | None:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
         raise InvalidInput(f"callback url {url!r} must be an http(s) URL")
     token = callback.get("token")
-    if token is not None and not isinstance(token, str):
-        raise InvalidInput("callback token must be a string")
+    if token is not None and not (isinstance(token, str) and token.isascii() and token.isprintable()):
+        raise InvalidInput("callback token must be a string of printable ASCII characters (it is sent "
+                           "in an HTTP Authorization header)")
     unknown = sorted(set(callback) - {"url", "token"})
     if unknown:
         raise InvalidInput(f"unknown callback field(s) {', '.join(unknown)}")
@@ -89,8 +90,7 @@ class TaskManager:
                  model: Any = None, callback: Any = None) -> dict[str, Any]:
         validate_name(name)
         validate_agent_name(agent)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InvalidInput("prompt must be a non-empty string")
+        validate_text(prompt, "prompt")
         if session_id is not None:
             validate_session_id(session_id)
         if model is not None and (not isinstance(model, str) or not MODEL.fullmatch(model)):
@@ -120,7 +120,7 @@ class TaskManager:
         self._save(task)  # promised before anything runs: a crash now is a task that never started
         self.events.publish("task.created", name, data=public(task))
         args = ["task", "start", "--id", task["id"], "--agent", agent, "--dir", task["directory"],
-                "--prompt", prompt]
+                f"--prompt={prompt}"]  # one argument: a prompt starting with "--" is not an option
         if session_id:
             args += ["--session", session_id]
         if model:

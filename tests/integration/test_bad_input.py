@@ -104,3 +104,19 @@ async def test_socket_parameters_are_refused_before_the_upgrade(jp_ws_fetch):
             ws.close()  # only reached when the server wrongly accepted
         assert e.value.code == code, (parts, params)
         assert "error" in json.loads(e.value.response.body)
+
+
+async def test_texts_for_agents_and_callback_tokens_that_cannot_be_passed_on_are_400s(api):
+    # Found by the fuzz run: a NUL in a message reached the worker's argv (502 "invalid argument"),
+    # and a token outside ASCII made every callback delivery fail with a traceback in the log.
+    for method, path, body, field in [
+        ("POST", "workspaces/alpha/sessions/ses_1/messages", {"text": "a\u0000b"}, "text"),
+        ("POST", "workspaces/alpha/tasks", {"prompt": "a\u0000b"}, "prompt"),
+        ("POST", "workspaces/alpha/tasks",
+         {"prompt": "hi", "callback": {"url": "http://127.0.0.1:9/cb", "token": "t\U0002a0f5"}}, "token"),
+        ("POST", "workspaces/alpha/tasks",
+         {"prompt": "hi", "callback": {"url": "http://127.0.0.1:9/cb", "token": "a\r\nX-Injected: 1"}}, "token"),
+    ]:
+        status, data = await api(method, path, body)
+        err = error_of(status, data)
+        assert status == 400 and field in err["message"], (path, body, data)

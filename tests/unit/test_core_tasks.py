@@ -111,6 +111,15 @@ def test_the_workers_answers_are_merged_into_the_task_and_only_changes_are_publi
     assert [e["type"] for e in events][0] == "task.created"
 
 
+def test_a_prompt_that_looks_like_an_option_reaches_the_worker_as_the_prompt(manager, engine, answers):
+    # Found by the fuzz run: "--help" as a prompt was read by the worker as its own option.
+    from perry_worker.__main__ import build_parser
+
+    manager.dispatch("w", agent="opencode", prompt="--help")
+    start = next(e["command"] for e in engine.execs if e["command"][1:3] == ["task", "start"])
+    assert build_parser().parse_args([c for c in start[1:] if c != "--json"]).prompt == "--help"
+
+
 def test_a_start_the_worker_refuses_is_a_failed_task_with_the_reason(manager, answers):
     answers.started = PerryError("the agent crashed", code="agent_error")
     task = manager.dispatch("w", agent="opencode", prompt="do it")
