@@ -6,7 +6,7 @@ A benchmark, not a test: it prints figures and asserts nothing. It measures, on 
 real engine and the real workspace image:
 
 1. create-to-ready: ``Perry.workspaces.create(name)`` against the SDK creating the two
-   volumes and the container with the kwargs Perry uses (``_container_kwargs``, with
+   volumes and the container with the kwargs Perry uses (``container_spec``, with
    the DinD mode Perry resolved on this host), starting it and waiting the plain way
    (poll ``test -f /run/perry/ready`` by exec, then read the ``SSH-2.0`` banner on the
    published port);
