@@ -13,7 +13,8 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 # Everything Perry makes in tests carries this prefix, so cleanup never touches a user's workspaces.
 TEST_PREFIX = os.environ.get("PERRY_TEST_PREFIX", "perry-test-")
 IMAGE_TAG = os.environ.get("PERRY_TEST_IMAGE", "perry-workspace:latest")
-SSH_PORTS = (2500, 2599)
+# Parallel runs on one engine each set their own prefix and port range (e.g. "2600-2699").
+SSH_PORTS = tuple(int(p) for p in os.environ.get("PERRY_TEST_SSH_PORTS", "2500-2599").split("-"))
 
 
 @pytest.fixture(scope="session")

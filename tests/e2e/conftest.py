@@ -25,8 +25,10 @@ from ..conftest import IMAGE_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
-E2E_PREFIX = "perry-e2e-"
-E2E_NETWORK = "perry-e2e"
+# Parallel runs on one engine set their own (PERRY_E2E_PREFIX, e.g. "perry-e2e2-", and PERRY_E2E_SSH_PORTS).
+E2E_PREFIX = os.environ.get("PERRY_E2E_PREFIX", "perry-e2e-")
+E2E_NETWORK = E2E_PREFIX.rstrip("-")
+E2E_SSH_PORTS = tuple(int(p) for p in os.environ.get("PERRY_E2E_SSH_PORTS", "2800-2899").split("-"))
 CHROMIUM = os.environ.get("PERRY_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -130,7 +132,7 @@ def start_lab(tmp: Path, *, jupyter: str, env_extra: dict | None = None, extra_a
         f"--ServerApp.root_dir={tmp / 'root'}", f"--LabApp.user_settings_dir={tmp / 'settings'}",
         f"--LabApp.workspaces_dir={tmp / 'lab-workspaces'}",
         f"--PerryApp.workspace_prefix={E2E_PREFIX}", f"--PerryApp.network={E2E_NETWORK}",
-        "--PerryApp.ssh_port_range=2800", "--PerryApp.ssh_port_range=2899",
+        f"--PerryApp.ssh_port_range={E2E_SSH_PORTS[0]}", f"--PerryApp.ssh_port_range={E2E_SSH_PORTS[1]}",
         f"--PerryApp.state_dir={tmp / 'state'}", f"--PerryApp.git_config={gitconfig}",
         *([f"--PerryApp.ssh_public_keys={ssh_key}.pub"] if ssh_key else []),
         # A repeated traitlets option does not override: defaults only where the caller gave none.

@@ -9,6 +9,8 @@ import secrets
 
 import pytest
 
+from .conftest import E2E_SSH_PORTS
+
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(180)]
 
 NAME = f"ui-{secrets.token_hex(2)}"
@@ -72,7 +74,7 @@ def test_create_validates_then_creates_a_running_workspace(page, lab):
     page.shot("created-running")
 
     ws = lab.api("GET", f"workspaces/{NAME}").json()
-    assert ws["status"] == "running" and 2800 <= ws["ports"]["ssh"] <= 2899
+    assert ws["status"] == "running" and E2E_SSH_PORTS[0] <= ws["ports"]["ssh"] <= E2E_SSH_PORTS[1]
 
 
 def test_server_errors_are_shown_as_they_are(page, lab):
