@@ -5,6 +5,8 @@
     perry-worker [--home DIR] sessions messages ID [--limit N] [--offset K] [--agent A] [--json]
     perry-worker [--home DIR] sessions watch [--interval 0.5] [--agent A]
     perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
+    perry-worker changes [--dir D] [--commits N] [--json]
+    perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
 
 Errors (unknown session, bad argument) exit with status 2; with --json they are printed on
 stdout as ``{"error": {"code": "not_found"|"bad_request", "message": ...}}``.
@@ -338,6 +340,48 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- changes
+
+
+def _changes_command(func: Callable[[argparse.Namespace], Dict[str, object]]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from .changes import BadRequest, GitError
+
+        try:
+            result = func(args)
+        except BadRequest as e:
+            _print_json({"error": {"code": "bad_request", "message": str(e)}})
+            return 2
+        except GitError as e:
+            _print_json({"error": {"code": "git_error", "message": str(e)}})
+            return 1
+        if args.json:
+            _print_json(result)
+        elif "diff" in result:
+            sys.stdout.write(str(result["diff"]) or (str(result["message"] or "") + "\n"))
+        else:
+            print("%s %s" % (result["root"] or result["directory"], result["branch"] or result["state"]))
+            for f in result["files"]:  # type: ignore[union-attr]
+                print("%-10s %6s %6s  %s" % (f["status"], f["added"] if f["added"] is not None else "-",
+                                             f["removed"] if f["removed"] is not None else "-", f["path"]))
+            if result["message"]:
+                print(result["message"])
+        return 0
+    return run
+
+
+def cmd_changes(args: argparse.Namespace) -> Dict[str, object]:
+    from . import changes
+
+    return changes.state(args.dir, commits=args.commits)
+
+
+def cmd_changes_diff(args: argparse.Namespace) -> Dict[str, object]:
+    from . import changes
+
+    return changes.diff(args.dir, file=args.file, base=args.base, max_bytes=args.max_bytes)
+
+
 def _add_common(p: argparse.ArgumentParser, agent: bool = True, json_flag: bool = True) -> None:
     # --home is accepted after the command too (default SUPPRESS keeps the global value).
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
@@ -409,6 +453,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, agent=False, json_flag=False)
     p.set_defaults(func=cmd_task_run)
     task.set_defaults(func=None, parser=task)
+
+    changes_parser = commands.add_parser("changes", help="the project's git state: branch, changed files, last commits")
+    changes_parser.add_argument("--dir", metavar="DIR", help="a directory in the repository (default: $HOME)")
+    changes_parser.add_argument("--commits", type=_count, default=10, metavar="N", help="last commits shown (default 10)")
+    changes_parser.add_argument("--json", action="store_true", help="print JSON")
+    changes_parser.set_defaults(func=_changes_command(cmd_changes))
+    sub = changes_parser.add_subparsers(dest="changes_command", metavar="SUBCOMMAND")
+    p = sub.add_parser("diff", help="the unified diff of the work tree (untracked files as additions)")
+    p.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS, help="a directory in the repository")
+    p.add_argument("--file", metavar="FILE", help="only this file (relative to --dir)")
+    p.add_argument("--base", metavar="REF", help="compare with this commit (default: HEAD)")
+    p.add_argument("--max-bytes", type=_count, default=512 * 1024, metavar="N",
+                   help="cut the diff after N bytes (default 512 KiB)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    p.set_defaults(func=_changes_command(cmd_changes_diff))
 
     p = commands.add_parser("chat", help="continue an agent session with one more message")
     p.add_argument("id", metavar="SESSION_ID")
