@@ -223,6 +223,20 @@ class PerryClient:
     def usage(self, name: str | None = None) -> dict:
         return self._json("GET", _ws(name, "usage") if name else "usage")
 
+    # -- changes ---------------------------------------------------------------------
+
+    def changes(self, name: str, dir: str | None = None, commits: int | None = None) -> dict:
+        """The project's git state: branch, ahead/behind, HEAD, changed files with line counts, last commits."""
+        params = {k: v for k, v in (("dir", dir), ("commits", commits)) if v is not None}
+        return self._json("GET", _ws(name, "changes"), params=params or None)
+
+    def diff(self, name: str, file: str | None = None, base: str | None = None, dir: str | None = None,
+             max_bytes: int | None = None) -> dict:
+        """The unified diff against ``base`` (default HEAD); ``truncated`` says when it was cut."""
+        params = {k: v for k, v in (("file", file), ("base", base), ("dir", dir), ("maxBytes", max_bytes))
+                  if v is not None}
+        return self._json("GET", _ws(name, "changes/diff"), params=params or None)
+
     # -- image -----------------------------------------------------------------------
 
     def image(self) -> dict:

@@ -12,6 +12,7 @@ from typing import Any
 from perry_worker import agents as agent_registry
 
 from ._version import __version__
+from .core.changes import MAX_DIFF_BYTES
 from .core.names import NAME_PATTERN
 from .core.sessions import SESSION_ID
 from .core.settings import PATCHABLE
@@ -67,6 +68,9 @@ SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True,
                  "schema": {"type": "string", "pattern": _anchored(SESSION_ID.pattern)}}
 TASK_PARAM = {"name": "taskId", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": _anchored(TASK_ID.pattern)}}
+DIR_PARAM = {"name": "dir", "in": "query", "description": "a directory under the workspace's home "
+                                                        "(relative to it or absolute; default: its project)",
+             "schema": {"type": "string", "pattern": "\\S"}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
 AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
@@ -126,7 +130,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/openapi.json": {"get": {"summary": "This document",
                                             "responses": {"200": _json({"type": "object"}), **_errors()}}},
         "/perry/api/events": _websocket(
-            "WebSocket of JSON change events (workspace.*, task.*, session.*), of one workspace with ?workspace",
+            "WebSocket of JSON change events (workspace.*, task.*, session.*, changes.updated), of one workspace with ?workspace",
             [{**NAME_PARAM, "name": "workspace", "in": "query", "required": False}]),
         "/perry/api/image": {"get": {"summary": "Workspace image status",
                                      "responses": {"200": _json(_ref("Image")), **_errors("502", "503")}}},
@@ -219,6 +223,23 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "delete": {"summary": "Cancel the task (its agent process ends)", "parameters": [NAME_PARAM, TASK_PARAM],
                        "responses": {"200": _json(_ref("Task")), **_errors(*WS_STATE)}},
         },
+        "/perry/api/workspaces/{name}/changes": {"get": {
+            "summary": "The project's git state: branch, upstream, ahead/behind, HEAD, changed files with line "
+                       "counts, last commits (no repository, an empty one or a detached HEAD is a state)",
+            "parameters": [NAME_PARAM, DIR_PARAM, {"name": "commits", "in": "query",
+                                                   "schema": {"type": "integer", "minimum": 0, "maximum": 100}}],
+            "responses": {"200": _json(_ref("Changes")), **_errors(*WS_STATE)}}},
+        "/perry/api/workspaces/{name}/changes/diff": {"get": {
+            "summary": "The unified diff of the work tree against a base (untracked files as additions), cut at "
+                       "maxBytes with truncated set; binary files named, not shown",
+            "parameters": [NAME_PARAM, DIR_PARAM,
+                           {"name": "file", "in": "query", "description": "only this file (relative to dir)",
+                            "schema": {"type": "string", "pattern": "\\S"}},
+                           {"name": "base", "in": "query", "description": "a commit (default HEAD)",
+                            "schema": {"type": "string", "pattern": "^[^-\\s][^\\s]*$", "maxLength": 256}},
+                           {"name": "maxBytes", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DIFF_BYTES}}],
+            "responses": {"200": _json(_ref("Diff")), **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/terminals": {
             "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -341,6 +362,34 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "url": {"type": "string"}, "delivered": {"type": "boolean"}, "attempts": {"type": "integer"},
                 "lastError": {"type": "string", "nullable": True},
                 "deliveredAt": {"type": "string", "nullable": True}}}}},
+        "ChangedFile": {"type": "object", "properties": {
+            "path": {"type": "string"}, "oldPath": {"type": "string", "description": "a renamed file's old path"},
+            "status": {"type": "string", "enum": ["modified", "added", "deleted", "renamed", "copied", "untracked",
+                                                  "conflicted"]},
+            "staged": {"type": "boolean"}, "binary": {"type": "boolean"},
+            "added": {"type": "integer", "nullable": True, "description": "lines; null for a binary file"},
+            "removed": {"type": "integer", "nullable": True}}},
+        "Changes": {"type": "object", "properties": {
+            "directory": {"type": "string"}, "repository": {"type": "boolean"},
+            "root": {"type": "string", "nullable": True},
+            "state": {"type": "string", "enum": ["branch", "detached", "empty", "no_repository"]},
+            "message": {"type": "string", "nullable": True}, "branch": {"type": "string", "nullable": True},
+            "upstream": {"type": "string", "nullable": True}, "ahead": {"type": "integer", "nullable": True},
+            "behind": {"type": "integer", "nullable": True},
+            "head": {"type": "object", "nullable": True, "properties": {
+                "sha": {"type": "string"}, "subject": {"type": "string"}}},
+            "files": {"type": "array", "items": _ref("ChangedFile")},
+            "totals": {"type": "object", "properties": {k: {"type": "integer"} for k in ("files", "added", "removed")}},
+            "commits": {"type": "array", "items": {"type": "object", "properties": {
+                k: {"type": "string"} for k in ("sha", "author", "date", "subject")}}}}},
+        "Diff": {"type": "object", "properties": {
+            "directory": {"type": "string"}, "repository": {"type": "boolean"},
+            "root": {"type": "string", "nullable": True}, "file": {"type": "string", "nullable": True},
+            "base": {"type": "string"}, "diff": {"type": "string"},
+            "bytes": {"type": "integer", "description": "the whole diff's size"},
+            "truncated": {"type": "boolean", "description": "the diff was cut at maxBytes"},
+            "binary": {"type": "array", "items": {"type": "string"}}, "files": {"type": "integer"},
+            "message": {"type": "string", "nullable": True}}},
         "Terminal": {"type": "object", "properties": {
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},

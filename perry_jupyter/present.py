@@ -123,6 +123,37 @@ class Output:
         return self.code if 0 < self.code < 256 else 1
 
 
+@dataclass
+class Diff:
+    """A unified diff: each line coloured by its first characters; notes said apart (stderr in a terminal)."""
+
+    text: str
+    notes: list[Line] = field(default_factory=list)
+    exit_code: int = 0
+
+
+@dataclass
+class Stack:
+    """Views shown one after the other."""
+
+    views: list
+    exit_code: int = 0
+
+
+def diff_line_style(line: str) -> str:
+    """The style word of one diff line: what a terminal and a notebook colour it with."""
+    if line.startswith(("+++", "---", "diff --git", "index ", "new file", "deleted file", "rename ", "similarity ",
+                        "old mode", "new mode", "Binary files")):
+        return "strong"
+    if line.startswith("@@"):
+        return "busy"
+    if line.startswith("+"):
+        return "good"
+    if line.startswith("-"):
+        return "bad"
+    return ""
+
+
 STATUS_TONE = {"running": "good", "succeeded": "good", "stopped": "warn", "cancelled": "warn",
                "creating": "busy", "queued": "busy", "error": "bad", "failed": "bad", "deleted": "muted"}
 TASK_TONE = {**STATUS_TONE, "running": "busy"}
@@ -343,3 +374,66 @@ def session_label(session: dict) -> str:
         title = title[:57] + "…"
     return f"{title} · {session.get('agent')} · {session.get('messageCount', 0)} messages"
 
+
+
+# -- changes ----------------------------------------------------------------------------
+
+CHANGE_TONE = {"modified": "warn", "added": "good", "untracked": "good", "deleted": "bad", "renamed": "busy",
+               "copied": "busy", "conflicted": "bad"}
+
+
+def _counts(f: dict) -> tuple[Cell, Cell]:
+    if f.get("binary"):
+        return Cell("binary", "muted"), Cell("", "muted")
+    added, removed = f.get("added"), f.get("removed")
+    return (Cell("-" if added is None else f"+{added}", "good" if added else "muted"),
+            Cell("-" if removed is None else f"-{removed}", "bad" if removed else "muted"))
+
+
+def changes(data: dict, workspace: str = "", prog: str = "perry") -> Stack:
+    """`perry status`: where the project stands, its changed files with +/- lines, the last commits."""
+    where = data.get("root") or data.get("directory")
+    branch = data.get("branch")
+    title: list = [Cell(str(workspace or ""), "strong"), f" {where}" if where else ""]
+    rows: list[tuple[str, Cell]] = []
+    if data.get("repository"):
+        state = data.get("state")
+        rows.append(("branch", Cell(branch, "strong") if branch else Cell(f"({state})", "warn")))
+        if data.get("upstream"):
+            ahead, behind = data.get("ahead") or 0, data.get("behind") or 0
+            rows.append(("upstream", Cell(f"{data['upstream']}  ↑{ahead} ↓{behind}",
+                                          "warn" if ahead or behind else "")))
+        head = data.get("head") or {}
+        if head:
+            rows.append(("HEAD", Cell(f"{str(head.get('sha'))[:12]} {head.get('subject') or ''}", "code")))
+        totals = data.get("totals") or {}
+        rows.append(("changes", Cell(f"{totals.get('files', 0)} files, +{totals.get('added', 0)} "
+                                     f"-{totals.get('removed', 0)}")))
+    notes: list[Line] = [(Cell(str(data["message"]), "muted"),)] if data.get("message") else []
+    views: list = [Fields(title=tuple(title), rows=rows, notes=notes, kind="changes")]
+    files = data.get("files") or []
+    if files:
+        views.append(Table(["status", "+", "-", "file"], [
+            [Cell(str(f.get("status")), CHANGE_TONE.get(str(f.get("status")), "")), *_counts(f),
+             Cell(f"{f['oldPath']} → {f.get('path')}" if f.get("oldPath") else str(f.get("path")))]
+            for f in files], kind="changed-files", wrap=("file",)))
+    commits = data.get("commits") or []
+    if commits:
+        views.append(Table(["commit", "age", "author", "subject"], [
+            [Cell(str(c.get("sha"))[:10], "code"), Cell(age(c.get("date"))), Cell(str(c.get("author"))),
+             Cell(str(c.get("subject")))] for c in commits], kind="commits", wrap=("subject",)))
+    if files and workspace:
+        views.append(Fields(notes=[(Cell(f"`{prog} diff {workspace} [FILE]` shows the lines.", "muted"),)]))
+    return Stack(views)
+
+
+def diff(data: dict) -> Diff:
+    """`perry diff`: the unified diff; binary files, a cut and an empty diff said in notes."""
+    notes: list[Line] = []
+    for path in data.get("binary") or []:
+        notes.append((Cell(f"binary file {path} changed (not shown)", "muted"),))
+    if data.get("truncated"):
+        notes.append((Cell(f"truncated: {data.get('message') or 'the diff was cut'}", "warn"),))
+    elif data.get("message") and not data.get("diff"):
+        notes.append((Cell(str(data["message"]), "muted"),))
+    return Diff(str(data.get("diff") or ""), notes)

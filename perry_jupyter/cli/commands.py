@@ -505,6 +505,30 @@ def cancel(name: str, task_id: str) -> dict:
     return _client().cancel_task(name, task_id)
 
 
+# -- changes ---------------------------------------------------------------------------
+
+@command(cli, view=lambda data, p: present.changes(data, p["name"], prog=p["prog"]))
+@click.argument("name")
+@click.option("--dir", "directory", help="A directory under the workspace's home (default: its project).")
+@click.option("--commits", default=10, show_default=True, type=click.IntRange(0, 100), help="Last commits shown.")
+@json_option("the git state")
+def status(name: str, directory: str | None, commits: int) -> dict:
+    """What changed in a workspace's project: branch, ahead/behind, files with +/- lines, last commits."""
+    return _client().changes(name, dir=directory, commits=commits)
+
+
+@command(cli, view=lambda data, p: present.diff(data))
+@click.argument("name")
+@click.argument("file", required=False)
+@click.option("--base", help="Compare with this commit (default: HEAD).")
+@click.option("--dir", "directory", help="A directory under the workspace's home (default: its project).")
+@click.option("--max-bytes", type=click.IntRange(1), help="Cut the diff after this many bytes (default 512 KiB).")
+@json_option("the diff")
+def diff(name: str, file: str | None, base: str | None, directory: str | None, max_bytes: int | None) -> dict:
+    """The unified diff of a workspace's project (untracked files as additions), coloured on a terminal."""
+    return _client().diff(name, file=file, base=base, dir=directory, max_bytes=max_bytes)
+
+
 @cli.group()
 def config() -> None:
     """Which Perry server this CLI talks to."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 import click
 
 from perry_jupyter import present
-from perry_jupyter.present import Cell, Conversation, Fields, Output, Table
+from perry_jupyter.present import Cell, Conversation, Diff, Fields, Output, Stack, Table
 
 STYLE = {"strong": "bold", "muted": "dim", "error": "red", "warn": "yellow", "good": "green", "busy": "cyan",
          "bad": "bold red"}
@@ -42,6 +42,10 @@ def draw(view: Any) -> int:
         _fields(view)
     elif isinstance(view, Conversation):
         _conversation(view)
+    elif isinstance(view, Stack):
+        return max([draw(v) for v in view.views] or [view.exit_code])
+    elif isinstance(view, Diff):
+        _diff(view)
     elif isinstance(view, Output):
         if view.stdout:
             click.echo(view.stdout, nl=False)
@@ -64,6 +68,18 @@ def _table(view: Table) -> None:
     for row in view.rows:
         table.add_row(*(text([c]) for c in row))
     console().print(table)
+
+
+def _diff(view: Diff) -> None:
+    # click.style, not rich: click drops the colours when stdout is not a terminal, so
+    # `perry diff NAME > change.patch` writes a patch git can apply.
+    colours = {"good": {"fg": "green"}, "bad": {"fg": "red"}, "busy": {"fg": "cyan"}, "strong": {"bold": True}}
+    for line in view.text.splitlines(True):
+        style = colours.get(present.diff_line_style(line))
+        body, end = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+        click.echo((click.style(body, **style) if style else body) + end, nl=False)
+    for note in view.notes:
+        console(stderr=True).print(text(note))
 
 
 def _fields(view: Fields) -> None:

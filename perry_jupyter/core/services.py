@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from perry_worker import agents as agent_registry
 
+from .changes import Changes
 from .doctor import run_checks
 from .engine import Engine
 from .errors import Conflict, PerryError
@@ -35,7 +36,8 @@ class Perry:
         self.runtime_settings.apply(settings)
         self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
         self.sessions = AgentSessions(self.workspaces, self.events)
-        self.tasks = TaskManager(self.workspaces, self.store, self.events)
+        self.changes = Changes(self.workspaces, self.events)
+        self.tasks = TaskManager(self.workspaces, self.store, self.events, on_end=self.changes.task_ended)
         self._build_lock = threading.Lock()
 
     def image_builder(self, agents: tuple[str, ...] | None = None):

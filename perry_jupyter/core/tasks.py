@@ -74,8 +74,11 @@ def _validate_callback(callback: object) -> dict[str, Any] | None:
 
 class TaskManager:
     def __init__(self, workspaces: WorkspaceManager, store: StateStore, events: EventBus,
-                 post: Callable[..., Any] = requests.post):
+                 post: Callable[..., Any] = requests.post,
+                 on_end: Callable[[dict[str, Any]], None] | None = None):
+        """``on_end(task)`` runs once a task reaches a final status (after its task.updated)."""
         self.workspaces = workspaces
+        self._on_end = on_end
         self.store = store
         self.events = events
         self._post = post
@@ -283,4 +286,9 @@ class TaskManager:
             result = copy.deepcopy(task)
         if changed:
             self.events.publish("task.updated", result["workspace"], data=public(result))
+        if self._on_end is not None and before["status"] not in FINAL and result["status"] in FINAL:
+            try:  # what follows a task's end must not break telling of it
+                self._on_end(public(result))
+            except Exception:
+                log.exception("after task %s ended", task_id)
         return result

@@ -9,6 +9,7 @@ TERM = r"(?P<term>[^/]+)"
 
 
 def routes() -> list[tuple]:
+    from .changes import ChangesHandler, DiffHandler
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
@@ -43,6 +44,8 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}/messages", MessagesHandler),
         (f"{api}/workspaces/{NAME}/tasks", TasksHandler),
         (f"{api}/workspaces/{NAME}/tasks/(?P<task_id>[^/]+)", TaskHandler),
+        (f"{api}/workspaces/{NAME}/changes", ChangesHandler),
+        (f"{api}/workspaces/{NAME}/changes/diff", DiffHandler),
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
         (f"{api}/workspaces/{NAME}/terminals/{TERM}", TerminalHandler),
         (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),

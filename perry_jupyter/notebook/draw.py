@@ -9,7 +9,7 @@ import html as _html
 import re
 from typing import Any, Iterable
 
-from ..present import Cell, Conversation, Fields, Message, Output, Part, Table
+from ..present import Cell, Conversation, Diff, Fields, Message, Output, Part, Stack, Table, diff_line_style
 
 COLORS = {"good": "#1a7f37", "warn": "#9a6700", "busy": "#0969da", "bad": "#cf222e", "error": "#cf222e",
           "muted": "#57606a"}
@@ -57,6 +57,10 @@ def html(view: Any) -> str:
         return _conversation(view)
     if isinstance(view, Output):
         return _output(view)
+    if isinstance(view, Stack):
+        return "".join(html(v) for v in view.views)
+    if isinstance(view, Diff):
+        return _diff(view)
     return f"<pre>{escape(view)}</pre>"
 
 
@@ -68,6 +72,22 @@ def _table(view: Table) -> str:
                    for row in view.rows)
     return (f'<table class="perry-table perry-{escape(view.kind)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
+
+
+DIFF_BACKGROUNDS = {"good": "#e6ffec", "bad": "#ffebe9", "busy": "#ddf4ff"}
+
+
+def _diff(view: Diff) -> str:
+    rows = []
+    for text in view.text.splitlines():
+        style = diff_line_style(text)
+        colour = COLORS.get(style, "")
+        css = (f"background:{DIFF_BACKGROUNDS[style]};" if style in DIFF_BACKGROUNDS else "") + \
+            (f"color:{colour};" if colour else "") + ("font-weight:600;" if style == "strong" else "")
+        rows.append(f'<div class="perry-diff-{style or "context"}" style="{css}">{escape(text) or " "}</div>')
+    notes = "".join(f"<div>{line(n)}</div>" for n in view.notes)
+    body = f'<pre class="perry-diff" style="white-space:pre;overflow-x:auto">{"".join(rows)}</pre>' if rows else ""
+    return f'<div class="perry-diff-view">{body}{notes}</div>'
 
 
 def _fields(view: Fields) -> str:
