@@ -116,8 +116,8 @@ async def test_changes_and_diff_through_the_api_and_after_a_task(api, docker_cli
     code, done = await api("GET", f"workspaces/changer/tasks/{task['id']}")
     assert done["status"] == "succeeded", done
     code, after = await api("GET", "workspaces/changer/changes")
-    assert {"path": "notes.md", "status": "untracked", "added": 2} .items() <= \
-        next(f for f in after["files"] if f["path"] == "notes.md").items()
+    notes = next(f for f in after["files"] if f["path"] == "notes.md")
+    assert (notes["status"], notes["added"]) == ("untracked", 2)
 
 
 async def test_changes_of_an_empty_repository_and_a_detached_head(api, docker_client):
@@ -148,9 +148,8 @@ def test_perry_status_and_diff(served, server, tmp_path, docker_client):
     lines = {line.split()[-1]: line.split() for line in out.splitlines() if line.strip()}
     assert lines["app.py"][:3] == ["modified", "+4", "-1"]
     assert lines["src/new.py"][:2] == ["untracked", "+3"]
-    assert lines["old.txt"][:3] == ["deleted", "+0", "-1"] or lines["old.txt"][:3] == ["deleted", "-", "-1"] \
-        or lines["old.txt"][0] == "deleted"
-    assert lines["logo.png"][:2] == ["modified", "binary"] or lines["logo.png"][:2] == ["untracked", "binary"]
+    assert lines["old.txt"][:3] == ["deleted", "+0", "-1"]
+    assert lines["logo.png"][:2] == ["untracked", "binary"]
     data = json.loads(perry(served, "status", "clidiff", "--json").stdout)
     assert data["totals"]["files"] == 4
 
