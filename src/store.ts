@@ -68,6 +68,11 @@ export class PerryStore {
     return this._taskEnded;
   }
 
+  /** The project of a workspace may have changed (`changes.updated`, e.g. a task ended): its name. */
+  get changesUpdated(): ISignal<this, string> {
+    return this._changesUpdated;
+  }
+
   // -------------------------------------------------------------------- data
 
   get info(): IInfo | null {
@@ -175,6 +180,10 @@ export class PerryStore {
       this._applyWorkspace(event);
     } else if (type.startsWith('session.')) {
       this._applySession(event);
+    } else if (type === 'changes.updated') {
+      if (event.workspace) {
+        this._changesUpdated.emit(event.workspace);
+      }
     } else if (type === 'task.created' || type === 'task.updated') {
       const task = event.data as ITask | undefined;
       if (task && task.id) {
@@ -235,4 +244,5 @@ export class PerryStore {
   private _sessionChanged = new Signal<this, ISessionChange>(this);
   private _replyPart = new Signal<this, IReplyPart>(this);
   private _taskEnded = new Signal<this, ITask>(this);
+  private _changesUpdated = new Signal<this, string>(this);
 }
