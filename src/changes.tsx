@@ -92,6 +92,11 @@ function DiffView(props: { diff: IDiff }): JSX.Element {
       {diff.binary.length ? (
         <div className="perry-dim">Binary file{diff.binary.length > 1 ? 's' : ''} not shown: {diff.binary.join(', ')}</div>
       ) : null}
+      {diff.truncated ? (
+        <div className="perry-warning perry-diff-truncated" role="note">
+          Truncated: {diff.message ?? `the diff is ${diff.bytes} bytes`}
+        </div>
+      ) : null}
       {lines.length ? (
         <pre className="perry-diff" aria-label={`Diff of ${diff.file ?? 'the project'}`}>
           {lines.map((line, i) => (
@@ -101,13 +106,7 @@ function DiffView(props: { diff: IDiff }): JSX.Element {
           ))}
         </pre>
       ) : null}
-      {diff.truncated ? (
-        <div className="perry-warning perry-diff-truncated" role="note">
-          Truncated: {diff.message ?? `the diff is ${diff.bytes} bytes`}
-        </div>
-      ) : !lines.length && !diff.binary.length ? (
-        <div className="perry-dim">{diff.message ?? 'No changes.'}</div>
-      ) : null}
+      {!lines.length && !diff.binary.length ? <div className="perry-dim">{diff.message ?? 'No changes.'}</div> : null}
     </div>
   );
 }
