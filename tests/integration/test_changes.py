@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 
 import pytest
 import requests
 
+from perry_jupyter.client import PerryClient
+from perry_jupyter.notebook.magics import run as magic
+
 from ..conftest import TEST_PREFIX
 from .agents import start_model
-from .conftest import next_event, until_async as until
+from .conftest import PERRY, next_event
 from .test_cli import perry
 
 pytestmark = pytest.mark.engine
@@ -162,6 +167,39 @@ def test_perry_status_and_diff(served, server, tmp_path, docker_client):
     assert check.returncode == 0, check.stderr
     r = perry(served, "diff", "clidiff")
     assert "+++ b/src/new.py" in r.stdout and "binary file logo.png changed" in r.stderr
+
+    # On a terminal the same diff is coloured: additions green, deletions red.
+    main, child = pty.openpty()
+    proc = subprocess.run([PERRY, "diff", "clidiff", "app.py"], env={**served, "NO_COLOR": ""}, stdout=child,
+                          stderr=subprocess.PIPE, timeout=120)
+    os.close(child)
+    coloured = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the pty's other end is closed: everything was read
+            break
+        if not chunk:
+            break
+        coloured += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    assert b"\x1b[32m+    return 2" in coloured and b"\x1b[31m-    return 1" in coloured
+
+    # %perry status / %perry diff: the same commands, their data with an HTML view.
+    client = PerryClient(server.url, token=server.token_file.read_text().strip())
+    try:
+        shown = magic("status clidiff", client=client)
+        assert shown["totals"]["files"] == 4
+        page = shown._repr_html_()
+        assert "perry-changed-files" in page and "src/new.py" in page and "second commit" in page
+        shown = magic("diff clidiff app.py", client=client)
+        assert shown["diff"] == patch
+        page = shown._repr_html_()
+        assert '<div class="perry-diff-good" style="background:#e6ffec;color:#1a7f37;">+    return 2</div>' in page
+        assert '<div class="perry-diff-bad"' in page
+    finally:
+        client.close()
 
     r = perry(served, "diff", "clidiff", "../../etc/passwd", check=False)
     assert r.returncode == 1 and "outside the repository" in r.stderr and "Traceback" not in r.stderr
