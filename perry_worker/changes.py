@@ -20,6 +20,7 @@ DEFAULT_COMMITS = 10
 DEFAULT_MAX_BYTES = 512 * 1024
 # The empty tree: what an empty repository's files are compared with.
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+MAX_FILES = 2000  # files listed; the totals count them all
 UNTRACKED_LIMIT = 2000  # counting lines of more untracked files than this is not worth the wait
 COUNT_LIMIT = 8 * 1024 * 1024  # an untracked file larger than this is not read to count its lines
 
@@ -61,8 +62,11 @@ def _directory(directory: Optional[str]) -> str:
 def _toplevel(directory: str) -> Optional[str]:
     """The repository's work tree holding ``directory``, or None when it is in none."""
     proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=directory, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
+        error = _text(proc.stderr)
+        if "dubious ownership" in error:  # a repository, but another user's: say so, not "no repository"
+            raise GitError(error.strip().splitlines()[0])
         return None
     return _text(proc.stdout).strip() or None
 
@@ -213,9 +217,11 @@ def state(directory: Optional[str] = None, commits: int = DEFAULT_COMMITS) -> Di
         else:
             added, removed = counts.get(str(f["path"]), (0, 0))
             f.update(added=added, removed=removed, binary=added is None)
-    answer["files"] = files
+    answer["files"] = files[:MAX_FILES]
     answer["totals"] = {"files": len(files), "added": sum(int(f["added"] or 0) for f in files),
                         "removed": sum(int(f["removed"] or 0) for f in files)}
+    if len(files) > MAX_FILES:
+        answer["message"] = "%d changed files; the first %d are listed" % (len(files), MAX_FILES)
     if not files and answer["message"] is None:
         answer["message"] = "nothing changed since the last commit"
     return answer

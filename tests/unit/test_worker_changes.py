@@ -31,7 +31,7 @@ def write(repo, path, text):
 
 
 def worker(capsys, *argv):
-    rc = main(["changes", *argv, "--json"] if argv[:1] != ("diff",) else ["changes", *argv, "--json"])
+    rc = main(["changes", *argv, "--json"])
     return rc, json.loads(capsys.readouterr().out)
 
 
@@ -187,3 +187,16 @@ def test_bad_file_or_base_is_a_bad_request(repo, capsys, argv, words):
 def test_missing_directory_is_a_bad_request(tmp_path, capsys):
     rc, answer = worker(capsys, "--dir", str(tmp_path / "nope"))
     assert rc == 2 and "does not exist" in answer["error"]["message"]
+
+
+def test_thousands_of_untracked_files_are_counted_and_the_list_is_cut(tmp_path, capsys, monkeypatch):
+    from perry_worker import changes
+
+    monkeypatch.setattr(changes, "MAX_FILES", 50)
+    git(tmp_path, "init", "-q", "-b", "main")
+    for i in range(120):
+        write(tmp_path, f"node_modules/pkg{i}/index.js", "x\n")
+    rc, answer = worker(capsys, "--dir", str(tmp_path))
+    assert rc == 0 and len(answer["files"]) == 50
+    assert answer["totals"] == {"files": 120, "added": 120, "removed": 0}
+    assert answer["message"] == "120 changed files; the first 50 are listed"
