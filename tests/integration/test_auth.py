@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", "workspaces/alpha/sessions/ses_1"), ("GET", "workspaces/alpha/sessions/ses_1/messages"),
     ("POST", "workspaces/alpha/sessions/ses_1/messages"),
     ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
+    ("GET", "workspaces/alpha/changes"), ("GET", "workspaces/alpha/changes/diff"),
 ]
 SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]
 
