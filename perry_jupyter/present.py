@@ -423,7 +423,7 @@ def changes(data: dict, workspace: str = "", prog: str = "perry") -> Stack:
             [Cell(str(c.get("sha"))[:10], "code"), Cell(age(c.get("date"))), Cell(str(c.get("author"))),
              Cell(str(c.get("subject")))] for c in commits], kind="commits", wrap=("subject",)))
     if files and workspace:
-        views.append(Fields(notes=[(Cell(f"`{prog} diff {workspace} [FILE]` shows the lines.", "muted"),)]))
+        views.append(Fields(notes=[(Cell(f"{prog} diff {workspace} [FILE]", "code"), Cell(" shows the lines", "muted"))]))
     return Stack(views)
 
 

@@ -8,6 +8,8 @@ small ``dict``/``list``/``str`` subclass whose ``_repr_html_`` draws the view. S
 
     %perry list                 # an HTML table of the workspaces
     ws = %perry info alpha      # ws is the workspace dict; `ws` alone shows it as a table
+    %perry status alpha         # the project's changed files with +/- lines, the last commits
+    %perry diff alpha app.py    # that file's diff, coloured
 
 Usage mistakes raise IPython's UsageError with the command's help; server errors raise
 PerryError, which IPython shows as the server's one-line message (no traceback), and
