@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from .conftest import E2E_SSH_PORTS
+from .conftest import E2E_PREFIX, E2E_SSH_PORTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(180)]
 
@@ -69,7 +69,7 @@ def test_create_validates_then_creates_a_running_workspace(page, lab):
     expect()(workspace(page)).to_have_attribute("data-status", "running", timeout=150_000)
     item = workspace(page)
     expect()(item.locator(".perry-badge")).to_have_text("running")
-    expect()(item.locator(".perry-ws-meta")).to_contain_text("SSH :28")
+    expect()(item.locator(".perry-ws-meta")).to_contain_text(f"SSH :{str(E2E_SSH_PORTS[0])[:2]}")
     expect()(panel.locator(".perry-create")).to_have_count(0)
     page.shot("created-running")
 
@@ -132,7 +132,7 @@ def test_expanded_workspace_shows_details_sessions_and_tasks(page, lab):
     toggle = item.locator(".perry-ws-toggle")
     toggle.click()
     expect()(toggle).to_have_attribute("aria-expanded", "true")
-    expect()(item.locator(".perry-details")).to_contain_text(f"perry-e2e-{NAME}")
+    expect()(item.locator(".perry-details")).to_contain_text(f"{E2E_PREFIX}{NAME}")
     expect()(item.locator(".perry-details dt:text-is('Agents') + dd")).to_have_text("opencode")
     expect()(item.locator(".perry-section h4").first).to_have_text("Sessions")
     expect()(item.locator(".perry-sessions, .perry-section .perry-dim").first).to_be_visible()
@@ -146,9 +146,9 @@ def test_delete_asks_then_removes_container_and_volumes(page, lab, docker_client
     item.get_by_role("button", name="Delete").click()
     dialog = page.locator(".jp-Dialog")
     expect()(dialog).to_be_visible()
-    expect()(dialog).to_contain_text(f"perry-e2e-{NAME}")
-    expect()(dialog).to_contain_text(f"perry-e2e-{NAME}-home")
-    expect()(dialog).to_contain_text(f"perry-e2e-{NAME}-docker")
+    expect()(dialog).to_contain_text(f"{E2E_PREFIX}{NAME}")
+    expect()(dialog).to_contain_text(f"{E2E_PREFIX}{NAME}-home")
+    expect()(dialog).to_contain_text(f"{E2E_PREFIX}{NAME}-docker")
     page.shot("delete-confirm")
 
     # Cancelling keeps everything.
@@ -162,6 +162,6 @@ def test_delete_asks_then_removes_container_and_volumes(page, lab, docker_client
     page.shot("deleted")
     assert lab.api("GET", f"workspaces/{NAME}").status_code == 404
     names = {v.name for v in docker_client.volumes.list()}
-    assert f"perry-e2e-{NAME}-home" not in names and f"perry-e2e-{NAME}-docker" not in names
-    assert not [c for c in docker_client.containers.list(all=True) if c.name == f"perry-e2e-{NAME}"]
+    assert f"{E2E_PREFIX}{NAME}-home" not in names and f"{E2E_PREFIX}{NAME}-docker" not in names
+    assert not [c for c in docker_client.containers.list(all=True) if c.name == f"{E2E_PREFIX}{NAME}"]
     assert not page.perry_errors
