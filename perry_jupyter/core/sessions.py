@@ -36,7 +36,7 @@ def validate_session_id(session_id: object) -> str:
 
 
 def validate_agent_name(agent: object) -> str:
-    if agent not in agent_registry.AGENTS:
+    if not isinstance(agent, str) or agent not in agent_registry.AGENTS:  # a JSON object is no name (nor hashable)
         raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(agent_registry.NAMES)}")
     return agent  # type: ignore[return-value]
 

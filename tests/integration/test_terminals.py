@@ -230,6 +230,8 @@ async def test_resuming_an_unknown_session_or_an_agent_the_image_lacks_is_refuse
     assert code == 400 and "give `session` too" in err["error"]["message"], err
     code, err = await api("POST", "workspaces/term/terminals", {"session": "ses_1", "agent": "vim"})
     assert code == 400 and "unknown agent 'vim'" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"session": "ses_1", "agent": {}})
+    assert code == 400 and "unknown agent {}" in err["error"]["message"], err  # found by the fuzz test
 
     # A Claude Code session in a workspace whose image has OpenCode only (the default image).
     container = docker_client.containers.get(f"{TEST_PREFIX}term")
