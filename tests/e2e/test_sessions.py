@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import E2E_PREFIX
+
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(180)]
 
 NAME = f"agent-{secrets.token_hex(2)}"
@@ -71,7 +73,7 @@ def agent_workspace(lab, docker_client):
     """A running workspace with the model server and OpenCode configured, and one real session."""
     r = lab.api("POST", "workspaces", json={"name": NAME})
     assert r.status_code == 201, r.text
-    container = docker_client.containers.get(f"perry-e2e-{NAME}")
+    container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
     modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
     put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
     container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
