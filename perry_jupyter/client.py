@@ -165,6 +165,11 @@ class PerryClient:
         """A new terminal in the workspace, ``{"name", "workspace", ...}``."""
         return self._json("POST", _ws(name, "terminals"))
 
+    def resume_session(self, name: str, session_id: str, agent: str | None = None) -> dict:
+        """A new terminal running the session's agent CLI on it; ``resumes`` says what it runs."""
+        body = {"session": session_id, **({"agent": agent} if agent else {})}
+        return self._json("POST", _ws(name, "terminals"), body=body)
+
     def delete_terminal(self, name: str, terminal: str, timeout: float | None = None) -> None:
         self._request("DELETE", _ws(name, f"terminals/{quote(terminal, safe='')}"), timeout=timeout)
 

@@ -244,8 +244,12 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "get": {"summary": "The workspace's terminals", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
                         "terminals": {"type": "array", "items": _ref("Terminal")}}}), **_errors(*WS_READ)}},
-            "post": {"summary": "Open a terminal in a running workspace (a Jupyter terminal running docker exec)",
-                     "parameters": [NAME_PARAM], "responses": {"201": _json(_ref("Terminal")), **_errors(*WS_STATE)}},
+            "post": {"summary": "Open a terminal in a running workspace (a Jupyter terminal running docker exec); "
+                                "with `session`, one running the agent's interactive CLI on that session in its "
+                                "directory, then a login shell when the agent exits",
+                     "parameters": [NAME_PARAM],
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("Resume")}}},
+                     "responses": {"201": _json(_ref("Terminal")), **_errors(*WS_STATE, "413")}},
         },
         "/perry/api/workspaces/{name}/terminals/{term}": {
             "get": {"summary": "One terminal", "parameters": [NAME_PARAM, TERM_PARAM],
@@ -394,7 +398,16 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},
             "websocket": {"type": "string", "description": "terminado protocol, relative to the base URL"},
-            "jupyterWebsocket": {"type": "string"}}},
+            "jupyterWebsocket": {"type": "string"},
+            "resumes": {"type": "object", "nullable": True,
+                        "description": "the session this terminal resumes (null for a plain shell)",
+                        "properties": {"sessionId": {"type": "string"}, "agent": AGENT,
+                                       "directory": {"type": "string"},
+                                       "command": {"type": "array", "items": {"type": "string"}}}}}},
+        "Resume": {"type": "object", "required": ["session"], "additionalProperties": False, "properties": {
+            "session": {**SESSION_PARAM["schema"], "description": "the agent session to resume (404 when the "
+                        "workspace has none such; 409 `agent_missing` when its image lacks the agent's CLI)"},
+            "agent": {**AGENT, "description": "the session's agent (found from the session when not given)"}}},
     }
 
     return {

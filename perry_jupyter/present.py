@@ -367,6 +367,19 @@ def tasks(found: list[dict], workspace: str = "", prog: str = "perry") -> Table:
                        f"`{prog} dispatch {workspace or 'NAME'} \"...\"`.")
 
 
+def resumed(term: dict) -> Fields:
+    """A terminal opened on a session where there is no terminal to attach it to (a notebook)."""
+    resumes = term.get("resumes") or {}
+    command = " ".join(resumes.get("command") or [])
+    return Fields(title=(f"Resumed session {resumes.get('sessionId')} ({resumes.get('agent')}) in terminal ",
+                         Cell(str(term.get("name")), "strong")),
+                  rows=[("terminal", Cell(str(term.get("name")), "code")), ("runs", Cell(command, "code")),
+                        ("directory", Cell(str(resumes.get("directory")))), ("workspace", Cell(str(term.get("workspace"))))],
+                  notes=[(Cell("  Open it from JupyterLab's Running Terminals, or the session's Resume in terminal "
+                               "button in the Perry panel.", "muted"),)],
+                  kind="terminal")
+
+
 def session_label(session: dict) -> str:
     """A session in one line, for pickers."""
     title = str(session.get("title") or session.get("sessionId"))

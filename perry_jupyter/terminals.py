@@ -4,7 +4,9 @@ A workspace terminal is an ordinary Jupyter terminal whose command is
 `docker exec -it` into the workspace, so JupyterLab opens it in its own terminal
 widget, lists it under Running Terminals and culls it. Names are
 ``perry_<workspace>_<n>`` (hyphens become underscores: terminal names must match
-``\\w+``, and workspace names never hold underscores, so the mapping is reversible).
+``\\w+``, and workspace names never hold underscores, so the mapping is reversible);
+a terminal that resumes an agent session is ``perry_<workspace>_Resume_<agent>_<n>``
+(workspace names are lower case, so the capital marks where the workspace ends).
 
 Jupyter makes its terminal manager from ``TerminalsExtensionApp.terminal_manager_class``
 when the extensions load. Perry sets it to `WorkspaceTerminalManager` when the extensions are
@@ -30,7 +32,7 @@ from .core.names import HOME_DIR, NAME_PATTERN, shown
 
 log = logging.getLogger(__name__)
 
-TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(\d+)")
+TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(?:Resume_([a-z]+)_)?(\d+)")
 PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
 TERMINAL_ENV = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "workspace"}
 MANAGER_SETTING = "TerminalsExtensionApp.terminal_manager_class"
@@ -59,8 +61,9 @@ def validate_terminal_name(name: object) -> str:
     return name
 
 
-def terminal_name(workspace: str, n: int) -> str:
-    return f"perry_{workspace.replace('-', '_')}_{n}"
+def terminal_name(workspace: str, n: int, agent: str | None = None) -> str:
+    resume = f"Resume_{agent}_" if agent else ""
+    return f"perry_{workspace.replace('-', '_')}_{resume}{n}"
 
 
 def workspace_of(term_name: str | None) -> str | None:
@@ -125,6 +128,8 @@ class WorkspaceTerminals:
         self.docker_host = docker_host
         self.shell = shell
         self.docker_cli = docker_cli
+        # The session each resuming terminal was opened on (this server's lifetime only).
+        self.resumed: dict[str, dict[str, Any]] = {}
         # Why this server makes no workspace terminals, if it makes none.
         self.refusal: PerryError | None = None
         if manager is None:
@@ -157,6 +162,26 @@ class WorkspaceTerminals:
                                 docker_host=self.docker_host, user="workspace", workdir=HOME_DIR,
                                 env=TERMINAL_ENV, docker_cli=self.docker_cli)
 
+    def resume_command(self, workspace: str, name: str, target: dict[str, Any]) -> list[str]:
+        """The agent's interactive CLI on a session, in the session's directory, then a login shell.
+
+        Everything from the session travels as arguments, never as shell text. The agent runs
+        under a login shell, so it sees the environment a login gives (PATH, the workspace's
+        variables); when it exits, the user's shell stays, so the terminal does not vanish.
+        """
+        script = (f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1"; shell=$0; dir=$2; shift 2; '
+                  'cd -- "$dir" 2>/dev/null || printf "[perry] %s is not there any more: staying in %s\\r\\n" '
+                  '"$dir" "$PWD"; '
+                  'if command -v "$1" >/dev/null 2>&1 || bash -lc \'command -v "$1"\' _ "$1" >/dev/null 2>&1; then '
+                  'bash -lc \'"$@"\' perry-resume "$@"; '
+                  'printf "\\r\\n[perry] %s exited (status %s); this is a shell in %s\\r\\n" "$1" "$?" "$PWD"; '
+                  'else printf "[perry] %s is not installed in this workspace\\r\\n" "$1"; fi; '
+                  'if command -v "$shell" >/dev/null 2>&1; then exec "$shell" -l; else exec bash -l; fi')
+        return terminal_command(self.container_name(workspace),
+                                ["sh", "-c", script, self.shell(), name, target["directory"], *target["command"]],
+                                docker_host=self.docker_host, user="workspace", workdir=HOME_DIR,
+                                env=TERMINAL_ENV, docker_cli=self.docker_cli)
+
     def restore_command(self, workspace: str, name: str) -> list[str]:
         """For a terminal re-created by name (a restored JupyterLab layout): checks first."""
         probe = container_running_command(self.container_name(workspace), docker_host=self.docker_host,
@@ -166,21 +191,28 @@ class WorkspaceTerminals:
 
     # ------------------------------------------------------------ terminals
 
-    def create(self, workspace: str) -> dict[str, Any]:
-        """A new terminal in a workspace the caller has checked is running."""
+    def create(self, workspace: str, resume: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new terminal in a workspace the caller has checked is running.
+
+        ``resume``: a session to resume there (`AgentSessions.resume_target`'s answer).
+        """
         self.require_available()
+        agent = resume["agent"] if resume else None
         for n in itertools.count(1):
-            name = terminal_name(workspace, n)
+            name = terminal_name(workspace, n, agent)
             if name not in self.manager.terminals:
                 break
-        self.manager.create(name=name, shell_command=self.exec_command(workspace, name))
+        command = self.resume_command(workspace, name, resume) if resume else self.exec_command(workspace, name)
+        self.manager.create(name=name, shell_command=command)
+        if resume:
+            self.resumed[name] = {k: resume[k] for k in ("sessionId", "agent", "directory", "command")}
         return self.model(name)
 
     def names(self, workspace: str) -> list[str]:
         if self.refusal is not None:
             return []
         return sorted((n for n in self.manager.terminals if workspace_of(n) == workspace),
-                      key=lambda n: int(n.rsplit("_", 1)[1]))
+                      key=lambda n: (n.count("_Resume_"), int(n.rsplit("_", 1)[1])))
 
     def model(self, name: str) -> dict[str, Any]:
         term = self.manager.terminals[name]
@@ -193,6 +225,7 @@ class WorkspaceTerminals:
             "clients": len(term.clients),
             "websocket": f"perry/terminal/{workspace}?terminal={name}",
             "jupyterWebsocket": f"terminals/websocket/{name}",
+            "resumes": self.resumed.get(name),
         }
 
     def list(self, workspace: str) -> list[dict[str, Any]]:
@@ -217,6 +250,7 @@ class WorkspaceTerminals:
 
     async def end_shell(self, workspace: str, name: str) -> None:
         """Ending `docker exec` here leaves its shell running in the container: end that too."""
+        self.resumed.pop(name, None)
         if self.reap is None or self.run_blocking is None:
             return
         script = (f'p=$(cat {PID_DIR}/"$0" 2>/dev/null) && [ -n "$p" ] && pkill -HUP -s "$p"; '

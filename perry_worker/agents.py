@@ -27,6 +27,10 @@ class Agent(NamedTuple):
     def resume_command(self, session_id: str) -> str:
         return self.resume.format(id=session_id)
 
+    def resume_argv(self, session_id: str) -> list:
+        """The resume command as argv: the id is one argument whatever it holds, never shell text."""
+        return [word.format(id=session_id) for word in self.resume.split()]
+
     def session_reader(self, home: str, env: Dict[str, str]) -> Any:
         module, cls = self.reader.split(":")
         return getattr(importlib.import_module("." + module, __package__), cls)(home, env)

@@ -22,7 +22,7 @@ loader and its ``--resume`` picker, which shows "N messages" in its preview):
 - the title is the newest ``custom-title`` (/rename), else the newest ``ai-title`` (the
   title Claude asks the model for in interactive sessions; ``claude -p`` writes none), else
   a ``summary`` line's text, else the first real prompt (slash-command wrappers and
-  ``<tag>`` blocks removed, one line, at most 200 characters), else "No prompt".
+  ``<tag>`` blocks removed, one line, cut short as ``prompt_title`` does), else "No prompt".
 
 Sub-agent transcripts (``agent-*.jsonl``, ``<id>/subagents/...``, or files whose lines are
 ``isSidechain``) are not sessions of their own. Tokens are the ``message.usage`` of each
@@ -38,7 +38,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .sessions import (
-    JsonlTail, PerFile, make_session, ms_from_iso, newer, newest_per_session, one_line, read_jsonl, to_float,
+    JsonlTail, PerFile, make_session, ms_from_iso, newer, newest_per_session, one_line, prompt_title, read_jsonl, to_float,
     to_int,
 )
 
@@ -279,7 +279,7 @@ class Transcript:
         prompt = next((r["prompt"] for r in conv if r["prompt"]), None)
         if prompt is None:
             return "No prompt"
-        title = _TAG_BLOCK.sub("", one_line(prompt)).strip()
+        title = prompt_title(_TAG_BLOCK.sub("", one_line(prompt, len(prompt))))
         return title or self.session_id[:8]
 
 

@@ -35,7 +35,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .sessions import (
-    JsonlTail, PerFile, file_signature, make_session, ms_from_iso, newer, newest_per_session, one_line,
+    JsonlTail, PerFile, file_signature, make_session, ms_from_iso, newer, newest_per_session, one_line, prompt_title,
     read_jsonl, to_int,
 )
 
@@ -305,7 +305,7 @@ class Rollout:
             for usage in self.record_usage.values():
                 for k, v in _tokens(usage).items():
                     tokens[k] += v
-        title = one_line(self.builder.first_prompt or "")
+        title = prompt_title(self.builder.first_prompt or "")
         return make_session(AGENT, sid, title, self.cwd, self.builder.count, self.last_ms, tokens, None)
 
     def messages(self) -> List[Dict[str, Any]]:

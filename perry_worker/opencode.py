@@ -22,7 +22,9 @@ half-migrated database is retried briefly and otherwise reads as empty, with a w
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
@@ -34,6 +36,7 @@ from .sessions import (
     file_signature,
     load_json_file,
     make_session,
+    prompt_title,
     to_float,
     to_int,
     warn,
@@ -43,6 +46,8 @@ AGENT = "opencode"
 BUSY_TIMEOUT = 0.5  # seconds SQLite itself waits on a lock, per statement
 RETRY_FOR = 2.0  # seconds we keep retrying a locked/busy database before giving up
 SQL_CHUNK = 500  # ids per IN (...) list: old SQLite builds allow 999 variables
+# The title OpenCode gives a session until the model names it (and keeps when that fails).
+DEFAULT_TITLE = re.compile(r"(?:New|Child) session - \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def data_dir(home: str, env: Dict[str, str]) -> str:
@@ -96,6 +101,31 @@ def convert_part(part: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                 out[key] = part[key]
         return out
     return None  # step-start, step-finish, snapshot, patch, agent, subtask, compaction, ...
+
+
+def first_text(parts: Iterable[Any]) -> Optional[str]:
+    """The first text a user sees among a message's raw parts."""
+    for p in parts:
+        c = convert_part(p) if isinstance(p, dict) else None
+        if c is not None and c["type"] == "text" and c["text"].strip():
+            return c["text"]
+    return None
+
+
+def shown_title(title: Any, first_prompt: Callable[[], Optional[str]]) -> str:
+    """OpenCode's title, or the first prompt cut short when the title is OpenCode's default."""
+    title = str(title or "")
+    if title and not DEFAULT_TITLE.fullmatch(title):
+        return title
+    prompt = first_prompt()
+    return prompt_title(prompt) if prompt else title
+
+
+def _loads(data: Any) -> Any:
+    try:
+        return json.loads(data)
+    except (TypeError, ValueError):
+        return None
 
 
 def convert_message(msg_id: str, info: Dict[str, Any], created_ms: Optional[float],
@@ -262,7 +292,8 @@ class SqliteStore:
             row = sessions[sid]
             count, last_ms, tokens, cost = stats.get(sid, (0, None, empty_tokens(), 0.0))
             activity = max([t for t in (to_float(row[4]), to_float(row[3]), last_ms) if t is not None] or [0])
-            s = make_session(AGENT, sid, row[1] or "", row[2], count, activity or None, tokens, cost)
+            title = shown_title(row[1], lambda: self._first_prompt(conn, sid))
+            s = make_session(AGENT, sid, title, row[2], count, activity or None, tokens, cost)
             s["_parent"] = row[5]
             s["_archived"] = row[6]
             cache[sid] = s
@@ -272,6 +303,17 @@ class SqliteStore:
                            "FROM message").fetchone()
         self._watermark = int(row[0] or 0) if row else 0
         return True
+
+    @staticmethod
+    def _first_prompt(conn: sqlite3.Connection, session_id: str) -> Optional[str]:
+        """The text of the session's first user message: its messages are read only up to it."""
+        for mid, data in conn.execute("SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id",
+                                      (session_id,)):
+            info = _loads(data)
+            if isinstance(info, dict) and info.get("role") == "user":
+                return first_text(_loads(d) for (d,) in conn.execute(
+                    "SELECT data FROM part WHERE message_id = ? ORDER BY id", (mid,)))
+        return None
 
     def _message_stats(self, conn: sqlite3.Connection, ids: Sequence[str]) -> Dict[str, Tuple[int, Optional[float], Dict[str, int], float]]:
         stats: Dict[str, Tuple[int, Optional[float], Dict[str, int], float]] = {}
@@ -313,8 +355,6 @@ class SqliteStore:
 
     @staticmethod
     def _stats_python(conn: sqlite3.Connection, ids: List[str]) -> Dict[str, Any]:
-        import json
-
         out: Dict[str, Any] = {}
         sql = "SELECT session_id, time_created, time_updated, data FROM message WHERE session_id IN (%s)" % (
             ",".join("?" * len(ids)))
@@ -391,8 +431,6 @@ class SqliteStore:
 
     @staticmethod
     def _convert(rows: Sequence[Tuple[Any, ...]], part_rows: Iterable[Tuple[str, Any]]) -> List[Dict[str, Any]]:
-        import json
-
         parts: Dict[str, List[Dict[str, Any]]] = {}
         for mid, data in part_rows:
             try:
@@ -488,19 +526,26 @@ class JsonStore:
         count = 0
         tokens = empty_tokens()
         cost = 0.0
+        first_user: Optional[Tuple[float, str]] = None
         for f in self._message_files(sid):
             m = load_json_file(f)
             if not isinstance(m, dict):
                 continue
             if m.get("role") in ("user", "assistant"):
                 count += 1
+            if m.get("role") == "user" and m.get("id"):
+                mt = m.get("time") if isinstance(m.get("time"), dict) else {}
+                key = (to_float(mt.get("created")) or 0.0, str(m["id"]))
+                first_user = min(first_user, key) if first_user else key
             if m.get("role") == "assistant":
                 add_tokens(tokens, message_tokens(m))
                 cost += to_float(m.get("cost")) or 0.0
             mt = m.get("time") if isinstance(m.get("time"), dict) else {}
             times.extend([to_float(mt.get("created")), to_float(mt.get("completed"))])
         known = [x for x in times if x is not None]
-        s = make_session(AGENT, sid, str(info.get("title") or ""), info.get("directory"), count,
+        title = shown_title(info.get("title"), lambda: first_user and first_text(
+            load_json_file(f) for f in self._part_files(sid, first_user[1])))
+        s = make_session(AGENT, sid, title, info.get("directory"), count,
                          max(known) if known else None, tokens, cost)
         s["_parent"] = info.get("parentID")
         s["_archived"] = t.get("archived")

@@ -130,6 +130,14 @@ def one_line(text: str, limit: int = 200) -> str:
     return s
 
 
+PROMPT_TITLE_LIMIT = 72  # a first prompt shown as a title: one line a list row can hold
+
+
+def prompt_title(prompt: str) -> str:
+    """A session's title from its first user message, when the agent gave it none of its own."""
+    return one_line(prompt, PROMPT_TITLE_LIMIT)
+
+
 def make_session(
     agent: str,
     session_id: str,

@@ -119,6 +119,8 @@ export interface ITask {
 export interface ITerminal {
   name: string;
   workspace: string;
+  /** The agent session the terminal resumes; null for a plain shell. */
+  resumes?: { sessionId: string; agent: string; directory: string; command: string[] } | null;
 }
 
 /** An error answered by the server (`{"error": {"code", "message"}}`) or by the network. */
@@ -227,6 +229,11 @@ export class PerryAPI {
 
   openTerminal(name: string): Promise<ITerminal> {
     return this.json<ITerminal>('POST', `workspaces/${enc(name)}/terminals`);
+  }
+
+  /** A terminal running the session's agent CLI on it, in its directory (the agent found from the session). */
+  resumeSession(name: string, sessionId: string): Promise<ITerminal> {
+    return this.json<ITerminal>('POST', `workspaces/${enc(name)}/terminals`, { session: sessionId });
   }
 
   async sessions(name: string): Promise<ISession[]> {

@@ -9,6 +9,7 @@ import { IWorkspace, PerryAPI } from './api';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
 import { PerryPanel } from './panel';
+import { addResumeCommand } from './resume';
 import { SessionWidget } from './session';
 import { CommandIDs } from './tokens';
 
@@ -118,6 +119,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    addResumeCommand(commands, model);
+
     commands.addCommand(CommandIDs.dispatchTask, {
       label: args => (args.workspace ? `Dispatch Agent Task to ${args.workspace}` : 'Dispatch Agent Task…'),
       caption: 'Give a coding agent in a workspace a task',
@@ -141,7 +144,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         let widget = sessions.find(w => w.workspace === workspace && w.sessionId === sessionId);
         if (!widget) {
-          widget = new SessionWidget(model, workspace, sessionId);
+          widget = new SessionWidget(model, workspace, sessionId, commands);
           void sessions.add(widget);
           shell.add(widget, 'main');
         }

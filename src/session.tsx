@@ -3,6 +3,7 @@
  * input and output, token use; refetched when the session changes; a box to continue.
  */
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { CommandRegistry } from '@lumino/commands';
 import { IDisposable } from '@lumino/disposable';
 import * as React from 'react';
 
@@ -12,6 +13,7 @@ import { asText, cost, fullTime, tokenSummary, tokenTotal } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
 import { IReplyPart, ISessionChange } from './store';
+import { CommandIDs } from './tokens';
 
 /** Messages fetched when a session opens (the newest); older ones on demand. */
 const PAGE = 100;
@@ -75,7 +77,13 @@ function Message(props: { message: IMessage; pending?: string }): JSX.Element {
   );
 }
 
-function SessionView(props: { model: PerryModel; workspace: string; sessionId: string; onTitle: (t: string) => void }): JSX.Element {
+function SessionView(props: {
+  model: PerryModel;
+  workspace: string;
+  sessionId: string;
+  onTitle: (t: string) => void;
+  onResume?: () => Promise<unknown>;
+}): JSX.Element {
   const { model, workspace, sessionId } = props;
   const api = model.api;
   useModel(model);
@@ -89,6 +97,7 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
   const [pending, setPending] = React.useState<string | null>(null);
   const [streamed, setStreamed] = React.useState<IPart[]>([]);
   const [sendError, setSendError] = React.useState<string | null>(null);
+  const [resuming, setResuming] = React.useState(false);
   const scroller = React.useRef<HTMLDivElement>(null);
   const stick = React.useRef(true);
   const startRef = React.useRef(0);
@@ -264,6 +273,27 @@ function SessionView(props: { model: PerryModel; workspace: string; sessionId: s
           <button className="perry-link" onClick={() => void reload()}>
             Reload
           </button>
+          {props.onResume ? (
+            <button
+              className="jp-mod-styled perry-button perry-resume"
+              disabled={!running || resuming}
+              title={
+                running
+                  ? `Open this session in ${session?.agent ?? 'the agent'}'s own interactive CLI, in a terminal in ${workspace}`
+                  : `Workspace ${workspace} is not running`
+              }
+              onClick={async () => {
+                setResuming(true);
+                try {
+                  await props.onResume?.();
+                } finally {
+                  setResuming(false);
+                }
+              }}
+            >
+              Resume in terminal
+            </button>
+          ) : null}
         </div>
       </header>
       <div
@@ -329,7 +359,8 @@ export class SessionWidget extends ReactWidget {
   constructor(
     readonly model: PerryModel,
     readonly workspace: string,
-    readonly sessionId: string
+    readonly sessionId: string,
+    readonly commands?: CommandRegistry
   ) {
     super();
     this.id = SessionWidget.idFor(workspace, sessionId);
@@ -357,6 +388,11 @@ export class SessionWidget extends ReactWidget {
         model={this.model}
         workspace={this.workspace}
         sessionId={this.sessionId}
+        onResume={
+          this.commands
+            ? () => this.commands!.execute(CommandIDs.resumeSession, { workspace: this.workspace, sessionId: this.sessionId })
+            : undefined
+        }
         onTitle={t => {
           this.title.label = t.length > 40 ? `${t.slice(0, 37)}…` : t;
           this.title.caption = `${t}\nsession ${this.sessionId} in ${this.workspace}`;

@@ -6,4 +6,5 @@ export namespace CommandIDs {
   export const openTerminal = 'perry:open-terminal';
   export const dispatchTask = 'perry:dispatch-task';
   export const openSession = 'perry:open-session';
+  export const resumeSession = 'perry:resume-session';
 }

@@ -433,6 +433,26 @@ def sessions_show(name: str, session_id: str, limit: int) -> dict:
     return {"session": session, **page}
 
 
+@command(sessions, name="resume", view=lambda term, p: present.resumed(term))
+@click.argument("name")
+@click.argument("session_id")
+@click.option("--agent", type=click.Choice(agent_registry.NAMES), help="The session's agent (found when not given).")
+@json_option("the terminal, when it is not attached here")
+@click.pass_context
+def sessions_resume(ctx: click.Context, name: str, session_id: str, agent: str | None) -> dict | None:
+    """Resume a session in the agent's own CLI, in a terminal in the workspace (a shell stays when it exits)."""
+    from perry_jupyter.cli import shell as shell_
+
+    client = _client()
+    term = client.resume_session(name, session_id, agent=agent)
+    if not _face().has_terminal or sys.stdin is None or not sys.stdin.isatty():
+        return term  # no terminal here to hand over (a notebook, a script): it stays open on the server
+    code = shell_.run_interactive(client, name, created=str(term["name"]))
+    if code:
+        ctx.exit(code)
+    return None
+
+
 @command(cli, view=lambda result, p: present.usage(result))
 @click.argument("name", required=False)
 @json_option("the usage")

@@ -363,20 +363,22 @@ def _is_connection_error(e: BaseException) -> bool:
 
 
 def run_interactive(client: PerryClient, workspace: str, terminal: str | None = None,
-                    stdin_fd: int | None = None, stdout_fd: int | None = None) -> int:
+                    stdin_fd: int | None = None, stdout_fd: int | None = None, *, created: str | None = None) -> int:
     """An interactive shell in a workspace over the terminal WebSocket; returns its exit status.
 
     Without ``terminal`` a new terminal is made through REST first (its errors are
     Perry's JSON ones, and the name is then known), then attached. When a local signal
     or hang-up ends the session, that terminal is closed on the server, as sshd hangs up
-    a shell whose client went away, instead of leaving a shell nobody can find.
+    a shell whose client went away, instead of leaving a shell nobody can find; so is
+    ``created``, a terminal the caller made for this session.
     """
     stdin_fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     if stdout_fd is None:
         sys.stdout.flush()
         stdout_fd = sys.stdout.fileno()
-    created = None
-    if terminal is None:
+    if created is not None:
+        terminal = created
+    elif terminal is None:
         try:
             created = terminal = str(client.create_terminal(workspace)["name"])
         except PerryClientError as e:

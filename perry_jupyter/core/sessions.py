@@ -16,7 +16,7 @@ from typing import Any, Hashable
 
 from perry_worker import agents as agent_registry
 
-from .errors import InvalidInput, PerryError
+from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import Event, EventBus
 from .names import HOME_DIR, validate_name, validate_text
 from .worker import run_worker
@@ -36,7 +36,7 @@ def validate_session_id(session_id: object) -> str:
 
 
 def validate_agent_name(agent: object) -> str:
-    if agent not in agent_registry.AGENTS:
+    if not isinstance(agent, str) or agent not in agent_registry.AGENTS:  # a JSON object is no name (nor hashable)
         raise InvalidInput(f"unknown agent {agent!r}; known agents: {', '.join(agent_registry.NAMES)}")
     return agent  # type: ignore[return-value]
 
@@ -66,6 +66,32 @@ class AgentSessions:
 
     def get(self, name: str, session_id: str) -> dict[str, Any]:
         return self._worker(name, "sessions", "get", validate_session_id(session_id))
+
+    def resume_target(self, name: str, session_id: Any, agent: Any = None) -> dict[str, Any]:
+        """What a terminal needs to resume a session interactively: its agent, directory and command.
+
+        404 for a session the workspace does not hold (of ``agent``, when given), 409
+        ``agent_missing`` when the workspace's image lacks the agent's CLI. Blocks (Docker).
+        """
+        session_id = validate_session_id(session_id)
+        agent = validate_agent(agent)
+        ws = self.workspaces.get(name)
+        if ws["status"] != "running":
+            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+        try:
+            session = self._worker(name, "sessions", "get", session_id, *(["--agent", agent] if agent else []))
+        except NotFound:
+            raise NotFound(f"workspace {name!r} has no {agent + ' ' if agent else ''}session {session_id!r}") from None
+        entry = agent_registry.AGENTS[session["agent"]]
+        if ws.get("agents") is not None and entry.name not in ws["agents"]:
+            raise Conflict(f"{entry.label} ({entry.cli}) is not installed in workspace {name!r} (its image has: "
+                           f"{', '.join(ws['agents']) or 'no agents'}), so session {session_id!r} cannot be "
+                           f"resumed there; build the image with `perry build --agents "
+                           f"{','.join(agent_registry.canonical([*ws['agents'], entry.name]))}`",
+                           code="agent_missing")
+        return {"workspace": name, "sessionId": session_id, "agent": entry.name, "title": session.get("title"),
+                "directory": session.get("directory") or ws.get("projectDir") or HOME_DIR,
+                "command": entry.resume_argv(session_id)}
 
     def messages(self, name: str, session_id: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         if not (1 <= limit <= 1000) or offset < 0:

@@ -6,7 +6,7 @@ from typing import Any
 
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
 
-from ..core.errors import Conflict
+from ..core.errors import Conflict, InvalidInput
 from ..core.names import validate_name
 from ..terminals import validate_terminal_name
 from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
@@ -30,10 +30,18 @@ class TerminalsHandler(PerryHandler):
 
     @api
     async def post(self, name: str) -> None:
+        """A shell in the workspace; with ``{"session": ID, "agent"?: A}`` the agent's CLI resuming it."""
         await self.require(*TERMINALS)
+        body = self.json_body("session", "agent")
         self.settings["perry_terminals"].require_available()
-        await require_running(self, name)
-        self.reply(self.settings["perry_terminals"].create(name), status=201)
+        if body:
+            if body.get("session") is None:
+                raise InvalidInput("`agent` names the agent of a session to resume: give `session` too")
+            resume = await self.blocking(self.perry.sessions.resume_target, name, body["session"], body.get("agent"))
+        else:
+            await require_running(self, name)
+            resume = None
+        self.reply(self.settings["perry_terminals"].create(name, resume=resume), status=201)
 
 
 class TerminalHandler(PerryHandler):

@@ -214,3 +214,35 @@ async def test_restored_layout_never_becomes_a_host_shell(jp_fetch, jp_ws_fetch,
     messages = await term.until_closed()
     assert "[perry] workspace 'gone-box' is gone" in term.out
     assert messages[-1] == ["disconnect", 1]
+
+
+async def test_resuming_an_unknown_session_or_an_agent_the_image_lacks_is_refused(api, docker_client):
+    from tests.fixtures.worker_homes import CLAUDE_P, CLAUDE_PROJECT, FIXTURES
+
+    from .agents import _tar
+
+    await make_workspace(api)
+    code, err = await api("POST", "workspaces/term/terminals", {"session": "ses_nobodyhasit"})
+    assert code == 404 and "has no session 'ses_nobodyhasit'" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"session": "x; rm -rf ~"})
+    assert code == 400 and "invalid session id" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"agent": "claude"})
+    assert code == 400 and "give `session` too" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"session": "ses_1", "agent": "vim"})
+    assert code == 400 and "unknown agent 'vim'" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"session": "ses_1", "agent": {}})
+    assert code == 400 and "unknown agent {}" in err["error"]["message"], err  # found by the fuzz test
+
+    # A Claude Code session in a workspace whose image has OpenCode only (the default image).
+    container = docker_client.containers.get(f"{TEST_PREFIX}term")
+    folder = f"/home/workspace/.claude/projects/{CLAUDE_PROJECT}"
+    container.exec_run(["mkdir", "-p", folder], user="workspace")
+    transcript = (FIXTURES / "claude" / "projects" / CLAUDE_PROJECT / f"{CLAUDE_P}.jsonl").read_bytes()
+    container.put_archive(folder, _tar({f"{CLAUDE_P}.jsonl": transcript}))
+    code, err = await api("POST", "workspaces/term/terminals", {"session": CLAUDE_P})
+    assert code == 409 and err["error"]["code"] == "agent_missing", err
+    assert "Claude Code (claude) is not installed in workspace 'term'" in err["error"]["message"], err
+    code, err = await api("POST", "workspaces/term/terminals", {"session": CLAUDE_P, "agent": "opencode"})
+    assert code == 404 and "has no opencode session" in err["error"]["message"], err
+    code, listing = await api("GET", "workspaces/term/terminals")
+    assert listing["terminals"] == []  # nothing was opened by any of them

@@ -70,6 +70,13 @@ def test_each_agent_has_its_reader_its_files_and_a_resume_command_of_its_cli():
     assert agents.DEFAULT in agents.AGENTS and set(agents.IMAGE_DEFAULT) <= set(agents.AGENTS)
 
 
+def test_the_resume_argv_keeps_the_id_one_argument():
+    assert [a.resume_argv("ses_1") for a in agents.AGENTS.values()] == [
+        ["opencode", "--session", "ses_1"], ["claude", "--resume", "ses_1"], ["codex", "resume", "ses_1"]]
+    odd = "a b; $(x) 'q'"
+    assert agents.AGENTS["codex"].resume_argv(odd) == ["codex", "resume", odd]
+
+
 def test_the_registry_needs_only_the_standard_library():
     # Workspaces run perry_worker with their python3 alone.
     code = ("import sys; sys.path.insert(0, %r); import perry_worker.agents, perry_worker.sessions; "

@@ -193,3 +193,14 @@ def test_the_notebook_escapes_what_the_server_says():
     page = notebook.html(present.workspace({**WS, "error": "<script>alert(1)</script>"}))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert '<code>perry create NAME</code>' in notebook.html(present.workspaces([]))
+
+
+def test_a_resumed_session_names_its_terminal_and_what_runs_there():
+    term = {"name": "perry_alpha_Resume_claude_1", "workspace": "alpha",
+            "resumes": {"sessionId": "ses_1", "agent": "claude", "directory": "/home/workspace/proj",
+                        "command": ["claude", "--resume", "ses_1"]}}
+    view = present.resumed(term)
+    printed, code = drawn_in_terminal(view)
+    assert printed.startswith("Resumed session ses_1 (claude) in terminal perry_alpha_Resume_claude_1\n") and code == 0
+    page = notebook.html(view)
+    assert "claude --resume ses_1" in page and "/home/workspace/proj" in page and "Running Terminals" in page

@@ -14,7 +14,7 @@ import pytest
 
 from perry_worker.__main__ import main
 from perry_worker.claude import ClaudeReader
-from perry_worker.sessions import SessionStore
+from perry_worker.sessions import PROMPT_TITLE_LIMIT, SessionStore
 from tests.fixtures.worker_homes import (
     CLAUDE_P,
     CLAUDE_PARALLEL,
@@ -297,7 +297,7 @@ def test_first_prompt_title_is_one_line_and_short(tmp_path):
     append(path, c.user("[Request interrupted by user]"),
            c.user("Line one\nline two " + "x" * 300), c.assistant(text("ok")))
     title = ClaudeReader(str(tmp_path)).summary(sid)["title"]
-    assert title.startswith("Line one line two xxx") and title.endswith("\u2026") and len(title) == 201
+    assert title.startswith("Line one line two xxx") and title.endswith("\u2026") and len(title) == PROMPT_TITLE_LIMIT + 1
 
 
 def test_file_rewritten_in_place_is_read_again(home):

@@ -9,7 +9,7 @@ import pytest
 
 from perry_worker.__main__ import main
 from perry_worker.codex import CodexReader
-from perry_worker.sessions import SessionStore
+from perry_worker.sessions import PROMPT_TITLE_LIMIT, SessionStore
 from tests.fixtures.worker_homes import CODEX_2025, CODEX_LEGACY, CODEX_REAL, CODEX_SUBAGENT, make_home
 
 
@@ -145,3 +145,21 @@ def test_codex_home_env_and_empty_home(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CODEX_HOME", str(home / ".codex"))
     rc, out = run_json(capsys, "sessions", "list", "--agent", "codex", "--json")
     assert len(out) == 3
+
+
+def test_an_unnamed_thread_is_titled_by_its_first_prompt_cut_short(tmp_path):
+    sid = "01990000-0000-7000-8000-000000000002"
+    d = tmp_path / ".codex" / "sessions" / "2025" / "10" / "02"
+    d.mkdir(parents=True)
+    prompt = "Port the build\nto meson, keeping " + "every target " * 20
+    lines = [
+        {"timestamp": "2025-10-02T00:00:00Z", "type": "session_meta", "payload": {"id": sid, "cwd": "/w"}},
+        {"timestamp": "2025-10-02T00:00:01Z", "type": "response_item",
+         "payload": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}},
+        {"timestamp": "2025-10-02T00:00:02Z", "type": "response_item",
+         "payload": {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}},
+    ]
+    (d / ("rollout-2025-10-02T00-00-00-%s.jsonl" % sid)).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    title = CodexReader(str(tmp_path)).summary(sid)["title"]
+    assert title.startswith("Port the build to meson, keeping every target") and title.endswith("\u2026")
+    assert len(title) <= PROMPT_TITLE_LIMIT + 1

@@ -12,7 +12,7 @@ import pytest
 
 from perry_worker import opencode
 from perry_worker.__main__ import main
-from perry_worker.sessions import SessionStore
+from perry_worker.sessions import PROMPT_TITLE_LIMIT, SessionStore
 from tests.fixtures.worker_homes import (
     FIXTURES,
     OC_JSON_SESSION,
@@ -306,3 +306,50 @@ def test_xdg_data_home_is_honoured_without_home_option(tmp_path, monkeypatch, ca
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "none"))
     rc, sessions = run_json(capsys, "sessions", "list", "--json")
     assert [s["sessionId"] for s in sessions] == [OC_JSON_SESSION]
+
+
+# --------------------------------------------------------------------------- default titles
+
+
+@pytest.mark.parametrize("default", ["New session - 2026-11-25T10:38:53.521Z",
+                                     "Child session - 2026-11-25T10:38:53.521Z", ""])
+def test_a_default_title_shows_the_first_prompt(home, capsys, default):
+    # OpenCode keeps "New session - <time>" when the model names nothing (offline, title request failed).
+    with sqlite3.connect(str(oc_db_path(home))) as db:
+        db.execute("UPDATE session SET title = ? WHERE id = ?", (default, OC_SESSION))
+    rc, sessions = run_json(capsys, "--home", str(home), "sessions", "list", "--json")
+    listed = {s["sessionId"]: s["title"] for s in sessions}
+    assert listed[OC_SESSION] == '"Create hello.txt saying hello world"'  # the stored prompt, as OpenCode stored it
+    assert listed[OC_SESSION_2] == "Create hello file"  # a title of the model's own stays
+    rc, one = run_json(capsys, "--home", str(home), "sessions", "get", OC_SESSION, "--json")
+    assert one["title"] == '"Create hello.txt saying hello world"'
+
+
+def test_a_long_first_prompt_is_one_short_line(home):
+    with sqlite3.connect(str(oc_db_path(home))) as db:
+        db.execute("UPDATE session SET title = 'New session - 2026-01-02T03:04:05.678Z' WHERE id = ?", (OC_SESSION,))
+        [(mid,)] = db.execute("SELECT id FROM message WHERE session_id = ? AND json_extract(data, '$.role') = 'user' "
+                              "ORDER BY time_created LIMIT 1", (OC_SESSION,))
+        for pid, data in db.execute("SELECT id, data FROM part WHERE message_id = ?", (mid,)).fetchall():
+            part = json.loads(data)
+            if part.get("type") == "text":
+                part["text"] = "Refactor the parser\nso that " + "every rule " * 30
+                db.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(part), pid))
+    title = SessionStore(str(home)).get(OC_SESSION)["title"]
+    assert title.startswith("Refactor the parser so that every rule every rule") and "\n" not in title
+    assert title.endswith("\u2026") and len(title) <= PROMPT_TITLE_LIMIT + 1
+
+
+def test_a_title_that_only_looks_default_stays(home):
+    with sqlite3.connect(str(oc_db_path(home))) as db:
+        db.execute("UPDATE session SET title = 'New session - notes' WHERE id = ?", (OC_SESSION,))
+    assert SessionStore(str(home)).get(OC_SESSION)["title"] == "New session - notes"
+
+
+def test_the_json_storage_default_title_shows_the_first_prompt(tmp_path):
+    home = make_home(tmp_path, opencode=False, claude=False, codex=False)
+    [path] = (home / ".local/share/opencode/storage/session").rglob(f"{OC_JSON_SESSION}.json")
+    info = json.loads(path.read_text())
+    info["title"] = "New session - 2026-11-25T10:38:53.521Z"
+    path.write_text(json.dumps(info))
+    assert SessionStore(str(home)).get(OC_JSON_SESSION)["title"] == '"write a.txt please"'
