@@ -381,7 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"type": "error", "error": {"type": "authentication_error",
                                                         "message": "invalid x-api-key"}})
         else:
-            self._json(401, {"error": {"message": "Incorrect API key provided: sk-te***st.", "type":
+            self._json(401, {"error": {"message": "Incorrect API key provided: sk-te***st. You can find your API key "
+                                       "at https://platform.openai.com/account/api-keys.", "type":
                                        "invalid_request_error", "param": None, "code": "invalid_api_key"}})
 
     # -- OpenAI chat completions
