@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import E2E_PREFIX
+
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(180)]
 
 NAME = f"agent-{secrets.token_hex(2)}"
@@ -71,7 +73,7 @@ def agent_workspace(lab, docker_client):
     """A running workspace with the model server and OpenCode configured, and one real session."""
     r = lab.api("POST", "workspaces", json={"name": NAME})
     assert r.status_code == 201, r.text
-    container = docker_client.containers.get(f"perry-e2e-{NAME}")
+    container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
     modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
     put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
     container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
@@ -187,3 +189,37 @@ def test_dispatch_task_from_the_command_palette(page, lab, agent_workspace):
     page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
     page.shot("task-ended")
     assert status == "succeeded", task.inner_text()
+
+
+def test_a_failed_task_says_why_in_the_agents_words(page, lab, agent_workspace):
+    """The provider refuses the key: the task fails, and the panel and its notification say so
+    in OpenCode's own words, whole words and URLs, wrapped in the narrow sidebar."""
+    container, _ = agent_workspace
+    run(container, "pkill", "-f", "/tmp/modelserver.py", check=False)
+    container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--refuse-auth"],
+                       user="workspace", detach=True)
+    deadline = time.monotonic() + 20
+    while "ok" not in run(container, "sh", "-c", f"curl -sf http://127.0.0.1:{MODEL_PORT}/_health && echo ok",
+                          check=False):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    r = lab.api("POST", f"workspaces/{NAME}/tasks", json={"prompt": "Say OK once more"})
+    assert r.status_code == 201, r.text
+    item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
+    task = item.locator(".perry-task").filter(has_text="Say OK once more")
+    expect()(task).to_have_attribute("data-status", "failed", timeout=120_000)
+    reason = ("Incorrect API key provided: sk-te***st. You can find your API key at "
+              "https://platform.openai.com/account/api-keys. (HTTP 401)")
+    error = task.locator(".perry-error")
+    expect()(error).to_have_text(reason)
+    lines = error.evaluate("""e => { const r = document.createRange(); r.selectNodeContents(e);
+        return {rows: new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size,
+                overflow: e.scrollWidth - e.clientWidth}; }""")
+    assert lines["rows"] >= 2 and lines["overflow"] <= 0, lines  # wrapped, nothing sticks out
+    toast = page.locator(".Toastify__toast").filter(has_text=f"Task in {NAME} failed: Incorrect API key provided")
+    expect()(toast).to_be_visible()
+    # JupyterLab keeps 140 characters of a notification: Perry cuts before the URL, not inside it.
+    words = toast.locator(".jp-toast-message").inner_text()
+    assert words == f"Task in {NAME} failed: Incorrect API key provided: sk-te***st. You can find your API key at…", words
+    page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
+    page.shot("task-failed")
