@@ -12,11 +12,13 @@ task ends ``failed`` with the same kind of line in its record and its callback.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from ..conftest import TEST_PREFIX
 from .agents import CallbackServer, start_model, stop_model
+from .test_cli import perry
 from .test_claude_codex_in_workspace import agents_image, dispatch_and_wait, host_home, perry_config  # noqa: F401
 
 pytestmark = pytest.mark.engine
@@ -101,3 +103,26 @@ async def test_prompts_arrive_as_typed_and_failures_say_why(api, docker_client, 
     readable_line(task["error"], DOWN_WORDS[agent])
     assert callback["text"] == f"Failed: {task['error']}", callback
     assert task["summary"] is None  # nothing the agent said is passed off as its answer
+
+
+def test_the_cli_tells_the_agents_reason(served, docker_client):
+    """`perry chat`, `perry dispatch --wait`, `perry task` and `perry tasks` show the line."""
+    env = served
+    perry(env, "create", "failcli")
+    container = docker_client.containers.get(f"{TEST_PREFIX}failcli")
+    start_model(container, ["Hello."])
+    done = json.loads(perry(env, "dispatch", "failcli", "say hello", "--wait", "--json").stdout)
+    stop_model(container)
+    start_model(container, [], refuse_auth=True)
+    reason = ("Incorrect API key provided: sk-te***st. You can find your API key at "
+              "https://platform.openai.com/account/api-keys. (HTTP 401)")
+
+    chat = perry(env, "chat", "failcli", done["sessionId"], "still there?", check=False)
+    assert chat.returncode != 0 and reason in chat.stderr and "agent_failed" not in chat.stdout, chat
+    failed = perry(env, "dispatch", "failcli", "try again", "--wait", check=False)
+    assert failed.returncode == 1 and f"error: {reason}" in failed.stdout, failed
+    [task] = [t for t in json.loads(perry(env, "tasks", "failcli", "--json").stdout) if t["prompt"] == "try again"]
+    assert task["status"] == "failed" and task["error"] == reason and task["summary"] is None, task
+    assert f"error: {reason}" in perry(env, "task", "failcli", task["id"]).stdout
+    # Wide enough for the line in one row: the result column holds it whole.
+    assert reason in perry({**env, "COLUMNS": "400"}, "tasks", "failcli").stdout
