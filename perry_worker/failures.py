@@ -34,6 +34,8 @@ URL = re.compile(r"\S+://\S+")
 # OpenCode's log line for a failed request of the main agent (`--print-logs --log-level ERROR`);
 # its title requests (small=true) may fail without harm.
 OPENCODE_STREAM_ERROR = re.compile(r'message="stream error".*?\bsmall=false\b.*?\berror\.error="((?:[^"\\]|\\.)*)"')
+# ... and for an error it reports only as "Unexpected server error" with a ref: the reason.
+OPENCODE_FAILED = re.compile(r'message=failed ref=(\S+) error="((?:[^"\\]|\\.)*)"')
 ERROR_CLASS = re.compile(r"^(?:AI_)?[A-Za-z]*Error:\s*")
 CAUSE = re.compile(r"\s*\(cause: .*\)\s*$")
 CODEX_RETRY = re.compile(r"^Reconnecting\.\.\.\s*(?:\d+/\d+\s*)?(?:waiting for network\s*)?(?:\((.*)\))?\s*$",
@@ -90,12 +92,16 @@ def event_error(event: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+def _logged(text: str) -> str:
+    """A reason from an OpenCode log line, without its quoting, error class and cause."""
+    return one_line(CAUSE.sub("", ERROR_CLASS.sub("", text.replace('\\"', '"'))))
+
+
 def retry_notice(line: str) -> Optional[str]:
     """What an agent complains of in a line that says it will try the model again, or None."""
     match = OPENCODE_STREAM_ERROR.search(line)
     if match:
-        text = match.group(1).replace('\\"', '"')
-        return one_line(CAUSE.sub("", ERROR_CLASS.sub("", text)))
+        return _logged(match.group(1))
     if not line.lstrip().startswith("{"):
         return None
     try:
@@ -125,7 +131,9 @@ class Watch:
         self.agent = agent
         self.retry_seconds = retry_seconds
         self.clock = clock
-        self.error: Optional[str] = None  # the failure the agent stated
+        self.stated: Optional[str] = None  # the failure the agent stated
+        self.stated_ref: Optional[str] = None  # OpenCode: where its log says more
+        self.logged: Dict[str, str] = {}  # OpenCode: the reasons its log gives, by ref
         self.notice: Optional[str] = None  # its last complaint while retrying
         self.retrying_since: Optional[float] = None
 
@@ -139,10 +147,19 @@ class Watch:
         """The model answered: whatever the agent retried got through."""
         self.retrying_since = None
 
+    @property
+    def error(self) -> Optional[str]:
+        """The failure the agent stated, in the most telling words it gave for it."""
+        return self.logged.get(self.stated_ref or "") or self.stated
+
     def feed(self, line: str) -> None:
         notice = retry_notice(line)
         if notice is not None:
             self.retrying(notice)
+            return
+        logged = OPENCODE_FAILED.search(line)
+        if logged:
+            self.logged[logged.group(1)] = _logged(logged.group(2))
             return
         if not line.lstrip().startswith("{"):
             return
@@ -154,7 +171,9 @@ class Watch:
             return
         error = event_error(event)
         if error is not None:
-            self.error = error
+            self.stated = error
+            data = (event.get("error") or {}).get("data") if isinstance(event.get("error"), dict) else None
+            self.stated_ref = data.get("ref") if isinstance(data, dict) else None
         else:
             self.progress()  # any other event of the agent
 

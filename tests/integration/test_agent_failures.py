@@ -17,7 +17,7 @@ import json
 import pytest
 
 from ..conftest import TEST_PREFIX
-from .agents import CallbackServer, start_model, stop_model
+from .agents import CallbackServer, add_replies, start_model, stop_model
 from .test_cli import perry
 from .test_claude_codex_in_workspace import agents_image, dispatch_and_wait, host_home, perry_config  # noqa: F401
 
@@ -86,6 +86,11 @@ async def test_prompts_arrive_as_typed_and_failures_say_why(api, docker_client, 
     assert code == 200 and reply["text"] == "Second answer.", reply
     assert await user_messages(api, name, session_id) == [TASK_PROMPT, CHAT_PROMPT]
 
+    # The model answers with nothing at all (Claude Code asks it once more, by itself).
+    add_replies(container, ["", "", ""])
+    error = await failing_conversation(api, name, session_id)
+    assert error["message"] == f"{agent} ended without a reply", error
+
     # The provider refuses the key.
     stop_model(container)
     start_model(container, [], refuse_auth=True)
@@ -124,5 +129,8 @@ def test_the_cli_tells_the_agents_reason(served, docker_client):
     [task] = [t for t in json.loads(perry(env, "tasks", "failcli", "--json").stdout) if t["prompt"] == "try again"]
     assert task["status"] == "failed" and task["error"] == reason and task["summary"] is None, task
     assert f"error: {reason}" in perry(env, "task", "failcli", task["id"]).stdout
+    # The CLI itself fails: OpenCode says only "Unexpected server error"; its log says which.
+    failed = perry(env, "dispatch", "failcli", "once more", "--model", "nope/x", "--wait", check=False)
+    assert failed.returncode == 1 and "error: Model not found: nope/x." in failed.stdout, failed
     # Wide enough for the line in one row: the result column holds it whole.
     assert reason in perry({**env, "COLUMNS": "400"}, "tasks", "failcli").stdout

@@ -47,6 +47,14 @@ def test_the_agents_own_error_in_one_line(name, line):
     assert watch.verdict(1, (OUTPUT / name).read_text()) == line
 
 
+def test_opencode_unexpected_server_error_is_told_by_its_log():
+    # `--model nope/x`: the event says only "Unexpected server error" and a ref; the log line
+    # with that ref says what went wrong.
+    watch = watched("opencode-no-model.log")
+    assert watch.stated == "Unexpected server error. Check server logs for details."
+    assert watch.verdict(1) == "Model not found: nope/x. Did you mean: standardcompute?"
+
+
 def test_retry_notices_in_each_agents_words():
     said = "Cannot connect to API: Unable to connect. Is the computer able to access the url?"
     assert [retry_notice(x) for x in (OUTPUT / "opencode-down.log").read_text().splitlines()] == [
