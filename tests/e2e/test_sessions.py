@@ -223,3 +223,18 @@ def test_a_failed_task_says_why_in_the_agents_words(page, lab, agent_workspace):
     assert words == f"Task in {NAME} failed: Incorrect API key provided: sk-te***st. You can find your API key at…", words
     page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
     page.shot("task-failed")
+
+
+def test_a_failed_conversation_says_why(page, lab, agent_workspace):
+    """The key still refused: the continue box answers with OpenCode's reason, not an empty reply."""
+    view = page.locator(".perry-session-view")
+    count = view.locator(".perry-msg-assistant").count()
+    box = view.get_by_label("Message to the agent")
+    box.fill("Are you there?")
+    box.press("Control+Enter")
+    alert = view.locator(".perry-error[role=alert]")
+    expect()(alert).to_contain_text("Incorrect API key provided: sk-te***st. You can find your API key at "
+                                    "https://platform.openai.com/account/api-keys. (HTTP 401)", timeout=60_000)
+    assert alert.evaluate("e => e.scrollWidth - e.clientWidth") <= 0
+    assert view.locator(".perry-msg-assistant").count() == count  # no empty reply shown as one
+    page.shot("conversation-failed")
