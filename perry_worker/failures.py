@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Optional
 RETRY_SECONDS = 20.0  # how long an agent may keep retrying a model that does not answer
 LINE_LIMIT = 300  # characters in a failure line
 # Claude Code's own default is 10 retries over about three minutes; 2 end within seconds.
+# Defaults only: a value in the workspace's environment (Perry's `env` setting) wins.
 AGENT_ENV = {"claude": {"CLAUDE_CODE_MAX_RETRIES": "2"}}
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

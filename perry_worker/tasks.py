@@ -94,8 +94,9 @@ def prompt_input(prompt: str):
 
 
 def agent_env(agent: str, home: str, directory: str) -> dict:
-    # OpenCode takes its project from $PWD, not from the working directory.
-    return {**os.environ, **failures.AGENT_ENV.get(agent, {}), "HOME": home, "PWD": directory, "NO_COLOR": "1"}
+    # OpenCode takes its project from $PWD, not from the working directory. Perry's settings for
+    # the agent are defaults: the workspace's own environment wins.
+    return {**failures.AGENT_ENV.get(agent, {}), **os.environ, "HOME": home, "PWD": directory, "NO_COLOR": "1"}
 
 
 def start(home: str, task_id: str, agent: str, prompt: str, directory: str,
