@@ -20,11 +20,13 @@ Standard library only: this runs inside workspaces.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from typing import Any, Callable, Dict, Optional
 
 RETRY_SECONDS = 20.0  # how long an agent may keep retrying a model that does not answer
+RETRY_ENV = "PERRY_AGENT_RETRY_SECONDS"  # set in the workspace (Perry's `env` setting) to change it
 LINE_LIMIT = 300  # characters in a failure line
 # Claude Code's own default is 10 retries over about three minutes; 2 end within seconds.
 # Defaults only: a value in the workspace's environment (Perry's `env` setting) wins.
@@ -124,13 +126,20 @@ def retry_notice(line: str) -> Optional[str]:
     return None
 
 
+def _retry_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(RETRY_ENV, RETRY_SECONDS)))
+    except ValueError:
+        return RETRY_SECONDS
+
+
 class Watch:
     """Follows one agent run's output lines and says whether, and why, it failed."""
 
-    def __init__(self, agent: str, retry_seconds: float = RETRY_SECONDS,
+    def __init__(self, agent: str, retry_seconds: Optional[float] = None,
                  clock: Callable[[], float] = time.monotonic):
         self.agent = agent
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = retry_seconds if retry_seconds is not None else _retry_seconds()
         self.clock = clock
         self.stated: Optional[str] = None  # the failure the agent stated
         self.stated_ref: Optional[str] = None  # OpenCode: where its log says more

@@ -122,3 +122,10 @@ def test_one_line_cuts_between_words_and_never_inside_a_url():
     assert cut == "The provider said no. See…"
     assert one_line("word " * 100, 30) == ("word " * 5).strip() + "…"
     assert len(one_line("x" * 1000)) == 300
+
+
+def test_the_retry_time_is_the_workspaces_to_choose(monkeypatch):
+    monkeypatch.setenv("PERRY_AGENT_RETRY_SECONDS", "90")
+    assert Watch("codex").retry_seconds == 90
+    monkeypatch.setenv("PERRY_AGENT_RETRY_SECONDS", "soon")
+    assert Watch("codex").retry_seconds == 20
