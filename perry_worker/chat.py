@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import failures, procs
 from .agents import AGENTS
-from .tasks import SESSION_ID, _final_text, agent_env, json_events, prompt_input
+from .tasks import SESSION_ID, agent_env, final_text, json_events, prompt_input
 
 OnPart = Optional[Callable[[Dict[str, Any]], None]]
 
@@ -147,7 +147,7 @@ def _run(argv: List[str], directory: str, home: str, timeout: float, prompt: str
         watch.feed(rest.decode("utf-8", "replace"))
     agent.wait()
     output = out.decode("utf-8", "replace")
-    reason = watch.verdict(agent.returncode, err.decode("utf-8", "replace") or output, _final_text(output))
+    reason = watch.verdict(agent.returncode, err.decode("utf-8", "replace") or output, final_text(output))
     if reason:
         raise AgentFailed(reason)
     return output
@@ -284,7 +284,7 @@ def _from_stream(session_id: str, agent: str, via: str, output: str) -> Dict[str
         part = event.get("part")
         if isinstance(part, dict):
             parts.extend(_text_parts([part]))
-    text = _joined(parts) or _final_text(output).strip()
+    text = _joined(parts) or final_text(output).strip()
     if not parts and text:
         parts = [{"type": "text", "text": text}]
     found: Optional[str] = (SESSION_ID.findall(output) or [session_id])[0]

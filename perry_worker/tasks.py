@@ -151,7 +151,7 @@ def run(home: str, task_id: str) -> int:
     task = _read(home, task_id) or task
     output = _output(folder)
     cancelled = cancelled["flag"] or os.path.exists(os.path.join(folder, "cancel"))
-    text = _final_text(output)
+    text = final_text(output)
     error = None if cancelled else (gave_up or watch.verdict(code, output, text))
     task.update(exitCode=code, ended=_now(),
                 status="cancelled" if cancelled else ("failed" if error else "succeeded"))
@@ -218,7 +218,7 @@ def json_events(output: str):
             yield event
 
 
-def _final_text(output: str) -> str:
+def final_text(output: str) -> str:
     """The agent's last words in its JSON event stream ("" when it said nothing)."""
     last_text = ""
     for event in json_events(output):
