@@ -5,7 +5,9 @@ the workspace's loopback). The server only knows the sessions of the project it
 was started in and those it loaded; a session it does not know (made by
 `opencode run` before the server started: the case that hung the original Perry's
 UI) falls back to `opencode run --session ID`. Claude Code is `claude -p --resume`,
-Codex `codex exec resume`. Everything is bounded by a timeout.
+Codex `codex exec resume`, each given the message on its stdin. Everything is bounded by
+a timeout; an agent that fails raises AgentFailed with its own reason (failures.py) as
+soon as it is known, and a reply with nothing in it is a failure too.
 """
 
 from __future__ import annotations
