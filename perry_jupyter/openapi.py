@@ -51,6 +51,12 @@ ERROR_RESPONSES = {
 }
 
 
+# A conversation whose agent fails: not the engine's fault, so a response of its own.
+AGENT_FAILED = ("AgentFailed", "The agent failed (code `agent_failed`): the model was unreachable, refused the "
+                "credentials, the CLI exited non-zero or gave no reply. The message is the agent's own reason "
+                "in one readable line, sent as soon as the agent said so (or gave up retrying the model)")
+
+
 def _errors(*statuses: str) -> dict:
     return {s: {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"} for s in ("403", *statuses)}
 
@@ -207,7 +213,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                     "properties": {"text": NON_BLANK}}}}},
                 "responses": {"200": _json({"type": "object", "properties": {
                     "sessionId": {"type": "string"}, "agent": {"type": "string"}, "via": {"type": "string"},
-                    "text": {"type": "string"}, "reply": _ref("Message")}}), **_errors(*WS_STATE, "413")}}},
+                    "text": {"type": "string"}, "reply": _ref("Message")}}), **_errors(*WS_STATE, "413"),
+                    "502": {"$ref": f"#/components/responses/{AGENT_FAILED[0]}"}}}},
         "/perry/api/workspaces/{name}/tasks": {
             "get": {"summary": "The workspace's dispatched tasks, newest first", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -359,9 +366,13 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
             "created": {"type": "string"}, "started": {"type": "string", "nullable": True},
             "ended": {"type": "string", "nullable": True}, "exitCode": {"type": "integer", "nullable": True},
-            "summary": {"type": "string", "nullable": True},
+            "summary": {"type": "string", "nullable": True,
+                        "description": "The agent's last words (its answer), one line; null when it said nothing"},
             "outputTail": {"type": "array", "items": {"type": "string"}},
-            "error": {"type": "string", "nullable": True},
+            "error": {"type": "string", "nullable": True,
+                      "description": "Why a failed task failed: the agent's own reason in one readable line (the "
+                                     "same `agent_failed` reasons a conversation answers with 502); the callback's "
+                                     "text is `Failed: <error>`"},
             "callback": {"type": "object", "nullable": True, "properties": {
                 "url": {"type": "string"}, "delivered": {"type": "boolean"}, "attempts": {"type": "integer"},
                 "lastError": {"type": "string", "nullable": True},
@@ -426,6 +437,6 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "schemas": schemas,
             "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}},
             "responses": {name: _json(_ref("Error"), description)
-                          for name, description in ERROR_RESPONSES.values()},
+                          for name, description in (*ERROR_RESPONSES.values(), AGENT_FAILED)},
         },
     }

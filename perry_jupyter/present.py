@@ -359,10 +359,17 @@ def task(data: dict, output: bool = False, must_succeed: bool = False) -> Fields
                   exit_code=1 if must_succeed and word != "succeeded" else 0)
 
 
+def _task_result(task: dict) -> Cell:
+    """A failed task's reason (the agent's own line), else what the agent said last."""
+    if task.get("status") == "failed" and task.get("error"):
+        return Cell(str(task["error"]), "error")
+    return Cell(str(task.get("summary") or ""))
+
+
 def tasks(found: list[dict], workspace: str = "", prog: str = "perry") -> Table:
     rows = [[Cell(str(t.get("id")), "code"), Cell(str(t.get("agent"))), status(t.get("status"), TASK_TONE),
-             Cell(age(t.get("created"))), Cell(str(t.get("prompt"))[:80])] for t in found]
-    return Table(["id", "agent", "status", "age", "prompt"], rows, kind="tasks", wrap=("prompt",),
+             Cell(age(t.get("created"))), Cell(str(t.get("prompt"))[:80]), _task_result(t)] for t in found]
+    return Table(["id", "agent", "status", "age", "prompt", "result"], rows, kind="tasks", wrap=("prompt", "result"),
                  empty=f"No tasks in {workspace or 'this workspace'} yet; hand one over with "
                        f"`{prog} dispatch {workspace or 'NAME'} \"...\"`.")
 

@@ -320,6 +320,7 @@ def cmd_task_run(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from .chat import ChatError, continue_session
+    from .failures import one_line
     from .sessions import BadRequest, NotFound
 
     home = _home(args)
@@ -333,8 +334,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except (NotFound, BadRequest) as e:
         _print_json({"error": {"code": "not_found" if isinstance(e, NotFound) else "bad_request", "message": str(e)}})
         return 2
-    except ChatError as e:
-        _print_json({"error": {"code": "agent_error", "message": str(e)}})
+    except ChatError as e:  # the agent gave no reply: its reason, in one line
+        _print_json({"error": {"code": "agent_failed", "message": one_line(str(e))}})
         return 1
     _print_json(result)
     return 0

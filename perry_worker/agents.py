@@ -2,8 +2,8 @@
 
 The worker (inside workspaces), the server's core, the CLI, the notebook widgets and the
 OpenAPI document all read this list; the panel gets it from ``GET /perry/api/info``.
-Adding an agent is one entry here plus its session reader and its command lines in
-``tasks.py`` and ``chat.py``.
+Adding an agent is one entry here plus its session reader, its command lines in
+``tasks.py`` and ``chat.py``, and how it states a failure in ``failures.py``.
 
 Standard library only: this runs inside workspaces, where only python3 is sure to exist.
 """

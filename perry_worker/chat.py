@@ -5,7 +5,9 @@ the workspace's loopback). The server only knows the sessions of the project it
 was started in and those it loaded; a session it does not know (made by
 `opencode run` before the server started: the case that hung the original Perry's
 UI) falls back to `opencode run --session ID`. Claude Code is `claude -p --resume`,
-Codex `codex exec resume`. Everything is bounded by a timeout.
+Codex `codex exec resume`, each given the message on its stdin. Everything is bounded by
+a timeout; an agent that fails raises AgentFailed with its own reason (failures.py) as
+soon as it is known, and a reply with nothing in it is a failure too.
 """
 
 from __future__ import annotations
@@ -16,22 +18,32 @@ import signal
 import socket
 import subprocess
 import select
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any, Callable, Dict, List, Optional
 
-from . import procs
-from .tasks import SESSION_ID, json_events, summarize
+from . import failures, procs
+from .agents import AGENTS
+from .tasks import SESSION_ID, agent_env, final_text, json_events, prompt_input
 
 OnPart = Optional[Callable[[Dict[str, Any]], None]]
 
 SERVE_FILE = os.path.join(".perry", "opencode-serve.json")
+BUSY_IS_PROGRESS = 3.0  # seconds of `opencode serve` working on a turn that mean the model answers
 
 
 class ChatError(Exception):
     pass
+
+
+class AgentFailed(ChatError):
+    """The agent ran and failed; the message is its own reason, in one line."""
+
+
+AGENT_OF_CLI = {a.cli: a.name for a in AGENTS.values()}
 
 
 def _free_port() -> int:
@@ -94,42 +106,52 @@ def _text_parts(parts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
-def _run(argv: List[str], directory: str, home: str, timeout: float, on_part: OnPart = None) -> str:
-    """Run the agent's one-shot command; its stdout. Each reply part it prints goes to
-    ``on_part`` as it comes, so a listener sees the answer grow."""
-    env = dict(os.environ, HOME=home, PWD=directory, NO_COLOR="1")
+def _run(argv: List[str], directory: str, home: str, timeout: float, prompt: str, on_part: OnPart = None) -> str:
+    """Run the agent's one-shot command with ``prompt`` on its stdin; its stdout. Each reply part
+    it prints goes to ``on_part`` as it comes, so a listener sees the answer grow. An agent that
+    fails raises AgentFailed with its own reason, as soon as it is known."""
+    agent_name = AGENT_OF_CLI.get(argv[0], argv[0])
+    watch = failures.Watch(agent_name)
     try:
-        agent = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True)
+        with prompt_input(prompt) as stdin:
+            agent = subprocess.Popen(argv, cwd=directory, env=agent_env(agent_name, home, directory), stdin=stdin,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
-        raise ChatError("cannot run %s: %s" % (argv[0], e)) from None
-    out, err, pending = bytearray(), bytearray(), b""
+        raise AgentFailed("cannot run %s: %s" % (argv[0], e)) from None
+    out, err = bytearray(), bytearray()
     streams = {agent.stdout.fileno(): out, agent.stderr.fileno(): err}
+    pending = {fd: b"" for fd in streams}
     deadline = time.monotonic() + timeout
     while streams:
         left = deadline - time.monotonic()
-        ready = select.select(list(streams), [], [], max(left, 0))[0] if left > 0 else []
-        if not ready:
+        if left <= 0:
             procs.end_tree(agent.pid)  # the agent and whatever its tools started
             agent.wait()
-            raise ChatError("%s did not answer within %.0fs" % (argv[0], timeout))
-        for fd in ready:
+            raise AgentFailed("%s did not answer within %.0fs" % (argv[0], timeout))
+        for fd in select.select(list(streams), [], [], min(left, 1.0))[0]:
             chunk = os.read(fd, 65536)
             if not chunk:
                 del streams[fd]
                 continue
             streams[fd].extend(chunk)
-            if fd == agent.stdout.fileno() and on_part is not None:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    for part in _event_parts(line):
-                        on_part(part)
+            pending[fd] += chunk
+            *lines, pending[fd] = pending[fd].split(b"\n")
+            for line in lines:
+                watch.feed(line.decode("utf-8", "replace"))
+                for part in _event_parts(line) if fd == agent.stdout.fileno() and on_part is not None else []:
+                    on_part(part)
+        reason = watch.overdue()
+        if reason:
+            procs.end_tree(agent.pid)
+            agent.wait()
+            raise AgentFailed(reason)
+    for rest in pending.values():
+        watch.feed(rest.decode("utf-8", "replace"))
     agent.wait()
     output = out.decode("utf-8", "replace")
-    if agent.returncode != 0:
-        tail = (err.decode("utf-8", "replace") or output).strip().splitlines()[-3:]
-        raise ChatError("%s failed (exit %d): %s" % (argv[0], agent.returncode, " | ".join(tail)))
+    reason = watch.verdict(agent.returncode, err.decode("utf-8", "replace") or output, final_text(output))
+    if reason:
+        raise AgentFailed(reason)
     return output
 
 
@@ -163,6 +185,49 @@ def _event_parts(line: bytes) -> List[Dict[str, Any]]:
     return []
 
 
+def _serve_message(url: str, session_id: str, query: str, text: str, timeout: float) -> Any:
+    """POST the message to `opencode serve` and wait for the reply, while watching the session's
+    status: when OpenCode has been retrying the model too long, abort the turn and fail with
+    OpenCode's own complaint instead of waiting out its retries."""
+    watch = failures.Watch("opencode")
+    answer: Dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            answer["reply"] = _http("POST", "%s/session/%s/message%s" % (url, session_id, query),
+                                    {"parts": [{"type": "text", "text": text}]}, timeout=timeout)
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            answer["error"] = e
+
+    sender = threading.Thread(target=post, daemon=True)
+    sender.start()
+    busy_since = None
+    while sender.is_alive():
+        sender.join(0.5)
+        try:
+            status = (_http("GET", "%s/session/status%s" % (url, query), timeout=5) or {}).get(session_id) or {}
+        except (OSError, urllib.error.URLError, ValueError):
+            continue
+        if status.get("type") == "retry":
+            busy_since = None
+            watch.retrying(failures.one_line(status.get("message") or "the model did not answer"))
+        elif status.get("type") == "busy":
+            # Busy between two retries too, but only for the moment a refused request takes.
+            busy_since = busy_since or time.monotonic()
+            if time.monotonic() - busy_since > BUSY_IS_PROGRESS:
+                watch.progress()
+        reason = watch.overdue()
+        if reason:
+            try:
+                _http("POST", "%s/session/%s/abort%s" % (url, session_id, query), timeout=10)
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+            raise AgentFailed(reason)
+    if "error" in answer:
+        raise ChatError("opencode serve did not answer within %.0fs: %s" % (timeout, answer["error"]))
+    return answer.get("reply")
+
+
 def continue_session(home: str, session: Dict[str, Any], text: str, timeout: float = 300.0,
                      on_part: OnPart = None) -> Dict[str, Any]:
     """Send ``text`` into ``session`` (the common session shape); returns the reply.
@@ -186,26 +251,27 @@ def continue_session(home: str, session: Dict[str, Any], text: str, timeout: flo
         except (OSError, urllib.error.URLError, ValueError):
             known = False
         if known:
-            try:
-                reply = _http("POST", "%s/session/%s/message%s" % (url, session_id, query),
-                              {"parts": [{"type": "text", "text": text}]}, timeout=timeout)
-            except (OSError, urllib.error.URLError) as e:
-                raise ChatError("opencode serve did not answer within %.0fs: %s" % (timeout, e)) from None
+            reply = _serve_message(url, session_id, query, text, timeout)
             parts = _text_parts((reply or {}).get("parts") or [])
+            error = ((reply or {}).get("info") or {}).get("error")
+            if isinstance(error, dict):
+                raise AgentFailed(failures.event_error({"type": "error", "error": error}))
+            if not parts:
+                raise AgentFailed("opencode ended without a reply")
             for part in parts if on_part is not None else []:
                 on_part(part)
             return {"sessionId": session_id, "agent": agent, "via": "opencode serve",
                     "reply": {"role": "assistant", "parts": parts}, "text": _joined(parts)}
-        output = _run(["opencode", "run", "--format", "json", "--session", session_id, text], directory, home,
-                      timeout, on_part)
+        output = _run(["opencode", "run", "--format", "json", "--print-logs", "--log-level", "ERROR",
+                       "--session", session_id], directory, home, timeout, text, on_part)
         return _from_stream(session_id, agent, "opencode run", output)
     if agent == "claude":
-        output = _run(["claude", "-p", text, "--resume", session_id, "--output-format", "stream-json",
-                       "--verbose", "--permission-mode", "bypassPermissions"], directory, home, timeout, on_part)
+        output = _run(["claude", "-p", "--resume", session_id, "--output-format", "stream-json",
+                       "--verbose", "--permission-mode", "bypassPermissions"], directory, home, timeout, text, on_part)
         return _from_stream(session_id, agent, "claude -p --resume", output)
     if agent == "codex":
         output = _run(["codex", "exec", "--json", "--skip-git-repo-check", "--sandbox", "danger-full-access",
-                       "resume", session_id, text], directory, home, timeout, on_part)
+                       "resume", session_id, "-"], directory, home, timeout, text, on_part)
         return _from_stream(session_id, agent, "codex exec resume", output)
     raise ChatError("cannot continue %s sessions" % agent)
 
@@ -220,7 +286,7 @@ def _from_stream(session_id: str, agent: str, via: str, output: str) -> Dict[str
         part = event.get("part")
         if isinstance(part, dict):
             parts.extend(_text_parts([part]))
-    text = _joined(parts) or summarize(output)
+    text = _joined(parts) or final_text(output).strip()
     if not parts and text:
         parts = [{"type": "text", "text": text}]
     found: Optional[str] = (SESSION_ID.findall(output) or [session_id])[0]

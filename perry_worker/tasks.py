@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 
-from . import procs
+from . import failures, procs
 
 FINAL = ("succeeded", "failed", "cancelled")
 SESSION_ID = re.compile(r'"(?:sessionID|session_id|thread_id)"\s*:\s*"([A-Za-z0-9_.:-]+)"')
@@ -61,23 +63,40 @@ def _write(home: str, task: dict) -> None:
 
 
 def agent_command(task: dict) -> list[str]:
-    """The agent's own non-interactive command line for a task."""
-    agent, prompt, session, model = task["agent"], task["prompt"], task.get("sessionId"), task.get("model")
-    if prompt.startswith("-"):
-        prompt = " " + prompt  # never read as an option
+    """The agent's own non-interactive command line for a task; the prompt goes to its stdin.
+
+    On the command line a prompt is not safe: `opencode run` wraps an argument holding a space
+    in literal quotes, and a leading dash reads as an option. All three CLIs take the prompt
+    from stdin as it is, byte for byte."""
+    agent, session, model = task["agent"], task.get("sessionId"), task.get("model")
     if agent == "opencode":
-        return ["opencode", "run", "--format", "json", "--auto",
-                *(["--session", session] if session else []), *(["--model", model] if model else []), prompt]
+        # The log lines at ERROR level are how OpenCode tells that it retries the model.
+        return ["opencode", "run", "--format", "json", "--auto", "--print-logs", "--log-level", "ERROR",
+                *(["--session", session] if session else []), *(["--model", model] if model else [])]
     if agent == "claude":
-        return ["claude", "-p", prompt, "--output-format", "stream-json", "--verbose",
+        return ["claude", "-p", "--output-format", "stream-json", "--verbose",
                 "--permission-mode", "bypassPermissions",
                 *(["--resume", session] if session else []), *(["--model", model] if model else [])]
     if agent == "codex":
         # The workspace is the sandbox: Codex' own bubblewrap sandbox does not nest in containers.
         base = ["codex", "exec", "--json", "--skip-git-repo-check", "--sandbox", "danger-full-access",
                 *(["--model", model] if model else [])]
-        return [*base, "resume", session, prompt] if session else [*base, prompt]
+        return [*base, "resume", session, "-"] if session else [*base, "-"]  # "-": the prompt is on stdin
     raise ValueError(f"unknown agent {agent!r}")
+
+
+def prompt_input(prompt: str):
+    """An open file holding ``prompt``, for an agent's stdin (a pipe could fill before it reads)."""
+    stdin = tempfile.TemporaryFile()
+    stdin.write(prompt.encode("utf-8"))
+    stdin.seek(0)
+    return stdin
+
+
+def agent_env(agent: str, home: str, directory: str) -> dict:
+    # OpenCode takes its project from $PWD, not from the working directory. Perry's settings for
+    # the agent are defaults: the workspace's own environment wins.
+    return {**failures.AGENT_ENV.get(agent, {}), **os.environ, "HOME": home, "PWD": directory, "NO_COLOR": "1"}
 
 
 def start(home: str, task_id: str, agent: str, prompt: str, directory: str,
@@ -116,28 +135,62 @@ def run(home: str, task_id: str) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    watch = failures.Watch(task["agent"])
+    gave_up = None
     with open(os.path.join(folder, "output.log"), "ab") as out:
         try:
             directory = task["directory"] or home
-            # OpenCode takes its project from $PWD, not from the working directory.
-            child = subprocess.Popen(agent_command(task), cwd=directory, stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "HOME": home, "PWD": directory, "NO_COLOR": "1"})
+            with prompt_input(task["prompt"]) as stdin:
+                child = subprocess.Popen(agent_command(task), cwd=directory, stdin=stdin, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=agent_env(task["agent"], home, directory))
+            gave_up = _follow(child, out, watch)
             code = child.wait()
         except OSError as e:
             out.write(f"perry: could not start {task['agent']}: {e}\n".encode())
             code = 127
     task = _read(home, task_id) or task
     output = _output(folder)
+    cancelled = cancelled["flag"] or os.path.exists(os.path.join(folder, "cancel"))
+    text = final_text(output)
+    error = None if cancelled else (gave_up or watch.verdict(code, output, text))
     task.update(exitCode=code, ended=_now(),
-                status="cancelled" if cancelled["flag"] or os.path.exists(os.path.join(folder, "cancel")) else
-                ("succeeded" if code == 0 else "failed"))
+                status="cancelled" if cancelled else ("failed" if error else "succeeded"))
     found = SESSION_ID.findall(output)
     if found and not task.get("sessionId"):
         task["sessionId"] = found[0]
-    task["summary"] = summarize(output)
+    task["summary"] = failures.one_line(text, 280) if text else None
+    task["error"] = error
     _write(home, task)
     return 0
+
+
+def _follow(child: subprocess.Popen, out, watch: failures.Watch) -> str | None:
+    """Copy the agent's output to the log, line by line, through ``watch``; ends the agent when
+    the watch gives up on it (the reason is returned)."""
+    fd, pending = child.stdout.fileno(), b""
+    while True:
+        try:
+            ready = select.select([fd], [], [], 1.0)[0]
+        except InterruptedError:
+            continue
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out.write(chunk)
+            out.flush()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                watch.feed(line.decode("utf-8", "replace"))
+        reason = watch.overdue()
+        if reason:
+            procs.end_tree(child.pid)
+            out.write(f"perry: gave up: {reason}\n".encode())
+            return reason
+    if pending:
+        watch.feed(pending.decode("utf-8", "replace"))
+    return None
 
 
 def _output(folder: str, limit: int = 2_000_000) -> str:
@@ -165,12 +218,13 @@ def json_events(output: str):
             yield event
 
 
-def summarize(output: str) -> str:
-    """The agent's last words: its final text in JSON event streams, else the last output line."""
-    last_text = None
+def final_text(output: str) -> str:
+    """The agent's last words in its JSON event stream ("" when it said nothing)."""
+    last_text = ""
     for event in json_events(output):
         if event.get("type") == "result" and isinstance(event.get("result"), str):
-            last_text = event["result"]  # Claude Code's final answer
+            if not event.get("is_error"):
+                last_text = event["result"]  # Claude Code's final answer
         elif event.get("type") == "text":
             part = event.get("part") if isinstance(event.get("part"), dict) else event
             if isinstance(part.get("text"), str) and part["text"].strip():
@@ -179,11 +233,7 @@ def summarize(output: str) -> str:
             item = event["item"]
             if item.get("type") in ("agent_message", "assistant_message") and isinstance(item.get("text"), str):
                 last_text = item["text"]
-    if last_text is None:
-        lines = [ANSI.sub("", x).strip() for x in output.splitlines() if x.strip()]
-        last_text = lines[-1] if lines else ""
-    text = " ".join(last_text.split())
-    return text[:280] + ("…" if len(text) > 280 else "")
+    return last_text
 
 
 def _runner_running(task: dict) -> bool:

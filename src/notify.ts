@@ -2,6 +2,7 @@
 import { Notification } from '@jupyterlab/apputils';
 
 import { ITask, IWorkspace } from './api';
+import { failureNotice } from './failures';
 
 export function workspaceReady(ws: IWorkspace): void {
   Notification.success(`Workspace ${ws.name} is ready`, { autoClose: 5000 });
@@ -18,8 +19,7 @@ export function taskEnded(task: ITask): void {
   if (task.status === 'succeeded') {
     Notification.success(text, { autoClose: 8000 });
   } else if (task.status === 'failed') {
-    const why = task.error || task.summary;
-    Notification.error(why ? `${text} (${why})` : text, { autoClose: false });
+    Notification.error(failureNotice(task), { autoClose: false });
   } else {
     Notification.info(text, { autoClose: 5000 });
   }

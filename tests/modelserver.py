@@ -23,6 +23,9 @@ OpenAI client), ``POST /v1/messages`` (Anthropic Messages API, stream or not; Cl
 tests driving a server in a container: ``GET /_requests``, ``GET /_responses``,
 ``POST /_replies`` (JSON list of replies to append to the queue), ``GET /_health``.
 
+``refuse_auth=True`` (``--refuse-auth``) makes every model request answer 401 with the
+provider's own error body, as a provider does for a wrong key: the agents' failure path.
+
 A reply (in the queue, the script file or ``/_replies``) is one of:
 
 - ``"some text"`` or ``{"text": "some text"}``
@@ -166,8 +169,10 @@ class ModelServer:
         tools_required: bool = True,
         log_path: Optional[str] = None,
         delay: float = 0.0,
+        refuse_auth: bool = False,
     ) -> None:
         self.default = default
+        self.refuse_auth = refuse_auth
         self.title = title
         self.tools_required = tools_required
         self.delay = delay  # seconds between streamed chunks (to test live views)
@@ -349,7 +354,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            if path in ("/v1/chat/completions", "/chat/completions"):
+            if self.model.refuse_auth and path.startswith(("/v1/", "/chat/", "/messages", "/responses")):
+                self._refuse(path)
+            elif path in ("/v1/chat/completions", "/chat/completions"):
                 self._openai_chat(path, body)
             elif path in ("/v1/messages", "/messages"):
                 self._anthropic(path, body)
@@ -365,6 +372,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(404, {"error": {"type": "not_found_error", "message": "no route %s" % path}})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away mid-stream
+
+    def _refuse(self, path: str) -> None:
+        """401 in the wire format of the API asked (Anthropic's or OpenAI's)."""
+        with self.model._lock:
+            self.model.requests.append({"api": "refused", "path": path, "kind": "refused", "time": time.time()})
+        if "/messages" in path:
+            self._json(401, {"type": "error", "error": {"type": "authentication_error",
+                                                        "message": "invalid x-api-key"}})
+        else:
+            self._json(401, {"error": {"message": "Incorrect API key provided: sk-te***st. You can find your API key "
+                                       "at https://platform.openai.com/account/api-keys.", "type":
+                                       "invalid_request_error", "param": None, "code": "invalid_api_key"}})
 
     # -- OpenAI chat completions
 
@@ -550,6 +569,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--title", help="the answer to title requests")
     parser.add_argument("--log", help="append each request and reply as a JSON line to this file")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between streamed chunks")
+    parser.add_argument("--refuse-auth", action="store_true", help="answer every model request 401")
     args = parser.parse_args(argv)
     script = load_script(args.script) if args.script else {}
     server = ModelServer(
@@ -561,6 +581,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         port=args.port,
         log_path=args.log,
         delay=args.delay,
+        refuse_auth=args.refuse_auth,
     )
     print("modelserver listening on %s" % server.url, flush=True)
     try:

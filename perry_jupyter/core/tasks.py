@@ -223,7 +223,9 @@ class TaskManager:
         if not callback or callback["delivered"] or time.time() < callback.get("nextAttempt", 0):
             return
         verb = {"succeeded": "Done", "failed": "Failed", "cancelled": "Cancelled"}[task["status"]]
-        summary = task.get("summary") or task.get("error") or f"{task['agent']} task in {task['workspace']}"
+        # A failed task's words are its error line: whatever the agent said last is not why it failed.
+        summary = (task.get("error") if task["status"] == "failed" else None) or task.get("summary") or \
+            task.get("error") or f"{task['agent']} task in {task['workspace']}"
         payload = {"text": f"{verb}: {summary}", "mode": "now", "task": public(task)}
         # Delivery is at least once (a crash between the answer and saving it repeats the POST):
         # the key lets a receiver drop the repeat.

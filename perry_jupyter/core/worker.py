@@ -67,9 +67,8 @@ def _answer(name: str, result: dict[str, Any]) -> Any:
             from .errors import InvalidInput
 
             raise InvalidInput(err.get("message") or "invalid input")
-        if err.get("code") == "agent_error":
-            raise PerryError(f"the agent in {name!r} did not answer: {err.get('message')}",
-                             code="agent_error", status=502)
+        if err.get("code") == "agent_failed":  # the agent's own reason, one line
+            raise PerryError(err.get("message") or "the agent failed", code="agent_failed", status=502)
         raise PerryError(f"perry-worker in {name!r}: {err.get('message')}", code="worker_error", status=502)
     if result["exitCode"] != 0 or answer is None:
         detail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["no output"]

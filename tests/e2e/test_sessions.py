@@ -189,3 +189,52 @@ def test_dispatch_task_from_the_command_palette(page, lab, agent_workspace):
     page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
     page.shot("task-ended")
     assert status == "succeeded", task.inner_text()
+
+
+def test_a_failed_task_says_why_in_the_agents_words(page, lab, agent_workspace):
+    """The provider refuses the key: the task fails, and the panel and its notification say so
+    in OpenCode's own words, whole words and URLs, wrapped in the narrow sidebar."""
+    container, _ = agent_workspace
+    run(container, "pkill", "-f", "/tmp/modelserver.py", check=False)
+    container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--refuse-auth"],
+                       user="workspace", detach=True)
+    deadline = time.monotonic() + 20
+    while "ok" not in run(container, "sh", "-c", f"curl -sf http://127.0.0.1:{MODEL_PORT}/_health && echo ok",
+                          check=False):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    r = lab.api("POST", f"workspaces/{NAME}/tasks", json={"prompt": "Say OK once more"})
+    assert r.status_code == 201, r.text
+    item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
+    task = item.locator(".perry-task").filter(has_text="Say OK once more")
+    expect()(task).to_have_attribute("data-status", "failed", timeout=120_000)
+    reason = ("Incorrect API key provided: sk-te***st. You can find your API key at "
+              "https://platform.openai.com/account/api-keys. (HTTP 401)")
+    error = task.locator(".perry-error")
+    expect()(error).to_have_text(reason)
+    lines = error.evaluate("""e => { const r = document.createRange(); r.selectNodeContents(e);
+        return {rows: new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size,
+                overflow: e.scrollWidth - e.clientWidth}; }""")
+    assert lines["rows"] >= 2 and lines["overflow"] <= 0, lines  # wrapped, nothing sticks out
+    toast = page.locator(".Toastify__toast").filter(has_text=f"Task in {NAME} failed: Incorrect API key provided")
+    expect()(toast).to_be_visible()
+    # JupyterLab keeps 140 characters of a notification: Perry cuts before the URL, not inside it.
+    words = toast.locator(".jp-toast-message").inner_text()
+    assert words == f"Task in {NAME} failed: Incorrect API key provided: sk-te***st. You can find your API key at…", words
+    page.wait_for_timeout(1000)  # let the toast slide in for the screenshot
+    page.shot("task-failed")
+
+
+def test_a_failed_conversation_says_why(page, lab, agent_workspace):
+    """The key still refused: the continue box answers with OpenCode's reason, not an empty reply."""
+    view = page.locator(".perry-session-view")
+    count = view.locator(".perry-msg-assistant").count()
+    box = view.get_by_label("Message to the agent")
+    box.fill("Are you there?")
+    box.press("Control+Enter")
+    alert = view.locator(".perry-error[role=alert]")
+    expect()(alert).to_contain_text("Incorrect API key provided: sk-te***st. You can find your API key at "
+                                    "https://platform.openai.com/account/api-keys. (HTTP 401)", timeout=60_000)
+    assert alert.evaluate("e => e.scrollWidth - e.clientWidth") <= 0
+    assert view.locator(".perry-msg-assistant").count() == count  # no empty reply shown as one
+    page.shot("conversation-failed")

@@ -34,8 +34,9 @@ def _tar(files: dict[str, bytes], uid: int = 1000) -> bytes:
 
 
 def start_model(container, replies: list, *, title: str = "Test session", default: str = "Done.",
-                delay: float = 0.0) -> None:
-    """Run the stand-in model inside the workspace and point OpenCode at it."""
+                delay: float = 0.0, refuse_auth: bool = False) -> None:
+    """Run the stand-in model inside the workspace and point OpenCode at it (``refuse_auth``:
+    a model that answers every request 401, as a provider does for a wrong key)."""
     script = {"replies": replies, "title": title, "default": default}
     container.exec_run(["mkdir", "-p", MODEL_DIR], user="root")
     container.put_archive(MODEL_DIR, _tar({
@@ -46,7 +47,8 @@ def start_model(container, replies: list, *, title: str = "Test session", defaul
     container.put_archive("/home/workspace/.config/opencode",
                           _tar({"opencode.json": json.dumps(OPENCODE_CONFIG).encode()}))
     container.exec_run(["python3", f"{MODEL_DIR}/modelserver.py", "--port", str(MODEL_PORT),
-                        "--script", f"{MODEL_DIR}/replies.json", "--delay", str(delay)],
+                        "--script", f"{MODEL_DIR}/replies.json", "--delay", str(delay),
+                        *(["--refuse-auth"] if refuse_auth else [])],
                        user="workspace", detach=True)
     for _ in range(100):
         probe = container.exec_run(["curl", "-sf", f"http://127.0.0.1:{MODEL_PORT}/_health"])
@@ -54,6 +56,16 @@ def start_model(container, replies: list, *, title: str = "Test session", defaul
             return
         time.sleep(0.1)
     raise AssertionError("the stand-in model server did not start in the workspace")
+
+
+def stop_model(container) -> None:
+    """The model goes down: nothing listens on its port any more."""
+    container.exec_run(["pkill", "-f", f"{MODEL_DIR}/modelserver.py"], user="root")
+    for _ in range(100):
+        if container.exec_run(["curl", "-sf", f"http://127.0.0.1:{MODEL_PORT}/_health"]).exit_code != 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the stand-in model server is still up")
 
 
 def add_replies(container, replies: list) -> None:

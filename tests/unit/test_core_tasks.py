@@ -121,10 +121,10 @@ def test_a_prompt_that_looks_like_an_option_reaches_the_worker_as_the_prompt(man
 
 
 def test_a_start_the_worker_refuses_is_a_failed_task_with_the_reason(manager, answers):
-    answers.started = PerryError("the agent crashed", code="agent_error")
+    answers.started = PerryError("the agent crashed", code="agent_failed")
     task = manager.dispatch("w", agent="opencode", prompt="do it")
     assert task["status"] == "failed" and task["ended"]
-    assert task["error"] == "the agent in 'w' did not answer: the agent crashed"
+    assert task["error"] == "the agent crashed"  # the agent's own line, nothing wrapped around it
 
 
 def test_a_workspace_stopped_under_a_running_task_fails_it(manager, engine, answers):

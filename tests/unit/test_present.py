@@ -140,6 +140,9 @@ def test_tasks_and_what_a_task_signals():
     assert present.task({**TASK, "status": "running"}).title[1] == present.Cell("running", "busy")
     listed = present.tasks([TASK], "alpha")
     assert texts(listed.rows[0])[:3] == ["tsk_1", "opencode", "failed"]
+    # A failed task's row gives its reason, a finished one what the agent said last.
+    assert listed.rows[0][-1] == present.Cell("the agent exited with 2", "error") and "result" in listed.wrap
+    assert texts(present.tasks([{**TASK, "status": "succeeded", "error": None}]).rows[0])[-1] == "half done"
     assert present.tasks([], "alpha").empty == 'No tasks in alpha yet; hand one over with `perry dispatch alpha "..."`.'
 
 
