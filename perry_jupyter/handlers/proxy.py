@@ -124,7 +124,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         headers["Upgrade"] = self.request.headers["Upgrade"]
         await proxy.relay_raw(self.detach(), proxy.request_head("GET", target, headers), bridge)
 
-    async def head(self, *args: Any) -> None:
+    async def head(self, *args: Any, **kwargs: Any) -> None:
         await self._respond()
 
     post = put = delete = patch = options = head
