@@ -173,7 +173,8 @@ def forwarded_headers(request: httputil.HTTPServerRequest, port: int, prefix: st
         if lower == "authorization" and value.lower().startswith("token "):
             continue
         if lower == "cookie":
-            value = "; ".join(c for c in value.split(";") if c.split("=", 1)[0].strip() not in drop_cookies)
+            value = "; ".join(c.strip() for c in value.split(";")
+                              if c.strip() and c.split("=", 1)[0].strip() not in drop_cookies)
             if not value:
                 continue
         headers.add(key, value)
