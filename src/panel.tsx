@@ -16,6 +16,7 @@ import { nameError } from './names';
 import { StatusBadge, useModel } from './components';
 import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
+import { PortsSection } from './ports';
 
 // ---------------------------------------------------------------------------- health
 
@@ -374,6 +375,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           <WorkspaceDetails ws={ws} />
           <SessionList model={model} commands={commands} ws={ws} />
           <TasksSection model={model} commands={commands} ws={ws} />
+          <PortsSection model={model} ws={ws} />
         </div>
       ) : null}
     </li>
