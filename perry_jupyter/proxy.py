@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import threading
 from typing import Any, Awaitable, Callable
@@ -203,6 +204,23 @@ def rewrite_location(location: str, prefix: str | None, port: int) -> str:
     if not parts.path.startswith("/"):
         return urlunsplit(("", "", parts.path, parts.query, parts.fragment)) if parts.netloc else location
     return urlunsplit(("", "", prefix.rstrip("/") + parts.path, parts.query, parts.fragment))
+
+
+# Root-relative links in a page's own markup ("/assets/app.js"): behind a stripped prefix they would
+# leave the proxy. Single-page apps built with a bundler's default base ("/") are made that way.
+ROOT_LINK = re.compile(rb"""(\s(?:src|href|action)\s*=\s*["'])/(?![/\\])""", re.IGNORECASE)
+REWRITE_LIMIT = 2 * 1024 * 1024  # a page larger than this passes as it is
+
+
+def rewrites_html(headers: httputil.HTTPHeaders, prefix: str | None) -> bool:
+    """Whether a response's page is read whole and its root-relative links put under ``prefix``."""
+    return (prefix is not None and headers.get("Content-Type", "").lower().startswith("text/html")
+            and headers.get("Content-Encoding", "identity").lower() == "identity"
+            and int(headers.get("Content-Length") or 0) <= REWRITE_LIMIT)
+
+
+def rewrite_html(page: bytes, prefix: str) -> bytes:
+    return ROOT_LINK.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", page)
 
 
 class Response(httputil.HTTPMessageDelegate):

@@ -90,20 +90,29 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         self.set_status(start_line.code, start_line.reason)
         self._headers = type(self._headers)()  # the workspace's server's headers, not Jupyter's
         prefix = None if self.absolute else self.prefix()
+        self._page = bytearray() if proxy.rewrites_html(headers, prefix) else None
         for key, value in headers.get_all():
-            if key.lower() in proxy.HOP_BY_HOP:
+            if key.lower() in proxy.HOP_BY_HOP or (self._page is not None and key.lower() == "content-length"):
                 continue
             if key.lower() == "location":
                 value = proxy.rewrite_location(value, prefix, int(self.path_kwargs["port"]))
             self.add_header(key, value)
 
     async def _chunk(self, chunk: bytes) -> None:
+        if self._page is not None:
+            self._page += chunk
+            if len(self._page) <= proxy.REWRITE_LIMIT:
+                return
+            chunk, self._page = bytes(self._page), None  # too large after all: the rest streams as it is
         self.write(chunk)
         await self.flush()
 
     async def _respond(self) -> None:
+        self._page = None
         try:
             await self.exchange.respond(proxy.Response(self._headers_received, self._chunk))
+            if self._page is not None:
+                self.write(proxy.rewrite_html(bytes(self._page), self.prefix()))
         except Exception as e:  # the port's side closed or spoke no HTTP
             if self._headers_written:
                 self.request.connection.stream.close()  # the answer was cut: say so by closing

@@ -97,6 +97,13 @@ def test_http_through_the_proxy(server, served):
     r = requests.post(f"{base}/echo/chunked", data=iter([b"one ", b"two ", b"three"]), headers=auth, timeout=60)
     assert r.json()["sha256"] == hashlib.sha256(b"one two three").hexdigest()
 
+    # A page's root-relative links are put under the prefix (a bundled app's "/assets/..."); other
+    # links, and pages behind proxy-absolute, are left as they are.
+    r = requests.get(f"{base}/page", headers=auth, timeout=60)
+    assert f'<script src="/perry/proxy/web/{PORT}/app.js">' in r.text and 'href="//elsewhere.example/x"' in r.text
+    r = requests.get(f"{server.url}/perry/proxy-absolute/web/{PORT}/page", headers=auth, timeout=60)
+    assert '<script src="/app.js">' in r.text
+
     # A redirect stays under the proxy's prefix.
     r = requests.get(f"{base}/redirect", headers=auth, timeout=60, allow_redirects=False)
     assert r.status_code == 302 and r.headers["Location"] == f"/perry/proxy/web/{PORT}/echo/landed"
