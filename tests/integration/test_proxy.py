@@ -176,7 +176,7 @@ def test_auth_and_xsrf(server):
     assert any(c.name.startswith("username-") for c in browser.cookies)
     browser.cookies.set("_xsrf", "7e57c0ffee")
     browser.cookies.set("app", "mine")
-    r = browser.get(f"{base}/echo/page", timeout=60, allow_redirects=False)
+    r = browser.get(f"{base}/echo/home", timeout=60, allow_redirects=False)
     assert r.status_code == 200, r.text
     assert r.json()["headers"]["cookie"] == "app=mine"
 
