@@ -12,7 +12,7 @@ from typing import Any
 from perry_worker import source_digest
 
 from .engine import ExecSocket
-from .errors import InvalidInput, PerryError
+from .errors import Conflict, InvalidInput, PerryError
 from .names import HOME_DIR
 from .worker import error_code, run_worker
 
@@ -38,7 +38,7 @@ def validate_port(port: Any) -> int:
         number = int(port)
     except (TypeError, ValueError):
         number = 0
-    if not 1 <= number <= 65535 or str(port).strip() != str(number):
+    if not 1 <= number <= 65535 or str(port) != str(number):
         raise InvalidInput(f"port must be a TCP port number from 1 to 65535, not {str(port)[:20]!r}")
     return number
 
@@ -52,7 +52,9 @@ def open_tunnel(workspaces, name: str, port: int) -> ExecSocket:
     """A byte stream to 127.0.0.1:``port`` inside the workspace (blocking); PortClosed naming
     the ports that do listen when nothing answers there."""
     port = validate_port(port)
-    workspaces._require_running(name)
+    ws = workspaces.get(name)
+    if ws["status"] != "running":
+        raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
     for attempt in (1, 2):
         tunnel = _connect(workspaces, name, port)
         line = tunnel.read_stderr_line()
