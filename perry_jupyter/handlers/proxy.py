@@ -76,7 +76,11 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         self.exchange = proxy.Exchange(bridge)
         target, headers = self._forwarded(port)
         has_body = "Content-Length" in self.request.headers or "Transfer-Encoding" in self.request.headers
-        await self.exchange.send_head(self.request.method, target, headers, has_body)
+        try:
+            await self.exchange.send_head(self.request.method, target, headers, has_body)
+        except Exception:
+            bridge.close()
+            raise
 
     def data_received(self, chunk: bytes):
         if self.exchange is not None:
