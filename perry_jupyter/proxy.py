@@ -4,8 +4,9 @@ The core opens the tunnel (`core.ports.open_tunnel`: a blocking socket-like obje
 becomes a tornado IOStream, so tornado's own HTTP/1.1 client connection speaks to the
 workspace's server and no blocking call touches the event loop. When the engine's connection is
 a plain socket (a unix socket or TCP), the stream reads it directly and strips the engine's
-frame headers as it reads (DemuxStream); otherwise (an ssh:// engine's channel) two threads pump
-the tunnel to and from a local socket pair (Bridge), at about half the speed.
+frame headers as it reads (DemuxStream); otherwise (a TLS socket, an ssh:// engine's channel) two
+threads pump the tunnel to and from a local socket pair (Bridge), slower and less steady
+(bench/README.md, proxy.py).
 The handlers (handlers/proxy.py) only route.
 """
 
@@ -71,7 +72,6 @@ class DemuxStream(IOStream):
             return None
         finally:
             del buf
-
 
 
 class Direct:
