@@ -53,5 +53,5 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/ports/(?P<port>[^/]+)/connect", PortSocket),
         (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
         (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
-        (r"/perry/(?:api|terminal)(?:/.*)?", NoRouteHandler),
+        (r"/perry/(?:api|terminal|proxy|proxy-absolute)(?:/.*)?", NoRouteHandler),
     ]

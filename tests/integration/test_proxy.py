@@ -132,6 +132,8 @@ def test_http_through_the_proxy(server, served):
     assert requests.get(f"{server.url}/perry/proxy/web/99999/", headers=auth, timeout=60).status_code == 400
     assert requests.get(f"{server.url}/perry/proxy/web/http/", headers=auth, timeout=60).status_code == 400
     assert requests.get(f"{server.url}/perry/proxy/nosuch/{PORT}/", headers=auth, timeout=60).status_code == 404
+    r = requests.get(f"{server.url}/perry/proxy/web", headers=auth, timeout=60)  # no port
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert len(seen(container)) == before
 
 
