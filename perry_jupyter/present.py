@@ -245,11 +245,6 @@ def ports(found: list[dict], workspace: str = "", prog: str = "perry") -> Table:
                  kind="ports")
 
 
-def forwarding(local: str, name: str, port: int) -> Fields:
-    return Fields(title=(Cell(f"Forwarding {local} -> {name}:{port}", "strong"),),
-                  notes=[(Cell("Ctrl-C ends it."),)], kind="forward")
-
-
 def sessions(found: list[dict], workspace: str = "") -> Table:
     rows = [[Cell(str(s.get("sessionId")), "code"), Cell(str(s.get("agent"))), Cell(_text(s.get("title"))),
              Cell(str(s.get("messageCount", "-"))), Cell(f"{age(s.get('lastActivity'))} ago"),
