@@ -159,6 +159,20 @@ class PerryClient:
             body["env"] = dict(env)
         return self._json("POST", _ws(name, "exec"), body=body, timeout=timeout)
 
+    # -- ports -----------------------------------------------------------------------
+
+    def ports(self, name: str) -> list[dict]:
+        """The workspace's listening TCP ports: ``[{port, addresses, pid, command}]``."""
+        return self._json("GET", _ws(name, "ports")).get("ports", [])
+
+    def proxy_url(self, name: str, port: int) -> str:
+        """Where a browser opens the workspace's ``port`` through the server."""
+        return f"{self.url}/perry/proxy/{quote(name, safe='')}/{int(port)}/"
+
+    def port_socket_path(self, name: str, port: int) -> str:
+        """The WebSocket carrying one TCP connection to ``port`` (for websocket_url)."""
+        return f"perry/api/{_ws(name, f'ports/{int(port)}/connect')}"
+
     # -- terminals and WebSockets ----------------------------------------------------
 
     def create_terminal(self, name: str) -> dict:

@@ -77,6 +77,8 @@ TASK_PARAM = {"name": "taskId", "in": "path", "required": True,
 DIR_PARAM = {"name": "dir", "in": "query", "description": "a directory under the workspace's home "
                                                         "(relative to it or absolute; default: its project)",
              "schema": {"type": "string", "pattern": "\\S"}}
+PORT_PARAM = {"name": "port", "in": "path", "required": True, "description": "A TCP port inside the workspace",
+              "schema": {"type": "integer", "minimum": 1, "maximum": 65535}}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
 AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
@@ -116,6 +118,21 @@ def _websocket(summary: str, parameters: list, *errors: str) -> dict:
                     "responses": {"101": {"description": "Switching Protocols: the WebSocket is open"},
                                   **_errors(*errors),
                                   "400": {"description": "Not a WebSocket upgrade request, or an invalid name"}}}}
+
+
+def _proxy(summary: str) -> dict:
+    """A reverse-proxy route: any method, any body, the workspace server's own answers."""
+    answer = {"description": "The answer of the server listening on the port, as it is (any status, "
+                             "any content type, streamed); a WebSocket upgrade is relayed too"}
+    operation = {"summary": summary, "x-proxy": True,
+                 "parameters": [NAME_PARAM, PORT_PARAM, {"name": "path", "in": "path", "required": True,
+                                                         "schema": {"type": "string"},
+                                                         "description": "The rest of the path, slashes included"}],
+                 "responses": {"default": answer, **_errors("400", "404", "409", "503"),
+                               "502": _json(_ref("PortClosed"), "Nothing listens on the port (code "
+                                                                "`port_closed`, `openPorts` lists what does), "
+                                                                "or the engine refused")}}
+    return {m: operation for m in ("get", "head", "post", "put", "delete", "patch", "options")}
 
 
 def openapi_document(base_url: str = "/") -> dict[str, Any]:
@@ -264,6 +281,20 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "delete": {"summary": "Close a terminal; its clients are told", "parameters": [NAME_PARAM, TERM_PARAM],
                        "responses": {"204": {"description": "Closed"}, **_errors("400", "404")}},
         },
+        "/perry/api/workspaces/{name}/ports": {
+            "get": {"summary": "The TCP ports listening in the running workspace and the processes that own them "
+                               "(Perry's own sshd left out)", "parameters": [NAME_PARAM],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "ports": {"type": "array", "items": _ref("Port")}}}), **_errors(*WS_STATE)}}},
+        "/perry/api/workspaces/{name}/ports/{port}/connect": _websocket(
+            "WebSocket carrying one TCP connection to the port inside the workspace as binary messages (what "
+            "`perry forward` opens); an empty message ends the client's input; closes when the port's side ends",
+            [NAME_PARAM, PORT_PARAM], "404", "409", "502", "503"),
+        "/perry/proxy/{name}/{port}/{path}": _proxy(
+            "Reverse proxy into the workspace's port, this prefix stripped (redirects rewritten under it); "
+            "Jupyter's auth and XSRF rules apply"),
+        "/perry/proxy-absolute/{name}/{port}/{path}": _proxy(
+            "Reverse proxy into the workspace's port with the whole path kept, for apps that know their prefix"),
         "/perry/terminal/{name}": _websocket(
             "WebSocket attaching a terminal with terminado's protocol, plus `[\"exit\", status]` when the shell "
             "ends: a new terminal in the running workspace, or ?terminal=NAME an open one",
@@ -405,6 +436,13 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "truncated": {"type": "boolean", "description": "the diff was cut at maxBytes"},
             "binary": {"type": "array", "items": {"type": "string"}}, "files": {"type": "integer"},
             "message": {"type": "string", "nullable": True}}},
+        "Port": {"type": "object", "properties": {
+            "port": {"type": "integer"}, "addresses": {"type": "array", "items": {"type": "string"}},
+            "pid": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["unknown"]}]},
+            "command": {"type": "string", "description": "the owning process's command line, or `unknown`"}}},
+        "PortClosed": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "openPorts": {"type": "array", "items": {"type": "integer"}, "nullable": True}}}}},
         "Terminal": {"type": "object", "properties": {
             "name": {"type": "string"}, "workspace": {"type": "string"},
             "lastActivity": {"type": "string", "nullable": True}, "clients": {"type": "integer"},

@@ -268,6 +268,14 @@ def logs(text: str) -> Output:
 
 # -- agents: sessions, conversations, usage, tasks -------------------------------------
 
+def ports(found: list[dict], workspace: str = "", prog: str = "perry") -> Table:
+    rows = [[Cell(str(p.get("port")), "strong"), Cell(_text(p.get("pid"))), Cell(_text(p.get("command")), "code"),
+             Cell(", ".join(p.get("addresses") or []) or "-")] for p in found]
+    return Table(["port", "pid", "command", "addresses"], rows,
+                 empty=f"Nothing listens on a TCP port in {workspace or 'the workspace'}.", wrap=("command",),
+                 kind="ports")
+
+
 def sessions(found: list[dict], workspace: str = "") -> Table:
     rows = [[Cell(str(s.get("sessionId")), "code"), Cell(str(s.get("agent"))), Cell(_text(s.get("title"))),
              Cell(str(s.get("messageCount", "-"))), Cell(f"{age(s.get('lastActivity'))} ago"),

@@ -7,6 +7,8 @@
     perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
     perry-worker changes [--dir D] [--commits N] [--json]
     perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
+    perry-worker ports [--json]
+    perry-worker connect PORT
 
 Errors (unknown session, bad argument) exit with status 2; with --json they are printed on
 stdout as ``{"error": {"code": "not_found"|"bad_request", "message": ...}}``.
@@ -383,6 +385,33 @@ def cmd_changes_diff(args: argparse.Namespace) -> Dict[str, object]:
     return changes.diff(args.dir, file=args.file, base=args.base, max_bytes=args.max_bytes)
 
 
+def cmd_ports(args: argparse.Namespace) -> int:
+    from .ports import listening
+
+    ports = listening()
+    if args.json:
+        _print_json({"ports": ports})
+        return 0
+    if not ports:
+        print("no listening ports")
+    for p in ports:
+        print("%-6d %-8s %s" % (p["port"], p["pid"], p["command"]))
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from .ports import relay
+
+    return relay(args.port)
+
+
+def _port(text: str) -> int:
+    port = _count(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("not a TCP port: %s" % text)
+    return port
+
+
 def _add_common(p: argparse.ArgumentParser, agent: bool = True, json_flag: bool = True) -> None:
     # --home is accepted after the command too (default SUPPRESS keeps the global value).
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
@@ -478,6 +507,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"event": {"type": "reply.part", "part": ...}} lines as the reply grows, then the answer')
     _add_common(p)
     p.set_defaults(func=cmd_chat)
+
+    p = commands.add_parser("ports", help="listening TCP ports and the processes that own them")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ports)
+    p = commands.add_parser("connect", help="relay stdin and stdout to 127.0.0.1:PORT")
+    p.add_argument("port", type=_port, metavar="PORT")
+    p.set_defaults(func=cmd_connect)
 
     p = commands.add_parser("health", help="report whether sshd, docker and the workspace are up")
     p.add_argument(

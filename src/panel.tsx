@@ -17,6 +17,7 @@ import { StatusBadge, useModel } from './components';
 import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
+import { PortsSection } from './ports';
 
 // ---------------------------------------------------------------------------- health
 
@@ -376,6 +377,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           <SessionList model={model} commands={commands} ws={ws} />
           <TasksSection model={model} commands={commands} ws={ws} />
           <ChangesSection model={model} ws={ws} />
+          <PortsSection model={model} ws={ws} />
         </div>
       ) : null}
     </li>

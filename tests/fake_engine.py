@@ -180,6 +180,13 @@ class FakeEngine:
         answer = self.exec(container, command, user=user, env=env)
         return FakeStream(answer["stdout"])
 
+    def exec_socket(self, container: str, command: list[str], *, user: str,
+                    env: Mapping[str, str] | None = None) -> "FakeSocket":
+        """The command's whole answer as the stream's contents; what is sent is kept in ``sent``."""
+        self._touch("exec_socket")
+        answer = self.exec(container, command, user=user, env=env)
+        return FakeSocket(answer["stdout"].encode(), answer["stderr"].encode())
+
     def put_archive(self, container: str, path: str, tar: bytes) -> None:
         self._touch("put_archive")
         c = self._get(container)
@@ -261,6 +268,37 @@ class FakeEngine:
     @staticmethod
     def _public(c: dict[str, Any]) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in c.items() if k != "spec"}
+
+
+class FakeSocket:
+    """ExecSocket's interface over a finished command's output."""
+
+    socket = None  # not a plain socket: readers go through recv
+
+    def __init__(self, stdout: bytes, stderr: bytes):
+        self._stdout, self.stderr, self.sent = stdout, bytearray(stderr), bytearray()
+        self.stdout_before = b""
+
+    def recv(self, n: int = 65536) -> bytes:
+        chunk, self._stdout = self._stdout[:n], self._stdout[n:]
+        return chunk
+
+    def read_stderr_line(self) -> bytes | None:
+        if b"\n" not in self.stderr:
+            self.stdout_before, self._stdout = self._stdout, b""
+            return None
+        line, _, rest = bytes(self.stderr).partition(b"\n")
+        self.stderr = bytearray(rest)
+        return line
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+    def shutdown_write(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class FakeStream:

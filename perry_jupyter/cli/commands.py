@@ -352,6 +352,38 @@ def logs(name: str, tail: int) -> str:
     return _client().logs(name, tail=tail)
 
 
+@command(cli, view=lambda found, p: present.ports(found, p["name"], p["prog"]))
+@click.argument("name")
+@json_option("the ports")
+def ports(name: str) -> list:
+    """List the TCP ports listening in a workspace and the processes that own them."""
+    return _client().ports(name)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("port", type=click.IntRange(1, 65535))
+@click.option("--local", "-l", metavar="[HOST:]PORT",
+              help="Where to listen on this machine (default: 127.0.0.1 and the same port; 0 picks a free one).")
+def forward(name: str, port: int, local: str | None) -> None:
+    """Forward a local TCP port to PORT in a workspace, through the server, until Ctrl-C."""
+    from perry_jupyter.cli import forward as forward_
+
+    _needs_a_terminal("a notebook cell cannot hold a listener open: run `perry forward` in a terminal")
+    client = _client()
+    client.get_workspace(name)  # a missing workspace is an error now, not at the first connection
+    try:
+        host, number = forward_.parse_local(local, port)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--local") from None
+    server = forward_.listen(host, number)
+    bound = server.getsockname()
+    where = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+    click.echo(f"Forwarding {where} -> {name}:{port} (Ctrl-C ends it)", err=False)
+    sys.stdout.flush()
+    forward_.serve(client, name, port, server, forward_.stderr_line)
+
+
 @command(cli, short_help="Delete a workspace, its container and volumes (alias: rm).",
          view=lambda result, p: present.deleted(result["name"]))
 @click.argument("name")

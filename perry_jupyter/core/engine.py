@@ -300,6 +300,16 @@ class Engine:
                                       environment=dict(env or {}) or None)["Id"]
             return ExecStream(api.exec_start(exec_id, socket=True))
 
+    def exec_socket(self, container: str, command: list[str], *, user: str,
+                    env: Mapping[str, str] | None = None) -> "ExecSocket":
+        """Start ``command`` with stdin, stdout and stderr attached to one hijacked connection to the
+        engine: a socket-like object to write the command's stdin to and read its output from."""
+        with self._call("exec"):
+            api = self._api()
+            exec_id = api.exec_create(container, command, stdin=True, stdout=True, stderr=True, tty=False,
+                                      user=user, environment=dict(env or {}) or None)["Id"]
+            return ExecSocket(api.exec_start(exec_id, socket=True))
+
     def put_archive(self, container: str, path: str, tar: bytes) -> None:
         """Unpack the tar ``tar`` at ``path`` in the container."""
         with self._call("copying files into the container"):
@@ -379,6 +389,95 @@ class ExecStream:
             sock.close()
         except OSError:
             pass
+
+
+class ExecSocket:
+    """A running exec's streams over the engine's hijacked connection, as a blocking socket.
+
+    Without a tty the engine frames stdout and stderr (an 8-byte header: stream, 3 zero bytes,
+    big-endian length); ``recv`` gives stdout's bytes only and keeps stderr's for ``stderr``.
+    Stdin goes unframed. ``shutdown_write`` is the command's stdin EOF.
+    """
+
+    STDOUT, STDERR = 1, 2
+
+    def __init__(self, sock):
+        self._holder = sock  # keeps the SDK's response (and so the connection) alive
+        self._sock = getattr(sock, "_sock", sock)  # the socket under the SDK's SocketIO
+        # A plain socket (unix or TCP engine) can be read without this object, frames and all;
+        # a TLS socket or an ssh:// engine's channel cannot.
+        self.socket = self._sock if type(self._sock) is socket.socket else None
+        self._left = 0  # bytes of stdout still to come in the current frame
+        self.stderr = bytearray()
+        self.stdout_before = b""  # stdout read by read_stderr_line
+
+    def _exactly(self, n: int) -> bytes | None:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self._sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return bytes(data)
+
+    def _frame(self) -> tuple[int, int] | None:
+        """The next frame's (stream, length), or None at the end."""
+        header = self._exactly(8)
+        return None if header is None else (header[0], int.from_bytes(header[4:8], "big"))
+
+    def recv(self, n: int = 65536) -> bytes:
+        """Up to ``n`` bytes of stdout; b"" once the command's output has ended."""
+        while not self._left:
+            frame = self._frame()
+            if frame is None:
+                return b""
+            stream, size = frame
+            if stream == self.STDERR:
+                data = self._exactly(size)
+                if data is None:
+                    return b""
+                self.stderr += data
+            else:
+                self._left = size
+        chunk = self._sock.recv(min(n, self._left))
+        if not chunk:
+            self._left = 0
+            return b""
+        self._left -= len(chunk)
+        return chunk
+
+    def read_stderr_line(self) -> bytes | None:
+        """Read whole frames until stderr holds a line: it, or None at the end. Stdout read on the
+        way is kept in ``stdout_before``. For a handshake, before any stdout is read with recv."""
+        pending = bytearray()
+        while b"\n" not in self.stderr:
+            frame = self._frame()
+            data = None if frame is None else self._exactly(frame[1])
+            if data is None:
+                self.stdout_before = bytes(pending)
+                return None
+            (self.stderr if frame[0] == self.STDERR else pending).extend(data)
+        line, _, rest = bytes(self.stderr).partition(b"\n")
+        self.stderr = bytearray(rest)
+        self.stdout_before = bytes(pending)
+        return line
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def shutdown_write(self) -> None:
+        with contextlib.suppress(OSError):
+            if hasattr(self._sock, "shutdown_write"):  # paramiko's channel, for ssh:// engines
+                self._sock.shutdown_write()
+            else:
+                self._sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading it
+        for sock in (self._sock, self._holder):
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 def read_lines(chunks: Iterable[tuple[bytes | None, bytes | None]],

@@ -11,8 +11,9 @@ from .errors import Conflict, NotFound, PerryError
 from .names import HOME_DIR
 
 
-def run_worker(workspaces, name: str, *args: str, on_event: Callable[[dict], None] | None = None) -> Any:
-    """Run `perry-worker ARGS --json` as the workspace user; its JSON answer, or a PerryError.
+def run_worker(workspaces, name: str, *args: str, on_event: Callable[[dict], None] | None = None,
+               user: str = "workspace") -> Any:
+    """Run `perry-worker ARGS --json` as ``user`` (the workspace user unless said); its JSON answer, or a PerryError.
 
     A worker older or newer than this server's is replaced (and the call made again), so a
     workspace made by another Perry version keeps working without `perry sync`. Lines
@@ -21,15 +22,15 @@ def run_worker(workspaces, name: str, *args: str, on_event: Callable[[dict], Non
     ws = workspaces.get(name)
     if ws["status"] != "running":
         raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
-    result = _call(workspaces, name, args, on_event)
+    result = _call(workspaces, name, args, on_event, user)
     if _error_code(result) == "stale_worker":
         workspaces.put_worker(name)
-        result = _call(workspaces, name, args, on_event)
+        result = _call(workspaces, name, args, on_event, user)
     return _answer(name, result)
 
 
 def _call(workspaces, name: str, args: tuple[str, ...],
-          on_event: Callable[[dict], None] | None = None) -> dict[str, Any]:
+          on_event: Callable[[dict], None] | None = None, user: str = "workspace") -> dict[str, Any]:
     def line(text: str) -> bool:
         try:
             obj = json.loads(text)
@@ -40,14 +41,19 @@ def _call(workspaces, name: str, args: tuple[str, ...],
             return False
         return True
 
-    return workspaces.run(name, ["perry-worker", *args, "--json"], user="workspace", workdir=HOME_DIR,
+    return workspaces.run(name, ["perry-worker", *args, "--json"], user=user, workdir=HOME_DIR,
                           env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()},
                           on_line=line if on_event is not None else None)
 
 
 def _error_code(result: dict[str, Any]) -> str | None:
+    return error_code(result["stdout"])
+
+
+def error_code(stdout: str) -> str | None:
+    """The code of a worker's JSON error answer, or None."""
     try:
-        answer = json.loads(result["stdout"])
+        answer = json.loads(stdout)
     except ValueError:
         return None
     error = answer.get("error") if isinstance(answer, dict) else None

@@ -6,12 +6,15 @@ NAME = r"(?P<name>[^/]+)"
 SESSION = r"(?P<session_id>[^/]+)"
 # Any name reaches the handler, which answers a bad one in JSON (a route regex would give Jupyter's HTML 404).
 TERM = r"(?P<term>[^/]+)"
+PORT = r"(?P<port>[^/]+)"
+PROXIED = r"(?P<path>/.*)?"  # none: the proxy adds the slash, so relative links resolve under it
 
 
 def routes() -> list[tuple]:
     from .changes import ChangesHandler, DiffHandler
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
+    from .proxy import PortSocket, PortsHandler, ProxyHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
     from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
     from .tasks import TaskHandler, TasksHandler
@@ -49,5 +52,9 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),
         (f"{api}/workspaces/{NAME}/terminals/{TERM}", TerminalHandler),
         (r"/perry/terminal/(?P<workspace>[^/]+)", WorkspaceTermSocket),
-        (r"/perry/(?:api|terminal)(?:/.*)?", NoRouteHandler),
+        (f"{api}/workspaces/{NAME}/ports", PortsHandler),
+        (f"{api}/workspaces/{NAME}/ports/(?P<port>[^/]+)/connect", PortSocket),
+        (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
+        (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
+        (r"/perry/(?:api|terminal|proxy|proxy-absolute)(?:/.*)?", NoRouteHandler),
     ]

@@ -31,9 +31,10 @@ class UnavailableHandler(APIHandler):
 
 
 def unavailable_routes(message: str) -> list[tuple]:
-    """Routes (without base_url) covering Perry's REST API, its event and terminal sockets."""
+    """Routes (without base_url) covering Perry's REST API, its event and terminal sockets, the proxy."""
     kwargs = {"message": message}
     return [
         (r"/perry/api(?:/.*)?", UnavailableHandler, kwargs),
         (r"/perry/terminal/.*", UnavailableHandler, kwargs),
+        (r"/perry/proxy(?:-absolute)?/.*", UnavailableHandler, kwargs),
     ]

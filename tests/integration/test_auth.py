@@ -23,8 +23,13 @@ ROUTES = [
     ("POST", "workspaces/alpha/sessions/ses_1/messages"),
     ("GET", "workspaces/alpha/terminals/perry_alpha_1"), ("DELETE", "workspaces/alpha/terminals/perry_alpha_1"),
     ("GET", "workspaces/alpha/changes"), ("GET", "workspaces/alpha/changes/diff"),
+
+    ("GET", "workspaces/alpha/ports"),
 ]
-SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha")]
+SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha"),
+           ("perry", "api", "workspaces", "alpha", "ports", "8000", "connect")]
+# The reverse proxy (a GET without credentials goes to the login page; test_proxy.py checks them).
+PROXIES = {"/perry/proxy/{name}/{port}/{path}", "/perry/proxy-absolute/{name}/{port}/{path}"}
 
 
 def _shape(path: str) -> str:
@@ -37,10 +42,11 @@ def _shape(path: str) -> str:
 def test_every_route_is_in_this_list_and_in_the_openapi_document():
     served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
               .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>[^/]+)", "{term}").replace("(?P<session_id>[^/]+)", "{sessionId}")
-              .replace("(?P<task_id>[^/]+)", "{taskId}")
-              for pattern, handler in routes() if handler.__name__ != "NoRouteHandler"}
-    sockets = {"/" + "/".join(parts).replace("alpha", "{name}") for parts in SOCKETS}
-    listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets
+              .replace("(?P<task_id>[^/]+)", "{taskId}").replace("(?P<port>[^/]+)", "{port}")
+              .replace("(?P<path>/.*)?", "/{path}")
+              for pattern, handler, *_ in routes() if handler.__name__ != "NoRouteHandler"}
+    sockets = {"/" + "/".join(parts).replace("alpha", "{name}").replace("8000", "{port}") for parts in SOCKETS}
+    listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets | PROXIES
     assert served == listed
     documented = {_shape(p).replace("{term}", "{term}") for p in openapi_document()["paths"]} | sockets
     assert documented == served

@@ -49,12 +49,13 @@ def _expand(pattern: str) -> list[str]:
 def served_operations() -> set[tuple[str, str]]:
     """(method, OpenAPI path) for every route and every HTTP method its handler implements."""
     out = set()
-    for pattern, handler in routes():
+    for pattern, handler, *_ in routes():
         if handler.__name__ == "NoRouteHandler":
             continue  # the JSON 404 for any address Perry does not serve
         methods = {m for m in METHODS if getattr(handler, m) is not getattr(RequestHandler, m)}
         for path in _expand(pattern):
             path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda g: "{%s}" % PARAMETER_NAMES.get(g[1], g[1]), path)
+            path = path.replace("{path}?", "/{path}")  # the proxy's optional rest of the path
             out |= {(m, path) for m in methods}
     return out
 
@@ -154,9 +155,11 @@ def test_fuzzing_the_document_finds_no_server_error_and_no_undocumented_answer(f
                     "commit", "-q", "--allow-empty", "-m", "start"], check=True)
 
     doc = requests.get(f"{url}/openapi.json", headers=headers, timeout=30).json()
-    # Not fuzzed: a build would rebuild the image every test shares, and WebSockets are not HTTP.
+    # Not fuzzed: a build would rebuild the image every test shares, WebSockets are not HTTP, and the
+    # proxy answers whatever the server in the workspace answers.
     excluded = ["/perry/api/image/build"] + [p for p, ops in doc["paths"].items()
-                                             if any(op.get("x-websocket") for op in ops.values())]
+                                             if any(op.get("x-websocket") or op.get("x-proxy")
+                                                    for op in ops.values())]
     config = tmp_path / "schemathesis.toml"
     config.write_text(fuzz_config(workspace="fz", session=session["sessionId"], task=done["id"], terminal=terminal))
     report = tmp_path / "report.json"

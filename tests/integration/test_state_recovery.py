@@ -73,6 +73,8 @@ class TestPerryCannotLoad:
             assert str(tmp_path / "not-a-dir") in message and "restart the server" in message
         r = await jp_fetch("perry", "terminal", "alpha", raise_error=False)
         assert r.code == 503 and json.loads(r.body)["error"]["code"] == "perry_unavailable"
+        r = await jp_fetch("perry", "proxy", "alpha", "3000", "", raise_error=False)
+        assert r.code == 503 and json.loads(r.body)["error"]["code"] == "perry_unavailable"
         # Still behind Jupyter's authentication.
         r = await jp_fetch("perry", "api", "info", headers={"Authorization": "token wrong"}, raise_error=False)
         assert r.code == 403
