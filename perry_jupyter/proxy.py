@@ -1,4 +1,5 @@
-"""HTTP and WebSocket traffic into a workspace's port, over a tunnel through the Docker engine.
+"""HTTP and WebSocket traffic into a workspace's port, over a tunnel through the Docker engine
+or, where it can work, straight to the container (core/ports.py decides).
 
 The core opens the tunnel (`core.ports.open_tunnel`: a blocking socket-like object); here it
 becomes a tornado IOStream, so tornado's own HTTP/1.1 client connection speaks to the
@@ -75,12 +76,14 @@ class DemuxStream(IOStream):
 
 
 class Direct:
-    """A tunnel whose engine connection is a plain socket, read on the event loop."""
+    """A connection that is a plain socket, read on the event loop: the engine's (its frames
+    stripped as read) or, on the direct route, the port's own (core/ports.py)."""
 
     def __init__(self, tunnel: Any):
         self.tunnel = tunnel
         tunnel.socket.setblocking(False)
-        self.stream = DemuxStream(tunnel.socket, max_buffer_size=8 * CHUNK)
+        kind = DemuxStream if getattr(tunnel, "framed", True) else IOStream
+        self.stream = kind(tunnel.socket, max_buffer_size=8 * CHUNK)
         self.stream.read_chunk_size = CHUNK
 
     def half_close(self) -> None:
@@ -93,7 +96,7 @@ class Direct:
 
 
 def connect(tunnel: Any) -> "Direct | Bridge":
-    """The tunnel (an ExecSocket just opened) as an object with an IOStream ``stream``,
+    """The tunnel (an ExecSocket just opened, or a Dialed connection) as an object with an IOStream ``stream``,
     ``half_close()`` and ``close()``."""
     if isinstance(tunnel.socket, socket.socket) and not tunnel.stdout_before:
         return Direct(tunnel)
