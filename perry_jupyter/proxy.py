@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import re
 import socket
 import threading
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -222,8 +224,21 @@ def rewrites_html(headers: httputil.HTTPHeaders, prefix: str | None) -> bool:
             and int(headers.get("Content-Length") or 0) <= REWRITE_LIMIT)
 
 
-def rewrite_html(page: bytes, prefix: str) -> bytes:
-    return ROOT_LINK.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", page)
+# The script put first in a page's <head> (static/proxy.js): an app's own calls to its origin's
+# root ("/api/...", fetch, XMLHttpRequest, EventSource, WebSocket) go under the prefix too, with
+# Jupyter's XSRF header on the unsafe ones. Served from Jupyter's origin (a `'self'` script, which
+# an app's own Content-Security-Policy allows where an inline one would be refused).
+SCRIPT = (Path(__file__).parent / "static" / "proxy.js").read_bytes()
+HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def rewrite_html(page: bytes, prefix: str, script_url: str) -> bytes:
+    page = ROOT_LINK.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", page)
+    tag = (f'<script src="{html.escape(script_url)}" data-perry-prefix="{html.escape(prefix.rstrip("/"))}">'
+           f'</script>').encode()
+    head = HEAD.search(page)
+    at = head.end() if head else 0
+    return page[:at] + tag + page[at:]
 
 
 class Response(httputil.HTTPMessageDelegate):
