@@ -217,9 +217,14 @@ ROOT_LINK = re.compile(rb"""(\s(?:src|href|action)\s*=\s*["'])/(?![/\\])""", re.
 REWRITE_LIMIT = 2 * 1024 * 1024  # a page larger than this passes as it is
 
 
+# The same in a style sheet's url(/fonts/x.woff2), which a page's CSS bundle holds.
+CSS_URL = re.compile(rb"""(url\(\s*["']?)/(?![/\\])""", re.IGNORECASE)
+
+
 def rewrites_html(headers: httputil.HTTPHeaders, prefix: str | None) -> bool:
-    """Whether a response's page is read whole and its root-relative links put under ``prefix``."""
-    return (prefix is not None and headers.get("Content-Type", "").lower().startswith("text/html")
+    """Whether a response's page (HTML or CSS) is read whole and its root-relative links put under
+    ``prefix``."""
+    return (prefix is not None and headers.get("Content-Type", "").lower().startswith(("text/html", "text/css"))
             and headers.get("Content-Encoding", "identity").lower() == "identity"
             and int(headers.get("Content-Length") or 0) <= REWRITE_LIMIT)
 
@@ -230,6 +235,10 @@ def rewrites_html(headers: httputil.HTTPHeaders, prefix: str | None) -> bool:
 # an app's own Content-Security-Policy allows where an inline one would be refused).
 SCRIPT = (Path(__file__).parent / "static" / "proxy.js").read_bytes()
 HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def rewrite_css(sheet: bytes, prefix: str) -> bytes:
+    return CSS_URL.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", sheet)
 
 
 def rewrite_html(page: bytes, prefix: str, script_url: str) -> bytes:

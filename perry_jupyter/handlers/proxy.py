@@ -115,7 +115,9 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         self._page = None
         try:
             await self.exchange.respond(proxy.Response(self._headers_received, self._chunk))
-            if self._page is not None:
+            if self._page is not None and self._headers.get("Content-Type", "").lower().startswith("text/css"):
+                self.write(proxy.rewrite_css(bytes(self._page), self.prefix()))
+            elif self._page is not None:
                 self.write(proxy.rewrite_html(bytes(self._page), self.prefix(),
                                               url_path_join(self.base_url, "perry/proxy.js")))
         except Exception as e:  # the port's side closed or spoke no HTTP

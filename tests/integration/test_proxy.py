@@ -114,10 +114,15 @@ def test_http_through_the_proxy(server, served, address):
 
     # A page's root-relative links are put under the prefix (a bundled app's "/assets/..."); other
     # links, and pages behind proxy-absolute, are left as they are.
+    # The proxy's script comes first in the page's <head>, told the prefix.
     r = requests.get(f"{base}/page", headers=auth, timeout=60)
     assert f'<script src="/perry/proxy/{web}/{PORT}/app.js">' in r.text and 'href="//elsewhere.example/x"' in r.text
+    assert r.text.startswith(f'<html><head><script src="/perry/proxy.js" data-perry-prefix="/perry/proxy/{web}/{PORT}">'
+                             '</script><script src="/perry/proxy/'), r.text
     r = requests.get(f"{server.url}/perry/proxy-absolute/{web}/{PORT}/page", headers=auth, timeout=60)
-    assert '<script src="/app.js">' in r.text
+    assert '<script src="/app.js">' in r.text and "proxy.js" not in r.text
+    r = requests.get(f"{base}/style.css", headers=auth, timeout=60)
+    assert f"src:url(/perry/proxy/{web}/{PORT}/fonts/x.ttf)" in r.text and 'url("//cdn.example/b.png")' in r.text
 
     # A redirect stays under the proxy's prefix.
     r = requests.get(f"{base}/redirect", headers=auth, timeout=60, allow_redirects=False)
@@ -173,6 +178,15 @@ def test_websocket_through_the_proxy(server, address):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(url, timeout=60)
     assert refused.value.status_code == 403
+
+
+def test_the_proxys_script(server):
+    """The script the proxied pages load: JavaScript behind Jupyter's auth, like the pages."""
+    r = requests.get(f"{server.url}/perry/proxy.js", headers=server.headers, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/javascript")
+    assert "X-XSRFToken" in r.text and "perryPrefix" in r.text
+    r = requests.get(f"{server.url}/perry/proxy.js", timeout=60, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
 
 
 def test_auth_and_xsrf(server):
