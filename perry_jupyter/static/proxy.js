@@ -98,6 +98,20 @@
   wrap("EventSource");
   wrap("WebSocket");
 
+  // Elements the app adds with root-relative addresses (a bundler's preload of a lazy chunk's
+  // style sheet or module, an image): their property setters move them under the prefix too.
+  [[window.HTMLLinkElement, "href"], [window.HTMLScriptElement, "src"], [window.HTMLImageElement, "src"],
+   [window.HTMLSourceElement, "src"], [window.HTMLMediaElement, "src"], [window.HTMLIFrameElement, "src"]]
+    .forEach(function (pair) {
+      var proto = pair[0] && pair[0].prototype;
+      var d = proto && Object.getOwnPropertyDescriptor(proto, pair[1]);
+      if (!d || !d.set) return;
+      Object.defineProperty(proto, pair[1], {
+        configurable: true, enumerable: d.enumerable, get: d.get,
+        set: function (value) { d.set.call(this, under(value)); }
+      });
+    });
+
   // A client-side router reads location.pathname and cannot be told a base from outside: it
   // would see the prefix as a route of its own. So the app starts at the path it would have at
   // the root ("/" for the proxy's "/perry/proxy/{name}/{port}/") and navigates from there;
