@@ -95,19 +95,21 @@ def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, op
         # The app asks its server at its origin's root ("/api/session", "/project"): the proxy's
         # script puts those under the prefix, so OpenCode answers, not Jupyter's own /api.
         with ui.expect_response(lambda r: r.url.startswith(f"{proxied}/api/session")) as sessions, \
-                ui.expect_response(f"{proxied}/project") as projects:
+                ui.expect_response(f"{proxied}/project") as projects, ui.expect_response(f"{proxied}/path") as paths:
             ui.wait_for_load_state()
         assert sessions.value.ok and isinstance(sessions.value.json()["data"], list)
         assert projects.value.ok and "global" in [p["id"] for p in projects.value.json()]  # OpenCode's own
+        assert paths.value.json()["directory"] == f"{HOME}/project"  # where opencode serve runs, in the workspace
         expect()(ui).to_have_title("OpenCode")
         assert ui.locator("head > script").first.get_attribute("src") == "/perry/proxy.js"
         assert ui.locator("script[type=module]").get_attribute("src").startswith(f"/perry/proxy/{NAME}/{PORT}/assets/")
         # Its router starts at "/", the path it would have at the root.
         assert ui.url == lab.url
-        expect()(ui.get_by_text("Add project")).to_be_visible()
-        # Its folder picker lists the workspace's home, read by OpenCode's server.
-        ui.get_by_text("Add project").click()
-        expect()(ui.get_by_role("dialog")).to_contain_text("project", timeout=90_000)
+        expect()(ui.get_by_text("Add project")).to_be_visible(timeout=60_000)
+        # Its settings: a chunk loaded on demand, with the style sheet its bundler preloads.
+        ui.get_by_role("button", name="Settings").click()
+        dialog = ui.get_by_role("dialog")
+        expect()(dialog).to_contain_text("Auto-accept permissions", timeout=60_000)
         time.sleep(1)  # the dialog's animation settles
         ui.screenshot(path=str(artifacts / "test_proxy-02-opencode-through-the-proxy.png"))
 
