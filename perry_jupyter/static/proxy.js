@@ -15,10 +15,10 @@
 
   // An absolute URL under the prefix for a same-origin URL that is not already under it (or
   // under Jupyter's own /perry/proxy/ addresses); anything else unchanged.
-  function under(url, base) {
+  function under(url) {
     var u;
     try {
-      u = new URL(String(url), base || location.href);
+      u = new URL(String(url), location.href);
     } catch (e) {
       return url;
     }
