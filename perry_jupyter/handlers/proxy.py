@@ -120,7 +120,9 @@ class ProxyHandler(SocketMixin, JupyterHandler):
             elif self._page is not None:
                 self.write(proxy.rewrite_html(bytes(self._page), self.prefix(),
                                               url_path_join(self.base_url, "perry/proxy.js")))
-        except Exception as e:  # the port's side closed or spoke no HTTP
+        except Exception as e:  # the port's side closed or spoke no HTTP, or the client left
+            if self.request.connection.stream.closed():
+                return  # nobody to answer (the browser gave up the request, e.g. a page closed)
             if self._headers_written:
                 self.request.connection.stream.close()  # the answer was cut: say so by closing
                 return
