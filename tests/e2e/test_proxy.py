@@ -93,6 +93,9 @@ def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, op
         ui.on("pageerror", lambda e: errors.append(str(e)))
         requests: list[str] = []
         ui.on("request", lambda r: requests.append(r.url))
+        failed: list[str] = []
+        ui.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+        ui.on("response", lambda r: failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None)
         # The app asks its server at its origin's root ("/api/session", "/project"): the proxy's
         # script puts those under the prefix, so OpenCode answers, not Jupyter's own /api.
         with ui.expect_response(lambda r: r.url.startswith(f"{proxied}/api/session")) as sessions, \
@@ -131,7 +134,7 @@ def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, op
         assert (status, body) == (200, "true")
         outside = [u for u in requests if u.startswith(lab.url) and not u.startswith(f"{lab.url}perry/")]
         assert outside == [], outside
-        assert not errors, errors
+        assert not errors, (errors, failed)
     finally:
         context.close()
 
