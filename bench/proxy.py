@@ -11,10 +11,13 @@ same curl command line downloads it (to /dev/null) in each way, ROUNDS times:
    of the whole `docker exec` (what the plain Docker way costs from this machine);
 2. docker exec stdout: the same curl inside, its output carried to this machine on `docker
    exec`'s stdout (the plain Docker way to get the bytes out);
-3. proxy: curl on this machine through `/perry/proxy/{name}/8000/` (token auth): Jupyter's
-   handler, one `docker exec perry-worker connect` tunnel per request, the engine's stream;
+3. proxy: curl on this machine through `/perry/proxy/{name}/PORT/` (token auth), Jupyter's
+   handler, on each of its two routes (core/ports.py): "direct", a server listening on
+   0.0.0.0 (port 8001), connected to at the container's address; "tunnel", the same server
+   on 127.0.0.1 only (port 8000), one `docker exec perry-worker connect` per request, the
+   bytes on the engine's stream;
 4. forward: curl on this machine through `perry forward`'s local port (a WebSocket to the
-   server, then the same tunnel).
+   server, then the same two routes).
 
 It prints medians with their spread (min-max) and the speed ratios against inside. The
 issue's target: the proxy at >= 0.5x the speed of the download inside.
@@ -42,7 +45,8 @@ NETWORK = "perry-bench-proxy"
 WORKSPACE = "bench"
 CONTAINER = PREFIX + WORKSPACE
 SSH_PORTS = (2680, 2689)
-PORT = 8000
+PORT = 8000  # the server on 127.0.0.1: the tunnel
+WILD_PORT = 8001  # the same files served on 0.0.0.0: the direct route
 CURL = ["curl", "-s", "-f", "-o", "/dev/null", "-w", "%{time_total} %{size_download}"]
 
 
@@ -87,7 +91,7 @@ def main() -> int:
     clean_up_on_signals()
     tmp = Path(tempfile.mkdtemp(prefix="perry-bench-proxy-"))
     server = Server(tmp / "state", tmp / "serve.log", prefix=PREFIX, network=NETWORK, ssh_ports=SSH_PORTS)
-    forward = None
+    forwards: list[subprocess.Popen] = []
     try:
         say("starting perry serve")
         server.start()
@@ -96,53 +100,64 @@ def main() -> int:
         r.raise_for_status()
         subprocess.run(["docker", "exec", "-u", "workspace", "-w", "/home/workspace", CONTAINER, "sh", "-c",
                         f"mkdir -p site && head -c {size} /dev/urandom > site/big.bin"], check=True)
-        subprocess.run(["docker", "exec", "-d", "-u", "workspace", "-w", "/home/workspace/site", CONTAINER,
-                        "python3", "-m", "http.server", str(PORT), "--bind", "127.0.0.1"], check=True)
+        for port, bind in ((PORT, "127.0.0.1"), (WILD_PORT, "0.0.0.0")):
+            subprocess.run(["docker", "exec", "-d", "-u", "workspace", "-w", "/home/workspace/site", CONTAINER,
+                            "python3", "-m", "http.server", str(port), "--bind", bind], check=True)
         inside_url = f"http://127.0.0.1:{PORT}/big.bin"
         deadline = time.monotonic() + 30
-        while subprocess.run(["docker", "exec", CONTAINER, "curl", "-s", "-f", "-o", "/dev/null", inside_url]).returncode:
+        while any(subprocess.run(["docker", "exec", CONTAINER, "curl", "-s", "-f", "-o", "/dev/null", url]).returncode
+                  for url in (inside_url, f"http://127.0.0.1:{WILD_PORT}/big.bin")):
             if time.monotonic() > deadline:
                 raise RuntimeError("the dev server did not answer")
             time.sleep(0.2)
 
-        local = any_free_port()
         env = {**os.environ, "PERRY_URL": server.base, "PERRY_TOKEN": server.token}
-        forward = subprocess.Popen([str(VENV_BIN / "perry"), "forward", WORKSPACE, str(PORT), "--local", str(local)],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        say(forward.stdout.readline().strip())
+        locals_ = {}
+        forwards = []
+        for port in (PORT, WILD_PORT):
+            locals_[port] = any_free_port()
+            forwards.append(subprocess.Popen([str(VENV_BIN / "perry"), "forward", WORKSPACE, str(port), "--local",
+                                              str(locals_[port])], env=env, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True))
+            say(forwards[-1].stdout.readline().strip())
 
         inside_argv = ["docker", "exec", "-u", "workspace", CONTAINER, *CURL, inside_url]
         piped_argv = ["docker", "exec", "-u", "workspace", CONTAINER, "curl", "-s", "-f", inside_url]
-        proxy_argv = [*CURL, "-H", f"Authorization: token {server.token}",
-                      f"{server.base}/perry/proxy/{WORKSPACE}/{PORT}/big.bin"]
-        forward_argv = [*CURL, f"http://127.0.0.1:{local}/big.bin"]
-        runs: dict[str, list[float]] = {k: [] for k in ("inside", "inside+exec", "piped", "proxy", "forward")}
+        ways = {}
+        for route, port in (("direct", WILD_PORT), ("tunnel", PORT)):
+            ways[f"proxy {route}"] = [*CURL, "-H", f"Authorization: token {server.token}",
+                                      f"{server.base}/perry/proxy/{WORKSPACE}/{port}/big.bin"]
+            ways[f"forward {route}"] = [*CURL, f"http://127.0.0.1:{locals_[port]}/big.bin"]
+        runs: dict[str, list[float]] = {k: [] for k in ("inside", "inside+exec", "piped", *ways)}
         # One warm-up each, then the rounds interleaved so a busy moment of the machine hits every way.
-        for argv in (inside_argv, proxy_argv, forward_argv):
+        for argv in (inside_argv, *ways.values()):
             curl_time(argv, size)
         for i in range(args.rounds):
             own, wall = curl_time(inside_argv, size)
             runs["inside"].append(own)
             runs["inside+exec"].append(wall)
             runs["piped"].append(piped_time(piped_argv, size))
-            runs["proxy"].append(curl_time(proxy_argv, size)[0])
-            runs["forward"].append(curl_time(forward_argv, size)[0])
+            for way, argv in ways.items():
+                runs[way].append(curl_time(argv, size)[0])
             say(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()))
 
         inside = statistics.median(runs["inside"])
         labels = {"inside": "inside (curl's own time)", "inside+exec": "inside, wall time of the docker exec",
-                  "piped": "docker exec stdout to this machine", "proxy": "through /perry/proxy",
-                  "forward": "through perry forward"}
+                  "piped": "docker exec stdout to this machine",
+                  "proxy direct": "/perry/proxy, direct (server on 0.0.0.0)",
+                  "proxy tunnel": "/perry/proxy, tunnel (server on 127.0.0.1)",
+                  "forward direct": "perry forward, direct", "forward tunnel": "perry forward, tunnel"}
         rows = [[labels[k], *summary(v, size), f"{inside / statistics.median(v):.2f}x"] for k, v in runs.items()]
         table(f"{args.mb} MB download, {args.rounds} rounds", ["way", "median ms", "min-max ms", "MB/s", "speed vs inside"],
               rows, note="speed vs inside: the median time inside divided by this way's median time (1.00x = as fast)")
-        proxy = statistics.median(runs["proxy"])
-        print(f"\nproxy/inside speed ratio: {inside / proxy:.2f}x (target >= 0.5x); against the wall time of the "
-              f"docker exec: {statistics.median(runs['inside+exec']) / proxy:.2f}x; against the same bytes on "
-              f"docker exec's stdout: {statistics.median(runs['piped']) / proxy:.2f}x")
+        for route in ("direct", "tunnel"):
+            proxy = statistics.median(runs[f"proxy {route}"])
+            print(f"\nproxy ({route})/inside speed ratio: {inside / proxy:.2f}x (target >= 0.5x); against the wall "
+                  f"time of the docker exec: {statistics.median(runs['inside+exec']) / proxy:.2f}x; against the same "
+                  f"bytes on docker exec's stdout: {statistics.median(runs['piped']) / proxy:.2f}x")
         return 0
     finally:
-        if forward is not None:
+        for forward in forwards:
             forward.send_signal(2)
             try:
                 forward.wait(10)

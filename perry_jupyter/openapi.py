@@ -295,6 +295,12 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "Jupyter's auth and XSRF rules apply"),
         "/perry/proxy-absolute/{name}/{port}/{path}": _proxy(
             "Reverse proxy into the workspace's port with the whole path kept, for apps that know their prefix"),
+        "/perry/proxy.js": {"get": {
+            "summary": "The script the proxy puts first in the <head> of the pages under /perry/proxy/: an app's "
+                       "calls to its origin's root go under the proxy's prefix, its unsafe ones with Jupyter's "
+                       "X-XSRFToken header", "x-proxy": True,
+            "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {
+                "schema": {"type": "string"}}}}}}},
         "/perry/terminal/{name}": _websocket(
             "WebSocket attaching a terminal with terminado's protocol, plus `[\"exit\", status]` when the shell "
             "ends: a new terminal in the running workspace, or ?terminal=NAME an open one",

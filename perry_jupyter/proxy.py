@@ -1,4 +1,5 @@
-"""HTTP and WebSocket traffic into a workspace's port, over a tunnel through the Docker engine.
+"""HTTP and WebSocket traffic into a workspace's port, over a tunnel through the Docker engine
+or, where it can work, straight to the container (core/ports.py decides).
 
 The core opens the tunnel (`core.ports.open_tunnel`: a blocking socket-like object); here it
 becomes a tornado IOStream, so tornado's own HTTP/1.1 client connection speaks to the
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import re
 import socket
 import threading
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -75,12 +78,14 @@ class DemuxStream(IOStream):
 
 
 class Direct:
-    """A tunnel whose engine connection is a plain socket, read on the event loop."""
+    """A connection that is a plain socket, read on the event loop: the engine's (its frames
+    stripped as read) or, on the direct route, the port's own (core/ports.py)."""
 
     def __init__(self, tunnel: Any):
         self.tunnel = tunnel
         tunnel.socket.setblocking(False)
-        self.stream = DemuxStream(tunnel.socket, max_buffer_size=8 * CHUNK)
+        kind = DemuxStream if getattr(tunnel, "framed", True) else IOStream
+        self.stream = kind(tunnel.socket, max_buffer_size=8 * CHUNK)
         self.stream.read_chunk_size = CHUNK
 
     def half_close(self) -> None:
@@ -93,7 +98,7 @@ class Direct:
 
 
 def connect(tunnel: Any) -> "Direct | Bridge":
-    """The tunnel (an ExecSocket just opened) as an object with an IOStream ``stream``,
+    """The tunnel (an ExecSocket just opened, or a Dialed connection) as an object with an IOStream ``stream``,
     ``half_close()`` and ``close()``."""
     if isinstance(tunnel.socket, socket.socket) and not tunnel.stdout_before:
         return Direct(tunnel)
@@ -212,15 +217,37 @@ ROOT_LINK = re.compile(rb"""(\s(?:src|href|action)\s*=\s*["'])/(?![/\\])""", re.
 REWRITE_LIMIT = 2 * 1024 * 1024  # a page larger than this passes as it is
 
 
+# The same in a style sheet's url(/fonts/x.woff2), which a page's CSS bundle holds.
+CSS_URL = re.compile(rb"""(url\(\s*["']?)/(?![/\\])""", re.IGNORECASE)
+
+
 def rewrites_html(headers: httputil.HTTPHeaders, prefix: str | None) -> bool:
-    """Whether a response's page is read whole and its root-relative links put under ``prefix``."""
-    return (prefix is not None and headers.get("Content-Type", "").lower().startswith("text/html")
+    """Whether a response's page (HTML or CSS) is read whole and its root-relative links put under
+    ``prefix``."""
+    return (prefix is not None and headers.get("Content-Type", "").lower().startswith(("text/html", "text/css"))
             and headers.get("Content-Encoding", "identity").lower() == "identity"
             and int(headers.get("Content-Length") or 0) <= REWRITE_LIMIT)
 
 
-def rewrite_html(page: bytes, prefix: str) -> bytes:
-    return ROOT_LINK.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", page)
+# The script put first in a page's <head> (static/proxy.js): an app's own calls to its origin's
+# root ("/api/...", fetch, XMLHttpRequest, EventSource, WebSocket) go under the prefix too, with
+# Jupyter's XSRF header on the unsafe ones. Served from Jupyter's origin (a `'self'` script, which
+# an app's own Content-Security-Policy allows where an inline one would be refused).
+SCRIPT = (Path(__file__).parent / "static" / "proxy.js").read_bytes()
+HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def rewrite_css(sheet: bytes, prefix: str) -> bytes:
+    return CSS_URL.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", sheet)
+
+
+def rewrite_html(page: bytes, prefix: str, script_url: str) -> bytes:
+    page = ROOT_LINK.sub(lambda m: m.group(1) + prefix.rstrip("/").encode() + b"/", page)
+    tag = (f'<script src="{html.escape(script_url)}" data-perry-prefix="{html.escape(prefix.rstrip("/"))}">'
+           f'</script>').encode()
+    head = HEAD.search(page)
+    at = head.end() if head else 0
+    return page[:at] + tag + page[at:]
 
 
 class Response(httputil.HTTPMessageDelegate):

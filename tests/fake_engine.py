@@ -24,6 +24,7 @@ ExecHook = Callable[..., "dict[str, Any] | str | None"]
 
 class FakeEngine:
     address = "fake://engine"
+    local = False  # its containers have no addresses to connect to
 
     def __init__(self) -> None:
         self.api_calls = 0

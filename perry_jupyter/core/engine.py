@@ -88,6 +88,12 @@ class Engine:
     def address(self) -> str:
         return self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
 
+    @property
+    def local(self) -> bool:
+        """Whether the engine runs on this machine (a unix socket), so its containers' network
+        addresses are reachable from here."""
+        return self.address.startswith("unix://")
+
     # ------------------------------------------------------------ connection
 
     def _api(self) -> docker.APIClient:
@@ -521,9 +527,11 @@ def _inspected(attrs: dict[str, Any]) -> dict[str, Any]:
             if b.get("HostPort"):
                 ports.setdefault(key, int(b["HostPort"]))
     config = attrs.get("Config") or {}
+    networks = ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values()
     return {"id": attrs.get("Id"), "name": (attrs.get("Name") or "").lstrip("/") or None,
             "image": config.get("Image"), "state": (attrs.get("State") or {}).get("Status"),
-            "labels": config.get("Labels") or {}, "ports": ports}
+            "labels": config.get("Labels") or {}, "ports": ports,
+            "addresses": [n["IPAddress"] for n in networks if n.get("IPAddress")]}
 
 
 def _short(cause: object) -> str:

@@ -14,7 +14,7 @@ def routes() -> list[tuple]:
     from .changes import ChangesHandler, DiffHandler
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
-    from .proxy import PortSocket, PortsHandler, ProxyHandler
+    from .proxy import PortSocket, PortsHandler, ProxyHandler, ProxyScriptHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
     from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
     from .tasks import TaskHandler, TasksHandler
@@ -56,5 +56,6 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/ports/(?P<port>[^/]+)/connect", PortSocket),
         (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
         (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
+        (r"/perry/proxy\.js", ProxyScriptHandler),
         (r"/perry/(?:api|terminal|proxy|proxy-absolute)(?:/.*)?", NoRouteHandler),
     ]

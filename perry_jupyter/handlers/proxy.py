@@ -115,9 +115,14 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         self._page = None
         try:
             await self.exchange.respond(proxy.Response(self._headers_received, self._chunk))
-            if self._page is not None:
-                self.write(proxy.rewrite_html(bytes(self._page), self.prefix()))
-        except Exception as e:  # the port's side closed or spoke no HTTP
+            if self._page is not None and self._headers.get("Content-Type", "").lower().startswith("text/css"):
+                self.write(proxy.rewrite_css(bytes(self._page), self.prefix()))
+            elif self._page is not None:
+                self.write(proxy.rewrite_html(bytes(self._page), self.prefix(),
+                                              url_path_join(self.base_url, "perry/proxy.js")))
+        except Exception as e:  # the port's side closed or spoke no HTTP, or the client left
+            if self.request.connection.stream.closed():
+                return  # nobody to answer (the browser gave up the request, e.g. a page closed)
             if self._headers_written:
                 self.request.connection.stream.close()  # the answer was cut: say so by closing
                 return
@@ -141,6 +146,19 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         await self._respond()
 
     post = put = delete = patch = options = head
+
+
+class ProxyScriptHandler(SocketMixin, JupyterHandler):
+    """`/perry/proxy.js`: the script the proxy puts first in the pages it serves
+    (perry_jupyter/static/proxy.js), behind Jupyter's auth like the pages themselves."""
+
+    async def get(self) -> None:
+        if not self.current_user:
+            return web.authenticated(lambda handler: None)(self)
+        await self.require("read", AUTH_RESOURCE)
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        self.set_header("Cache-Control", "private, max-age=300")
+        self.finish(proxy.SCRIPT)
 
 
 class PortSocket(PerrySocket):

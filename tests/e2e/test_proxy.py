@@ -1,7 +1,7 @@
 """What a workspace serves, in the browser: the panel's ports with their Open buttons, and
 OpenCode's own web UI (`opencode serve`, port 4096) in Chromium, opened through Perry's proxy
-(its page, bundle and server through the tunnel) and through `perry forward` (the whole UI:
-it calls its API at the page's origin root, which only a root of its own can give it).
+(its page, bundle and its calls to its server at the origin's root, moved under the proxy's
+prefix by the proxy's script) and through `perry forward` (a root of its own).
 
 The workspace is made from the agents image (it has the opencode CLI); OpenCode runs offline.
 Screenshots: artifacts/e2e/test_proxy-*.png.
@@ -9,7 +9,6 @@ Screenshots: artifacts/e2e/test_proxy-*.png.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 
@@ -23,9 +22,6 @@ AGENTS_IMAGE = "perry-workspace-agents:latest"
 NAME = f"web-{secrets.token_hex(2)}"
 PORT = 4096
 HOME = "/home/workspace"
-# Where OpenCode's web UI keeps the servers added in its "Add server" dialog, and the default one.
-SERVERS_KEY = "opencode.global.dat:server"
-SERVER_URL_KEY = "opencode.settings.dat:defaultServerUrl"
 
 
 def expect():
@@ -53,20 +49,22 @@ def lab(tmp_path_factory, docker_client, workspace_image, ssh_key):
 
 @pytest.fixture(scope="module")
 def opencode_served(lab, docker_client):
-    """A running workspace with `opencode serve` listening on 127.0.0.1:4096 inside it."""
+    """A running workspace with `opencode serve` listening on 0.0.0.0:4096 inside it (the proxy's
+    direct route; its page loads dozens of chunks at once, one exec each on the tunnel's)."""
     r = lab.api("POST", "workspaces", json={"name": NAME})
     assert r.status_code == 201, r.text
     container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
     container.exec_run(["sh", "-c", f"mkdir -p {HOME}/project && cd {HOME}/project && "
-                                    f"opencode serve --port {PORT} --hostname 127.0.0.1 > /tmp/opencode.log 2>&1"],
+                                    f"opencode serve --port {PORT} --hostname 0.0.0.0 > /tmp/opencode.log 2>&1"],
                        user="workspace", workdir=HOME, environment={"HOME": HOME}, detach=True)
     deadline = time.monotonic() + 60
     while True:
         ports = lab.api("GET", f"workspaces/{NAME}/ports").json().get("ports", [])
         if any(p["port"] == PORT for p in ports):
-            return ports
+            break
         assert time.monotonic() < deadline, container.exec_run(["cat", "/tmp/opencode.log"]).output.decode()
         time.sleep(0.5)
+    return ports
 
 
 def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, opencode_served, artifacts):
@@ -74,12 +72,6 @@ def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, op
 
     context, page = open_lab_page(browser, lab, artifacts, "test_proxy")
     proxied = f"{lab.url}perry/proxy/{NAME}/{PORT}"
-    # OpenCode's UI talks to the page's origin (here Jupyter's) unless another server was added
-    # and made the default: add it behind the proxy, as its "Add server" dialog would. (In a try:
-    # the script runs in sandboxed frames too, which have no localStorage.)
-    servers = json.dumps({"list": [proxied], "projects": {}, "lastProject": {}, "recentlyClosed": {}})
-    context.add_init_script(f"try {{ localStorage.setItem({SERVERS_KEY!r}, {json.dumps(servers)}); "
-                            f"localStorage.setItem({SERVER_URL_KEY!r}, {proxied!r}) }} catch (e) {{}}")
     try:
         page.locator('.jp-SideBar [data-id="perry-panel"]').click()
         item = page.locator(f'.perry-workspace[data-workspace="{NAME}"]')
@@ -99,25 +91,56 @@ def test_panel_lists_ports_and_opens_opencode_through_the_proxy(browser, lab, op
         ui.set_default_timeout(60_000)
         errors: list[str] = []
         ui.on("pageerror", lambda e: errors.append(str(e)))
-        # The page, its bundle (its root-relative links put under the prefix) and the server it was
-        # told of, all through the proxy.
-        with ui.expect_response(f"{proxied}/global/health") as health:
+        requests: list[str] = []
+        ui.on("request", lambda r: requests.append(r.url))
+        failed: list[str] = []
+        ui.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+        ui.on("response", lambda r: failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None)
+        # The app asks its server at its origin's root ("/api/session", "/project"): the proxy's
+        # script puts those under the prefix, so OpenCode answers, not Jupyter's own /api.
+        with ui.expect_response(lambda r: r.url.startswith(f"{proxied}/api/session")) as sessions, \
+                ui.expect_response(f"{proxied}/project") as projects, ui.expect_response(f"{proxied}/path") as paths:
             ui.wait_for_load_state()
-        assert health.value.ok and health.value.json()["healthy"] is True
+        assert sessions.value.ok and isinstance(sessions.value.json()["data"], list)
+        assert projects.value.ok and "global" in [p["id"] for p in projects.value.json()]  # OpenCode's own
+        assert paths.value.json()["directory"] == f"{HOME}/project"  # where opencode serve runs, in the workspace
         expect()(ui).to_have_title("OpenCode")
-        assert ui.url == f"{proxied}/"
+        assert ui.locator("head > script").first.get_attribute("src") == "/perry/proxy.js"
         assert ui.locator("script[type=module]").get_attribute("src").startswith(f"/perry/proxy/{NAME}/{PORT}/assets/")
-        ui.wait_for_selector("#root > *")
-        time.sleep(2)  # the first paint settles
+        # Its router starts at "/", the path it would have at the root.
+        assert ui.url == lab.url
+        expect()(ui.get_by_text("Add project")).to_be_visible(timeout=60_000)
+        # Its settings: a chunk loaded on demand, with the style sheet its bundler preloads.
+        # (Clicked again if a click lands before the app's handlers are attached, on a busy machine.)
+        dialog = ui.get_by_role("dialog")
+        for attempt in range(3):
+            ui.get_by_role("button", name="Settings").click()
+            try:
+                expect()(dialog).to_be_visible(timeout=20_000)
+                break
+            except AssertionError:
+                assert attempt < 2, ("the settings dialog did not open", errors, requests[-20:])
+        expect()(dialog).to_contain_text("Auto-accept permissions", timeout=60_000)
+        time.sleep(1)  # the dialog's animation settles
         ui.screenshot(path=str(artifacts / "test_proxy-02-opencode-through-the-proxy.png"))
-        assert not errors, errors
+
+        # An unsafe request of the app (its log endpoint) carries Jupyter's XSRF token from the
+        # cookie session, so Jupyter lets it through to OpenCode.
+        status, body = ui.evaluate("""async () => {
+            const r = await fetch("/log", {method: "POST", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({service: "perry-e2e", level: "info", message: "through the proxy"})});
+            return [r.status, await r.text()];
+        }""")
+        assert (status, body) == (200, "true")
+        outside = [u for u in requests if u.startswith(lab.url) and not u.startswith(f"{lab.url}perry/")]
+        assert outside == [], outside
+        assert not errors, (errors, failed)
     finally:
         context.close()
 
 
 def test_opencode_ui_through_perry_forward(browser, lab, opencode_served, artifacts):
-    """OpenCode's UI calls its API at the page's origin root (/api/...), which a path under Jupyter
-    cannot give it; `perry forward` gives it a root of its own, through the same tunnel."""
+    """`perry forward` gives OpenCode's UI a root of its own, through the same tunnel."""
     import os
     import subprocess
     import sys

@@ -33,15 +33,15 @@ def pattern(n: int) -> bytes:
     return block * whole + block[:rest]
 
 
-def workspace_with_devserver(server, name: str) -> str:
-    """A running workspace whose dev server answers on 127.0.0.1:PORT inside it."""
+def workspace_with_devserver(server, name: str, address: str = "127.0.0.1") -> str:
+    """A running workspace whose dev server answers on ``address``:PORT inside it."""
     r = requests.post(f"{server.url}/perry/api/workspaces", json={"name": name}, headers=server.headers, timeout=600)
     assert r.status_code == 201, r.text
     container = f"{TEST_PREFIX}{name}"
     subprocess.run(["docker", "exec", "-i", "-u", "workspace", container, "sh", "-c", "cat > /tmp/devserver.py"],
                    input=DEVSERVER.read_bytes(), check=True)
-    subprocess.run(["docker", "exec", "-d", "-u", "workspace", container, "python3", "/tmp/devserver.py", str(PORT)],
-                   check=True)
+    subprocess.run(["docker", "exec", "-d", "-u", "workspace", container, "python3", "/tmp/devserver.py", str(PORT)]
+                   + ([address] if address != "127.0.0.1" else []), check=True)
     until(lambda: PORT in [p["port"] for p in ports(server, name)], timeout=30)
     return container
 
@@ -59,15 +59,29 @@ def seen(container: str) -> list[str]:
     return json.loads(out)
 
 
-def test_http_through_the_proxy(server, served):
-    container = workspace_with_devserver(server, "web")
-    base, auth = f"{server.url}/perry/proxy/web/{PORT}", server.headers
+# Two routes into a port (core/ports.py): a server listening on every address is connected to
+# straight at the container's address (the engine is local here); one on 127.0.0.1 only is
+# reached through the engine's exec. The user sees no difference: every test below runs on both.
+ROUTES = pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"], ids=["tunnel", "direct"])
 
-    listed = {p["port"]: p for p in ports(server, "web")}
-    assert listed[PORT]["command"] == f"python3 /tmp/devserver.py {PORT}"
+
+def route_taken(got: dict, address: str) -> None:
+    """The dev server's peer tells the routes apart (127.0.0.1 is the tunnel's relay)."""
+    assert (got["peer"] == "127.0.0.1") == (address == "127.0.0.1"), got["peer"]
+
+
+@ROUTES
+def test_http_through_the_proxy(server, served, address):
+    web = "web" if address == "127.0.0.1" else "webany"
+    container = workspace_with_devserver(server, web, address)
+    base, auth = f"{server.url}/perry/proxy/{web}/{PORT}", server.headers
+
+    listed = {p["port"]: p for p in ports(server, web)}
+    assert listed[PORT]["command"].startswith(f"python3 /tmp/devserver.py {PORT}")
+    assert listed[PORT]["addresses"] == [address]
     assert isinstance(listed[PORT]["pid"], int)
     assert 22 not in listed  # Perry's own sshd is not something the workspace serves
-    table = subprocess.run([PERRY, "ports", "web"], env=served, capture_output=True, text=True, timeout=60)
+    table = subprocess.run([PERRY, "ports", web], env=served, capture_output=True, text=True, timeout=60)
     assert table.returncode == 0 and str(PORT) in table.stdout and "devserver.py" in table.stdout, table
 
     # The prefix is stripped; the query passes; the server sees its own address as Host and
@@ -77,13 +91,14 @@ def test_http_through_the_proxy(server, served):
     got = r.json()
     assert (got["method"], got["path"], got["query"]) == ("GET", "/echo/a%20b/c", "x=1&y=two")
     assert got["headers"]["host"] == f"127.0.0.1:{PORT}"
-    assert got["headers"]["x-forwarded-prefix"] == f"/perry/proxy/web/{PORT}"
+    route_taken(got, address)
+    assert got["headers"]["x-forwarded-prefix"] == f"/perry/proxy/{web}/{PORT}"
     assert got["headers"]["x-forwarded-host"] == server.url.split("//")[1]
     assert "authorization" not in got["headers"]
 
     # proxy-absolute keeps the whole path.
-    r = requests.get(f"{server.url}/perry/proxy-absolute/web/{PORT}/echo/kept", headers=auth, timeout=60)
-    assert r.json()["path"] == f"/perry/proxy-absolute/web/{PORT}/echo/kept"
+    r = requests.get(f"{server.url}/perry/proxy-absolute/{web}/{PORT}/echo/kept", headers=auth, timeout=60)
+    assert r.json()["path"] == f"/perry/proxy-absolute/{web}/{PORT}/echo/kept"
 
     # A body goes through whole, with any method.
     body = pattern(3 * 1024 * 1024 + 17)
@@ -99,17 +114,22 @@ def test_http_through_the_proxy(server, served):
 
     # A page's root-relative links are put under the prefix (a bundled app's "/assets/..."); other
     # links, and pages behind proxy-absolute, are left as they are.
+    # The proxy's script comes first in the page's <head>, told the prefix.
     r = requests.get(f"{base}/page", headers=auth, timeout=60)
-    assert f'<script src="/perry/proxy/web/{PORT}/app.js">' in r.text and 'href="//elsewhere.example/x"' in r.text
-    r = requests.get(f"{server.url}/perry/proxy-absolute/web/{PORT}/page", headers=auth, timeout=60)
-    assert '<script src="/app.js">' in r.text
+    assert f'<script src="/perry/proxy/{web}/{PORT}/app.js">' in r.text and 'href="//elsewhere.example/x"' in r.text
+    assert r.text.startswith(f'<html><head><script src="/perry/proxy.js" data-perry-prefix="/perry/proxy/{web}/{PORT}">'
+                             '</script><script src="/perry/proxy/'), r.text
+    r = requests.get(f"{server.url}/perry/proxy-absolute/{web}/{PORT}/page", headers=auth, timeout=60)
+    assert '<script src="/app.js">' in r.text and "proxy.js" not in r.text
+    r = requests.get(f"{base}/style.css", headers=auth, timeout=60)
+    assert f"src:url(/perry/proxy/{web}/{PORT}/fonts/x.ttf)" in r.text and 'url("//cdn.example/b.png")' in r.text
 
     # A redirect stays under the proxy's prefix.
     r = requests.get(f"{base}/redirect", headers=auth, timeout=60, allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"] == f"/perry/proxy/web/{PORT}/echo/landed"
+    assert r.status_code == 302 and r.headers["Location"] == f"/perry/proxy/{web}/{PORT}/echo/landed"
     # Without the trailing slash, the proxy adds it (relative links then resolve under it).
     r = requests.get(base, headers=auth, timeout=60, allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"] == f"/perry/proxy/web/{PORT}/"
+    assert r.status_code == 302 and r.headers["Location"] == f"/perry/proxy/{web}/{PORT}/"
 
     # 50 MB streamed through, byte for byte.
     digest, size = hashlib.sha256(), 0
@@ -121,7 +141,7 @@ def test_http_through_the_proxy(server, served):
     assert size == BIG and digest.hexdigest() == hashlib.sha256(pattern(BIG)).hexdigest()
 
     # A port nobody listens on: 502 naming the ports that do.
-    r = requests.get(f"{server.url}/perry/proxy/web/8999/", headers=auth, timeout=60)
+    r = requests.get(f"{server.url}/perry/proxy/{web}/8999/", headers=auth, timeout=60)
     assert r.status_code == 502
     error = r.json()["error"]
     assert error["code"] == "port_closed" and error["openPorts"] == [PORT]
@@ -129,17 +149,19 @@ def test_http_through_the_proxy(server, served):
 
     # Bad names and ports are 400s that reach nothing.
     before = len(seen(container))
-    assert requests.get(f"{server.url}/perry/proxy/web/99999/", headers=auth, timeout=60).status_code == 400
-    assert requests.get(f"{server.url}/perry/proxy/web/http/", headers=auth, timeout=60).status_code == 400
+    assert requests.get(f"{server.url}/perry/proxy/{web}/99999/", headers=auth, timeout=60).status_code == 400
+    assert requests.get(f"{server.url}/perry/proxy/{web}/http/", headers=auth, timeout=60).status_code == 400
     assert requests.get(f"{server.url}/perry/proxy/nosuch/{PORT}/", headers=auth, timeout=60).status_code == 404
-    r = requests.get(f"{server.url}/perry/proxy/web", headers=auth, timeout=60)  # no port
+    r = requests.get(f"{server.url}/perry/proxy/{web}", headers=auth, timeout=60)  # no port
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert len(seen(container)) == before
 
 
-def test_websocket_through_the_proxy(server):
-    workspace_with_devserver(server, "wsbox")
-    url = f"ws{server.url[4:]}/perry/proxy/wsbox/{PORT}/ws"
+@ROUTES
+def test_websocket_through_the_proxy(server, address):
+    box = "wsbox" if address == "127.0.0.1" else "wsboxany"
+    workspace_with_devserver(server, box, address)
+    url = f"ws{server.url[4:]}/perry/proxy/{box}/{PORT}/ws"
     header = [f"{k}: {v}" for k, v in server.headers.items()]
     ws = websocket.create_connection(url, header=header, subprotocols=["other", "echo"], timeout=60)
     try:
@@ -156,6 +178,15 @@ def test_websocket_through_the_proxy(server):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(url, timeout=60)
     assert refused.value.status_code == 403
+
+
+def test_the_proxys_script(server):
+    """The script the proxied pages load: JavaScript behind Jupyter's auth, like the pages."""
+    r = requests.get(f"{server.url}/perry/proxy.js", headers=server.headers, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/javascript")
+    assert "X-XSRFToken" in r.text and "perryPrefix" in r.text
+    r = requests.get(f"{server.url}/perry/proxy.js", timeout=60, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
 
 
 def test_auth_and_xsrf(server):

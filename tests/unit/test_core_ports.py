@@ -1,13 +1,16 @@
-"""core/ports.py on the in-memory engine: the tunnel's handshake, a closed port's error, a stale worker."""
+"""core/ports.py on the in-memory engine: the tunnel's handshake, a closed port's error, a stale worker,
+and which route a connection takes (straight to the container's address, or the tunnel)."""
 
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
+from perry_jupyter.core import ports
 from perry_jupyter.core.errors import InvalidInput
-from perry_jupyter.core.ports import PortClosed, listening, open_tunnel, validate_port
+from perry_jupyter.core.ports import Dialed, PortClosed, listening, open_tunnel, validate_port
 from tests.fake_engine import TEST_PREFIX, FakeEngine, make_manager, workspace_labels
 
 LISTED = [{"port": 3000, "addresses": ["0.0.0.0"], "pid": 7, "command": "node server.js"}]
@@ -18,6 +21,7 @@ class Workspace:
 
     def __init__(self):
         self.stale_once = False
+        self.listed = LISTED
         self.calls: list[tuple[list[str], str]] = []
 
     def __call__(self, container, command, *, user, **_):
@@ -28,9 +32,9 @@ class Workspace:
             self.stale_once = False
             return {"stdout": json.dumps({"error": {"code": "stale_worker", "message": "old"}}) + "\n", "exitCode": 3}
         if command[1] == "ports":
-            return {"stdout": json.dumps({"ports": LISTED})}
+            return {"stdout": json.dumps({"ports": self.listed})}
         port = int(command[2])
-        if port in [p["port"] for p in LISTED]:
+        if port in [p["port"] for p in self.listed]:
             return {"stderr": "CONNECTED\n", "stdout": "HTTP/1.1 204 No Content\r\n\r\n"}
         return {"stderr": f"port {port}: Connection refused\n", "exitCode": 4}
 
@@ -41,7 +45,70 @@ def setup(tmp_path):
     engine.add_container(f"{TEST_PREFIX}w", labels=workspace_labels("w"))
     inside = Workspace()
     engine.on_exec = inside
+    ports._routes.clear()
     return make_manager(tmp_path, engine), engine, inside
+
+
+@pytest.fixture
+def local_server():
+    """A TCP server on 127.0.0.1 standing for the container's address on a local engine."""
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server, server.getsockname()[1]
+    server.close()
+
+
+def on_a_local_engine(engine, inside, port: int, address: str) -> None:
+    engine.local = True
+    engine._find(f"{TEST_PREFIX}w")["addresses"] = ["127.0.0.1"]
+    inside.listed = [{"port": port, "addresses": [address], "pid": 7, "command": "node server.js"}]
+
+
+def connects(inside) -> list[list[str]]:
+    return [c for c, _ in inside.calls if c[:2] == ["perry-worker", "connect"]]
+
+
+def test_a_port_on_every_address_of_a_local_engines_container_is_connected_to_straight(setup, local_server):
+    workspaces, engine, inside = setup
+    server, port = local_server
+    on_a_local_engine(engine, inside, port, "0.0.0.0")
+    for _ in range(3):
+        dialed = open_tunnel(workspaces, "w", port)
+        assert isinstance(dialed, Dialed)
+        accepted, _ = server.accept()
+        dialed.socket.sendall(b"ping")
+        assert accepted.recv(4) == b"ping"
+        accepted.close()
+        dialed.close()
+    assert connects(inside) == []
+    # The listing that chose the route is kept: one exec for the three connections.
+    assert [c for c, _ in inside.calls if c[:2] == ["perry-worker", "ports"]] == [["perry-worker", "ports", "--json"]]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_a_loopback_only_port_takes_the_tunnel(setup, local_server, address):
+    workspaces, engine, inside = setup
+    _, port = local_server
+    on_a_local_engine(engine, inside, port, address)
+    assert not isinstance(open_tunnel(workspaces, "w", port), Dialed)
+    assert connects(inside) == [["perry-worker", "connect", str(port)]]
+
+
+def test_a_refused_connect_takes_the_tunnel(setup, local_server):
+    workspaces, engine, inside = setup
+    server, port = local_server
+    server.close()  # the listing said it listens; the connect is refused
+    on_a_local_engine(engine, inside, port, "::")
+    assert not isinstance(open_tunnel(workspaces, "w", port), Dialed)
+    assert connects(inside) == [["perry-worker", "connect", str(port)]]
+
+
+def test_a_remote_engine_takes_the_tunnel_without_a_listing(setup, local_server):
+    workspaces, engine, inside = setup
+    _, port = local_server
+    on_a_local_engine(engine, inside, port, "0.0.0.0")
+    engine.local = False
+    assert not isinstance(open_tunnel(workspaces, "w", port), Dialed)
+    assert [c for c, _ in inside.calls if c[1] == "ports"] == []
 
 
 def test_a_tunnel_is_the_ports_bytes_after_the_handshake(setup):
