@@ -379,7 +379,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "Message": {"type": "object", "properties": {
             "id": {"type": "string"}, "role": {"type": "string"}, "time": {"type": "string", "nullable": True},
             "parts": {"type": "array", "items": {"type": "object", "properties": {
-                "type": {"type": "string", "enum": ["text", "tool", "reasoning", "file"]}}}}}},
+                "type": {"type": "string", "enum": ["text", "tool", "reasoning", "file", "error"]}}}}}},
         "Usage": {"type": "object", "properties": {
             "sessions": {"type": "array", "items": {"type": "object", "properties": {
                 "sessionId": {"type": "string"}, "agent": AGENT, "tokens": _ref("Tokens"), "cost": cost}}},

@@ -87,7 +87,7 @@ class Fields:
 
 @dataclass
 class Part:
-    kind: str  # text, reasoning, tool, file, or another part type shown by its name
+    kind: str  # text, reasoning, tool, file, error (why the turn failed), or another part type shown by its name
     text: str
     title: str = ""
 
@@ -287,7 +287,7 @@ def sessions(found: list[dict], workspace: str = "") -> Table:
 
 def part(data: dict) -> Part:
     kind = str(data.get("type"))
-    if kind in ("text", "reasoning"):
+    if kind in ("text", "reasoning", "error"):
         return Part(kind, str(data.get("text") or ""))
     if kind == "tool":
         body = json.dumps(data.get("input"), indent=2, ensure_ascii=False) if data.get("input") is not None else ""

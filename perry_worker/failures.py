@@ -76,6 +76,11 @@ def _opencode_error(error: Dict[str, Any]) -> str:
     return message
 
 
+def opencode_error_line(error: Dict[str, Any]) -> str:
+    """The reason OpenCode stored with a failed message (its ``error`` object), as one line."""
+    return one_line(_opencode_error(error))
+
+
 def event_error(event: Dict[str, Any]) -> Optional[str]:
     """The failure an agent states in one JSON event, or None (also for retry notices)."""
     kind = event.get("type")

@@ -142,6 +142,12 @@ def convert_message(msg_id: str, info: Dict[str, Any], created_ms: Optional[floa
         c = convert_part(p) if isinstance(p, dict) else None
         if c is not None:
             converted.append(c)
+    if role == "assistant" and isinstance(info.get("error"), dict):
+        # A turn that failed is stored as an assistant message with no words, only its error:
+        # show the reason, not an empty reply.
+        from .failures import opencode_error_line
+
+        converted.append({"type": "error", "text": opencode_error_line(info["error"])})
     return {"id": msg_id, "role": role, "time": iso_from_ms(when), "parts": converted}
 
 

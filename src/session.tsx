@@ -25,6 +25,8 @@ function Part(props: { part: IPart }): JSX.Element | null {
   switch (part.type) {
     case 'text':
       return part.text ? <div className="perry-text">{part.text}</div> : null;
+    case 'error':
+      return <div className="perry-error perry-msg-failure">{part.text ?? 'the turn failed'}</div>;
     case 'reasoning':
       return part.text ? (
         <details className="perry-reasoning">

@@ -107,6 +107,8 @@ def _part(part: present.Part) -> Any:
         return Text(part.text)
     if part.kind == "reasoning":
         return Text(part.text, style="dim italic")
+    if part.kind == "error":
+        return Text(part.text, style="bold red")
     if part.kind == "tool":
         return Panel(Text(part.text), title=Text(part.title), title_align="left", border_style="cyan", expand=False)
     return Text(part.text, style="dim")

@@ -103,6 +103,8 @@ def _fields(view: Fields) -> str:
 def _part(part: Part) -> str:
     if part.kind == "text":
         return f'<div style="white-space:pre-wrap">{escape(part.text)}</div>'
+    if part.kind == "error":
+        return f'<div style="white-space:pre-wrap;color:{COLORS["error"]}">{escape(part.text)}</div>'
     if part.kind == "reasoning":
         return f'<div style="white-space:pre-wrap;color:{COLORS["muted"]};font-style:italic">{escape(part.text)}</div>'
     if part.kind == "tool":

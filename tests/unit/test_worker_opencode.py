@@ -353,3 +353,14 @@ def test_the_json_storage_default_title_shows_the_first_prompt(tmp_path):
     info["title"] = "New session - 2026-11-25T10:38:53.521Z"
     path.write_text(json.dumps(info))
     assert SessionStore(str(home)).get(OC_JSON_SESSION)["title"] == '"write a.txt please"'
+
+
+def test_a_failed_turn_shows_its_reason_not_an_empty_reply():
+    # As OpenCode 1.18 stores a turn the model refused: an assistant message with no parts.
+    info = {"role": "assistant", "time": {"created": 1764460000000},
+            "error": {"name": "APIError", "data": {"message": "Incorrect API key provided: sk-te***st.",
+                                                   "statusCode": 401, "isRetryable": False}}}
+    message = opencode.convert_message("msg_1", info, None, [])
+    assert message["parts"] == [{"type": "error", "text": "Incorrect API key provided: sk-te***st. (HTTP 401)"}]
+    ok = opencode.convert_message("msg_2", {"role": "assistant"}, None, [{"type": "text", "text": "hi"}])
+    assert ok["parts"] == [{"type": "text", "text": "hi"}]
