@@ -23,9 +23,9 @@ ExecHook = Callable[..., "dict[str, Any] | str | None"]
 
 
 class FakeEngine:
-    address = "fake://engine"
-
-    def __init__(self) -> None:
+    def __init__(self, address: str = "fake://engine", memory: int = 8 << 30) -> None:
+        self.address = address
+        self.memory = memory
         self.api_calls = 0
         self.reachable = True
         self.containers_: dict[str, dict[str, Any]] = {}  # by id
@@ -88,6 +88,11 @@ class FakeEngine:
         if not self.reachable:
             return {"reachable": False, "address": self.address, "error": "fake engine down"}
         return {"reachable": True, "address": self.address, "version": "fake", "apiVersion": "1.41"}
+
+    def facts(self) -> dict:
+        self._touch("facts")
+        running = sum(c["state"] == "running" for c in self.containers_.values())
+        return {"version": "fake", "cpus": 2, "memory": self.memory, "containersRunning": running}
 
     def close(self) -> None:
         pass

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import threading
+from urllib.parse import urlsplit, urlunsplit
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import docker
@@ -76,9 +78,16 @@ class Doing:
 
 
 class Engine:
-    def __init__(self, base_url: str | None = None, timeout: int = 120):
+    def __init__(self, base_url: str | None = None, timeout: int = 120, *, name: str | None = None,
+                 tls: Mapping[str, str] | None = None, ssh_options: list[str] | None = None):
+        """``name``: the engine's name among several (in its errors); ``tls``: {ca, cert, key} file
+        paths for a ``tcp://`` address; ``ssh_options``: `ssh -o` options for an ``ssh://`` one."""
         self.base_url = base_url or None
         self.timeout = timeout
+        self.name = name
+        self.tls = dict(tls) if tls else None
+        self.ssh_options = list(ssh_options or [])
+        self.ssh_log: str | None = None  # where ssh's own messages go (a host key that changed...)
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self.doing = Doing()  # see errors()
@@ -86,7 +95,8 @@ class Engine:
 
     @property
     def address(self) -> str:
-        return self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
+        """Where the engine is, without credentials (fit for answers and logs)."""
+        return redact_address(self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS)
 
     # ------------------------------------------------------------ connection
 
@@ -101,13 +111,69 @@ class Engine:
 
     def _connect(self) -> docker.DockerClient:
         try:
-            if self.base_url:
-                client = docker.DockerClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+            if self.base_url and self.base_url.startswith("ssh://"):
+                client = self._ssh_client()
+            elif self.base_url:
+                tls = None
+                if self.tls:
+                    cert = (self.tls["cert"], self.tls["key"]) if self.tls.get("cert") else None
+                    tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=self.tls.get("ca"),
+                                               verify=self.tls.get("ca") or True)
+                client = docker.DockerClient(base_url=self.base_url, version="auto", timeout=self.timeout, tls=tls)
             else:
                 client = docker.from_env(timeout=self.timeout)
         except DockerException as e:
             raise self.unavailable(e) from None
         client.api.hooks["response"].append(self._count)
+        return client
+
+    def _ssh_client(self) -> docker.DockerClient:
+        """A client over the `ssh` command (no paramiko), with Perry's ssh options: the SDK's own
+        shell-out passes none, so its connection pool is swapped for one that does."""
+        from docker.transport import sshconn
+
+        options = self.ssh_options
+        log_path = self.ssh_log
+
+        def stderr_log():
+            return open(log_path, "ab") if log_path else subprocess.DEVNULL
+
+        class Socket(sshconn.SSHSocket):
+            def connect(self, **kwargs):
+                # The SDK's connect, with the options and with ssh's complaints kept for the errors.
+                argv = ["ssh", *options, *(["-l", self.user] if self.user else []),
+                        *(["-p", self.port] if self.port else []), "--", self.host, "docker system dial-stdio"]
+                env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
+                err = stderr_log()
+                try:
+                    self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                                 stderr=err, start_new_session=True)
+                finally:
+                    if err is not subprocess.DEVNULL:
+                        err.close()
+
+        class Connection(sshconn.SSHConnection):
+            def connect(self):
+                sock = Socket(self.ssh_host)
+                sock.settimeout(self.timeout)
+                sock.connect()
+                self.sock = sock
+
+        class Pool(sshconn.SSHConnectionPool):
+            def _new_conn(self):
+                return Connection(None, self.timeout, self.ssh_host)
+
+        class Adapter(sshconn.SSHHTTPAdapter):
+            def get_connection(self, url, proxies=None):
+                return Pool(timeout=self.timeout, maxsize=self.max_pool_size, host=self.ssh_host)
+
+        # A fixed version first: "auto" would ask the engine through the SDK's own adapter.
+        client = docker.DockerClient(base_url=self.base_url, version="1.41", timeout=self.timeout,
+                                     use_ssh_client=True)
+        adapter = Adapter(self.base_url, timeout=self.timeout, shell_out=True)
+        client.api.mount("http+docker://ssh", adapter)
+        client.api._custom_adapter = adapter
+        client.api._version = client.api.version(api_version=False)["ApiVersion"]
         return client
 
     def _count(self, response, *args, **kwargs):
@@ -126,10 +192,40 @@ class Engine:
             self._client = None
 
     def unavailable(self, cause: object) -> EngineUnavailable:
+        said = self._ssh_said()
+        if "IDENTIFICATION HAS CHANGED" in said or "Host key verification failed" in said:
+            return EngineUnavailable(
+                f"the Docker engine {self.name!r} at {self.address} is refused: its SSH host key is not the one "
+                "Perry pinned at the first connection; if the machine was really reinstalled, remove its line "
+                f"from {self.ssh_known_hosts or 'the known_hosts file'}")
+        if self.name:
+            return EngineUnavailable(
+                f"the Docker engine {self.name!r} at {self.address} is not reachable ({_short(said or cause)}); "
+                "start it, or check the address with `perry engines`")
         return EngineUnavailable(
             f"the Docker engine at {self.address} is not reachable ({_short(cause)}); "
             "start it (e.g. `dockerd &` as root) or set PerryApp.docker_host / DOCKER_HOST"
         )
+
+    @property
+    def ssh_known_hosts(self) -> str | None:
+        for option in self.ssh_options:
+            if option.startswith("UserKnownHostsFile="):
+                return option.split("=", 1)[1]
+        return None
+
+    def _ssh_said(self) -> str:
+        """What ssh wrote on its stderr since the last look (emptied: old news must not stick)."""
+        if not self.ssh_log:
+            return ""
+        try:
+            with open(self.ssh_log, "r+b") as f:
+                text = f.read()[-2000:].decode("utf-8", "replace")
+                f.truncate(0)
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("@")]
+        return " ".join(lines[-3:])
 
     # ------------------------------------------------------------ errors
 
@@ -175,6 +271,14 @@ class Engine:
                     "apiVersion": version.get("ApiVersion")}
         except PerryError as e:
             return {"reachable": False, "address": self.address, "error": e.message}
+
+    def facts(self) -> dict:
+        """What placement and `perry engines` need: {version, cpus, memory (bytes), containersRunning};
+        raises EngineUnavailable."""
+        with self._call("asking the engine about itself"):
+            info = self._sdk().info()
+        return {"version": info.get("ServerVersion"), "cpus": info.get("NCPU"), "memory": info.get("MemTotal"),
+                "containersRunning": info.get("ContainersRunning")}
 
     # ------------------------------------------------------------ containers
 
@@ -427,10 +531,19 @@ def _inspected(attrs: dict[str, Any]) -> dict[str, Any]:
             "labels": config.get("Labels") or {}, "ports": ports}
 
 
+def redact_address(address: str) -> str:
+    """An engine address without the password a URL may carry (``tcp://user:secret@host`` -> ``tcp://user:***@host``)."""
+    parts = urlsplit(address)
+    if parts.password is None:
+        return address
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _short(cause: object) -> str:
     text = str(cause)
     # requests' connection errors nest three layers of reprs; the innermost reason is enough.
-    for marker in ("Errno", "No such file", "Connection refused"):
+    for marker in ("Errno", "No such file", "Connection refused", "ssh:"):
         idx = text.find(marker)
         if idx >= 0:
             text = text[idx:]

@@ -11,6 +11,7 @@ from perry_worker import agents as agent_registry
 from .changes import Changes
 from .doctor import run_checks
 from .engine import Engine
+from .engines import Engines
 from .errors import Conflict, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
@@ -23,27 +24,55 @@ from .workspaces import WorkspaceManager
 
 class Perry:
     def __init__(self, state_dir: str | Path, settings: WorkspaceSettings, docker_host: str | None = None,
-                 engine: Engine | None = None):
-        """``engine``: the gateway to Docker (by default one to ``docker_host``); tests pass an in-memory one."""
+                 engine: Engine | None = None, engines: Any = None,
+                 placement: Callable[[str, list], str] | None = None):
+        """``engine``: the gateway to Docker (by default one to ``docker_host``); tests pass an in-memory one.
+        ``engines``: PerryApp.engines (name -> address or settings), when there are several;
+        ``placement``: the rule that picks the engine of a create that names none."""
         self.state_dir = Path(state_dir)
         self.settings = settings
-        self.engine = engine or Engine(docker_host)
         self.events = EventBus()
+        if isinstance(engines, Engines):
+            self.engines = engines
+        else:
+            self.engines = Engines(engines, self.state_dir, docker_host=docker_host, engine=engine, events=self.events)
         self.store = StateStore(self.state_dir)
         self.runtime_settings = SettingsStore(self.state_dir)
         # What went wrong before start-up and was repaired: shown by `info` until a restart.
         self.warnings: list[str] = [w for w in (self.store.recover(), self.runtime_settings.recover()) if w]
         self.runtime_settings.apply(settings)
-        self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
+        self.workspaces = WorkspaceManager(self.engines, self.store, settings, self.events, placement=placement)
         self.sessions = AgentSessions(self.workspaces, self.events)
         self.changes = Changes(self.workspaces, self.events)
         self.tasks = TaskManager(self.workspaces, self.store, self.events, on_end=self.changes.task_ended)
         self._build_lock = threading.Lock()
 
-    def image_builder(self, agents: tuple[str, ...] | None = None):
+    @property
+    def engine(self) -> Engine:
+        """The default engine (the only one, unless several are configured)."""
+        return self.engines.get()
+
+    def engines_status(self) -> list[dict[str, Any]]:
+        """Every engine with its health and its workspaces' counts (what `perry engines` shows)."""
+        counts: dict[str, dict[str, int]] = {}
+        for ws in self.workspaces.list():
+            count = counts.setdefault(ws["engine"], {"running": 0, "total": 0})
+            count["total"] += 1
+            count["running"] += ws["status"] == "running"
+        return self.engines.survey(counts)
+
+    def add_engine(self, name: Any, address: Any, **settings: Any) -> dict[str, Any]:
+        spec = {"address": address, **{k: v for k, v in settings.items() if v is not None}}
+        return self.engines.add(name, spec)
+
+    def remove_engine(self, name: str) -> None:
+        holds = sum(1 for n, r in self.store.workspaces().items() if self.workspaces.engine_name(n, r) == name)
+        self.engines.remove(name, holds)
+
+    def image_builder(self, agents: tuple[str, ...] | None = None, engine: str | None = None):
         from .image import ImageBuilder  # the build context is only needed when asked about
 
-        return ImageBuilder(self.engine, self.settings.image,
+        return ImageBuilder(self.engines.get(engine), self.settings.image,
                             agents=self.settings.image_agents if agents is None else agents)
 
     def image_status(self) -> dict[str, Any]:
