@@ -35,6 +35,14 @@ class PerryApp(ExtensionApp):
     image_tag = Unicode("perry-workspace:latest", help="Tag of the workspace image").tag(config=True)
     docker_host = Unicode(None, allow_none=True,
                           help="Docker endpoint (default: DOCKER_HOST or the local socket)").tag(config=True)
+    engines = Dict(help="Docker engines by name: an address (unix:///path, ssh://user@host[:port], "
+                        "tcp://host:2376, context:NAME) or a dict with address, ssh_host, ssh_key, tls_ca, "
+                        "tls_cert, tls_key, bind_address. Default: local, the engine of docker_host"
+                   ).tag(config=True)
+    placement = Callable(None, allow_none=True,
+                         help="Picks the engine of a create that names none: called with the workspace "
+                              "name and the candidates [{name, running, memory}], returns a name "
+                              "(default: fewest running workspaces, then most memory)").tag(config=True)
     network = Unicode("perry", help="Name of the bridge network Perry's workspaces share").tag(config=True)
     ssh_port_range = Tuple(Int(), Int(), default_value=(2200, 2400),
                            help="Inclusive range of host ports for workspace SSH").tag(config=True)
@@ -79,6 +87,18 @@ class PerryApp(ExtensionApp):
         for rel in proposal["value"]:
             if rel.startswith("/") or ".." in rel.split("/") or not rel.strip("/"):
                 raise TraitError(f"agent_files entries are paths inside the home, not {rel!r}")
+        return proposal["value"]
+
+    @validate("engines")
+    def _check_engines(self, proposal):
+        from .core.engines import engine_spec
+        from .core.errors import PerryError
+
+        for name, value in proposal["value"].items():
+            try:
+                engine_spec(name, value)
+            except PerryError as e:
+                raise TraitError(f"engines: {e.message}") from None
         return proposal["value"]
 
     @validate("ssh_port_range")
@@ -161,7 +181,8 @@ class PerryApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         settings = self.core_config()
-        perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
+        perry = Perry(self.state_dir, settings, docker_host=self.docker_host, engines=self.engines,
+                      placement=self.placement)
         self.perry = perry
         self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,
                                                                             thread_name_prefix="perry-docker"))

@@ -12,7 +12,7 @@ from .changes import Changes
 from .doctor import run_checks
 from .engine import Engine
 from .engines import Engines
-from .errors import Conflict, PerryError
+from .errors import Conflict, InvalidInput, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
 from .settings import PATCHABLE, SettingsStore
@@ -80,14 +80,17 @@ class Perry:
             return self.image_builder().status()
 
     def build_image(self, *, bootstrap: bool | None = None, no_cache: bool = False,
-                    agents: list[str] | None = None,
+                    agents: list[str] | None = None, engine: str | None = None,
                     progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        """Build the image (on ``engine``, by default the default one)."""
         chosen = PATCHABLE["imageAgents"][1](agents) if agents is not None else None
+        if engine is not None and (not isinstance(engine, str) or engine not in self.engines.names()):
+            raise InvalidInput(f"there is no engine {engine!r}; `perry engines` lists them")
         if not self._build_lock.acquire(blocking=False):
             raise Conflict("an image build is already running on this server")
         try:
-            with self.engine.errors("building the workspace image"):
-                built = self.image_builder(chosen).build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
+            with self.engines.get(engine).errors("building the workspace image"):
+                built = self.image_builder(chosen, engine).build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
             if chosen is not None:
                 # Remembered once built, so status and later builds agree with the image; a
                 # failed or refused build changes nothing.

@@ -10,6 +10,7 @@ TERM = r"(?P<term>[^/]+)"
 
 def routes() -> list[tuple]:
     from .changes import ChangesHandler, DiffHandler
+    from .engines import EngineHandler, EnginesHandler
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
@@ -32,6 +33,8 @@ def routes() -> list[tuple]:
         (f"{api}/events", EventsSocket),
         (f"{api}/image", ImageHandler),
         (f"{api}/image/build", ImageBuildHandler),
+        (f"{api}/engines", EnginesHandler),
+        (f"{api}/engines/{NAME}", EngineHandler),
         (f"{api}/workspaces", WorkspacesHandler),
         (f"{api}/workspaces/{NAME}", WorkspaceHandler),
         (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),
