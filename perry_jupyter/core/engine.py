@@ -128,50 +128,48 @@ class Engine:
         return client
 
     def _ssh_client(self) -> docker.DockerClient:
-        """A client over the `ssh` command (no paramiko), with Perry's ssh options: the SDK's own
-        shell-out passes none, so its connection pool is swapped for one that does."""
-        from docker.transport import sshconn
+        """A client over the `ssh` command running `docker system dial-stdio` on the machine, with
+        Perry's ssh options. Each connection is one ssh process whose stdin and stdout are one end
+        of a socket pair, so the SDK sees a plain socket (streams, half-close) and pools it like a
+        local one; no paramiko, which the SDK's own ssh transport imports even when it shells out."""
+        from docker.transport import unixconn
 
-        options = self.ssh_options
+        parts = urlsplit(self.base_url or "")
+        argv = ["ssh", *self.ssh_options, *(["-l", parts.username] if parts.username else []),
+                *(["-p", str(parts.port)] if parts.port else []), "--", parts.hostname or "",
+                "docker system dial-stdio"]
         log_path = self.ssh_log
 
-        def stderr_log():
-            return open(log_path, "ab") if log_path else subprocess.DEVNULL
-
-        class Socket(sshconn.SSHSocket):
-            def connect(self, **kwargs):
-                # The SDK's connect, with the options and with ssh's complaints kept for the errors.
-                argv = ["ssh", *options, *(["-l", self.user] if self.user else []),
-                        *(["-p", self.port] if self.port else []), "--", self.host, "docker system dial-stdio"]
-                env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
-                err = stderr_log()
+        class Connection(unixconn.UnixHTTPConnection):
+            def connect(self):
+                ours, theirs = socket.socketpair()
+                err = open(log_path, "ab") if log_path else subprocess.DEVNULL
                 try:
-                    self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
-                                                 stderr=err, start_new_session=True)
+                    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
+                    subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=err, env=env, start_new_session=True)
                 finally:
+                    theirs.close()
                     if err is not subprocess.DEVNULL:
                         err.close()
+                ours.settimeout(self.timeout)
+                self.sock = ours
 
-        class Connection(sshconn.SSHConnection):
-            def connect(self):
-                sock = Socket(self.ssh_host)
-                sock.settimeout(self.timeout)
-                sock.connect()
-                self.sock = sock
-
-        class Pool(sshconn.SSHConnectionPool):
+        class Pool(unixconn.UnixHTTPConnectionPool):
             def _new_conn(self):
-                return Connection(None, self.timeout, self.ssh_host)
+                return Connection(self.base_url, self.socket_path, self.timeout)
 
-        class Adapter(sshconn.SSHHTTPAdapter):
+        class Adapter(unixconn.UnixHTTPAdapter):
             def get_connection(self, url, proxies=None):
-                return Pool(timeout=self.timeout, maxsize=self.max_pool_size, host=self.ssh_host)
+                with self.pools.lock:
+                    pool = self.pools.get(url)
+                    if pool is None:
+                        pool = self.pools[url] = Pool(url, self.socket_path, self.timeout, maxsize=self.max_pool_size)
+                return pool
 
-        # A fixed version first: "auto" would ask the engine through the SDK's own adapter.
-        client = docker.DockerClient(base_url=self.base_url, version="1.41", timeout=self.timeout,
-                                     use_ssh_client=True)
-        adapter = Adapter(self.base_url, timeout=self.timeout, shell_out=True)
-        client.api.mount("http+docker://ssh", adapter)
+        # A fixed version first: "auto" would ask the engine before the adapter is in place.
+        client = docker.DockerClient(base_url="unix:///perry-ssh", version="1.41", timeout=self.timeout)
+        adapter = Adapter("http+unix:///perry-ssh", timeout=self.timeout)
+        client.api.mount("http+docker://", adapter)
         client.api._custom_adapter = adapter
         client.api._version = client.api.version(api_version=False)["ApiVersion"]
         return client
