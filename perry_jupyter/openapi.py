@@ -319,7 +319,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "env": ENV,
             "engine": {**ENGINE_NAME_SCHEMA, "description": "The engine to create it on (default: the "
                                                             "placement rule's choice)"}}},
-        "Engine": {"type": "object", "required": ["name", "address", "reachable"], "properties": {
+        "Engine": {"type": "object", "required": ["name", "address"], "properties": {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "Without credentials"},
             "sshHost": {"type": "string", "nullable": True},
