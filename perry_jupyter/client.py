@@ -256,7 +256,8 @@ class PerryClient:
         return self._json("GET", "image")
 
     def build_image(self, bootstrap: bool | None = None, no_cache: bool = False,
-                    agents: Sequence[str] | None = None, engine: str | None = None) -> Iterator[dict]:
+                    agents: Sequence[str] | None = None, engine: str | None = None,
+                    copy_from: str | None = None) -> Iterator[dict]:
         """Build the workspace image, yielding the progress events as they arrive.
 
         The final ``{"stage": "done", "image": {...}}`` event is yielded too; an
@@ -267,6 +268,8 @@ class PerryClient:
             body["agents"] = list(agents)
         if engine is not None:
             body["engine"] = engine
+        if copy_from is not None:
+            body["copyFrom"] = copy_from
         response = self._request("POST", "image/build", body=body, timeout=BUILD_TIMEOUT, stream=True)
         finished = False
         try:

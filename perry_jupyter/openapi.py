@@ -144,7 +144,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "type": "object", "properties": {"bootstrap": {"type": "boolean", "nullable": True},
                                                  "noCache": {"type": "boolean"},
                                                  "agents": IMAGE_AGENTS,
-                                                 "engine": ENGINE_NAME_SCHEMA}}}}},
+                                                 "engine": ENGINE_NAME_SCHEMA,
+                                                 "copyFrom": {**ENGINE_NAME_SCHEMA, "description": (
+                                                     "copy the image from this engine (save into load) "
+                                                     "instead of building it")}}}}}},
             "responses": {"200": {"description": "progress events, the last with stage done or error",
                                   "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
                           **_errors(*BODY)}}},

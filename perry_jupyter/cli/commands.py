@@ -208,11 +208,14 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--agents", help="Coding agents' CLIs to install, comma-separated, of: " + ",".join(agent_registry.NAMES) + " "
                                "(remembered by the server; default: what it has configured).")
 @click.option("--engine", metavar="NAME", help="The engine to build on (default: the default one).")
-def build(bootstrap: bool | None, no_cache: bool, agents: str | None, engine: str | None) -> dict:
+@click.option("--copy-from", metavar="NAME", help="Copy the image from this engine to --engine instead "
+                                                  "of building it (no registry needed).")
+def build(bootstrap: bool | None, no_cache: bool, agents: str | None, engine: str | None,
+          copy_from: str | None) -> dict:
     """Build the workspace image."""
     chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
     final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen,
-                                                       engine=engine))
+                                                       engine=engine, copy_from=copy_from))
     return final.get("image") or {}
 
 

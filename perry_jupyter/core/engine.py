@@ -446,6 +446,16 @@ class Engine:
         with self._call("importing an image"):
             return str(self._api().import_image_from_stream(tar, repository=repository, tag=tag))
 
+    def save_image(self, ref: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The image ``ref`` as `docker save` gives it: a tar, in chunks as they come."""
+        with self._call("saving an image"):
+            yield from self._api().get_image(ref, chunk_size=chunk_size)
+
+    def load_image(self, chunks: Iterable[bytes]) -> list[dict[str, Any]]:
+        """Load an image tar (`docker load`) streamed from ``chunks``; the engine's messages."""
+        with self._call("loading an image"):
+            return list(self._api().load_image(chunks))
+
     def build(self, *, path: str, tag: str, no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               labels: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
         """Build the context folder ``path`` as ``tag`` (never pulling its base); the engine's events."""

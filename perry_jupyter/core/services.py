@@ -99,6 +99,33 @@ class Perry:
         finally:
             self._build_lock.release()
 
+    def copy_image(self, source: Any, target: Any,
+                   progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        """Copy the workspace image from engine ``source`` to engine ``target`` by streaming
+        `docker save` into `docker load` (no registry); the image's status on ``target``."""
+        names = self.engines.names()
+        for what, name in (("copyFrom", source), ("engine", target)):
+            if not isinstance(name, str) or name not in names:
+                raise InvalidInput(f"{what}: there is no engine {name!r}; `perry engines` lists them")
+        if source == target:
+            raise InvalidInput(f"copyFrom and engine are both {source!r}: copy between two engines")
+        if not self._build_lock.acquire(blocking=False):
+            raise Conflict("an image build is already running on this server")
+        try:
+            tag = self.settings.image
+            src, dst = self.engines.get(source), self.engines.get(target)
+            with src.errors(f"copying the workspace image from {source!r} to {target!r}"):
+                if src.image(tag) is None:
+                    raise PerryError(f"engine {source!r} has no image {tag} to copy either",
+                                     code="image_missing", status=409)
+                progress({"stage": "copy", "message": f"copying {tag} from {source} to {target}"})
+                dst.load_image(_counted(src.save_image(tag), lambda n: progress(
+                    {"stage": "copy", "message": f"{n / 2**20:.0f} MB copied"})))
+            with dst.errors("checking the workspace image"):
+                return self.image_builder(engine=target).status()
+        finally:
+            self._build_lock.release()
+
     def info(self) -> dict[str, Any]:
         from .. import __version__
 
@@ -148,3 +175,15 @@ class Perry:
     def update_config(self, changes: Any) -> dict[str, Any]:
         self.runtime_settings.patch(self.settings, changes)
         return self.config()
+
+
+def _counted(chunks: Any, report: Callable[[int], None], every: int = 64 << 20) -> Any:
+    """``chunks`` as they are, reporting the bytes passed every ``every`` bytes and at the end."""
+    total, next_report = 0, every
+    for chunk in chunks:
+        total += len(chunk)
+        if total >= next_report:
+            report(total)
+            next_report = total + every
+        yield chunk
+    report(total)

@@ -341,7 +341,8 @@ class WorkspaceManager:
                     raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build`",
                                      code="image_missing", status=409)
                 raise PerryError(f"engine {engine!r} has no workspace image {self.settings.image}: run "
-                                 f"`perry build --engine {engine}`", code="image_missing", status=409)
+                                 f"`perry build --engine {engine}` (or copy it from an engine that has it: "
+                                 f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
 
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""

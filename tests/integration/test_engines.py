@@ -39,11 +39,16 @@ def machine(docker_client, workspace_image, ssh_key, tmp_path_factory):
     try:
         ws = perry.workspaces.create("machine")
         until(lambda: machine_docker("info").returncode == 0, timeout=60)
-        save = subprocess.Popen(["docker", "save", IMAGE_TAG], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "exec", "-i", MACHINE, "docker", "load"], stdin=save.stdout, check=True,
-                       capture_output=True)
-        assert save.wait() == 0
-        yield f"ssh://workspace@127.0.0.1:{ws['ports']['ssh']}"
+        address = f"ssh://workspace@127.0.0.1:{ws['ports']['ssh']}"
+        # Perry's own copy, over the SSH engine: `docker save` here streamed into `docker load` there.
+        copier = Perry(state / "copier", perry.settings,
+                       engines={"local": "", "far": {"address": address, "ssh_key": str(ssh_key)}})
+        progress = []
+        status = copier.copy_image("local", "far", progress=progress.append)
+        assert status["present"] and status["upToDate"], status
+        assert progress[-1]["message"].endswith("MB copied") and int(progress[-1]["message"].split()[0]) > 100
+        assert IMAGE_TAG in machine_docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+        yield address
     finally:
         perry.workspaces.delete("machine")
 

@@ -223,3 +223,25 @@ def test_ssh_engines_pin_host_keys_in_perrys_own_known_hosts(tmp_path):
     assert f"UserKnownHostsFile={tmp_path / 'state' / 'engines' / 'known_hosts'}" in options
     assert "StrictHostKeyChecking=accept-new" in options and "BatchMode=yes" in options
     assert any(o.startswith("IdentityFile=") and not o.endswith("~/.ssh/perry") for o in options)
+
+
+def test_the_image_is_copied_between_engines_by_save_into_load(tmp_path, fakes):
+    from perry_jupyter.core.services import Perry
+
+    fakes["gpu"].images.clear()
+    perry = Perry(tmp_path / "state", core_config(prefix=TEST_PREFIX, image=IMAGE, ssh_public_keys=[], git_config=None,
+                                                  agent_files=(), host_home=str(tmp_path)),
+                  engines=engines_of(tmp_path, fakes))
+    events = []
+    status = perry.copy_image("local", "gpu", progress=events.append)
+    assert status["present"] and fakes["gpu"].images[IMAGE]["id"] == fakes["local"].images[IMAGE]["id"]
+    assert events[0]["message"] == f"copying {IMAGE} from local to gpu" and events[-1]["message"].endswith("MB copied")
+    assert perry.workspaces.create("far", engine="gpu")["status"] == "running"
+    for source, target in (("nope", "gpu"), ("gpu", "gpu"), ("local", 3)):
+        with pytest.raises(InvalidInput):
+            perry.copy_image(source, target)
+    fakes["local"].images.clear()
+    fakes["gpu"].images.clear()
+    with pytest.raises(PerryError, match="no image .* to copy either") as e:
+        perry.copy_image("local", "gpu")
+    assert e.value.status == 409
