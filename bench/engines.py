@@ -107,6 +107,7 @@ def main() -> int:
         for i in range(25, 50):
             local.remove_container(f"{PREFIX}l{i:02d}")
             labelled(far, f"f{i:02d}")
+        two.workspaces.reconcile()  # adopted: each has a record naming its engine, as workspaces made by Perry
         assert len(two.workspaces.list()) == 50
         two_25 = list_times(two, args.requests)
         client.containers.get(machine).stop(timeout=5)
