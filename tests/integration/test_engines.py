@@ -143,6 +143,26 @@ async def test_engines_added_and_removed_at_run_time(api, machine, ssh_key, perr
     assert [e["name"] for e in body["engines"]] == ["local", "far"]
 
 
+async def test_a_changed_ssh_host_key_marks_the_engine_down_saying_so(api, machine, ssh_key, perry_state_dir):
+    code, body = await api("GET", "engines")  # `far` is asked, and its host key pinned
+    assert [e["reachable"] for e in body["engines"] if e["name"] == "far"] == [True]
+    port = machine.rsplit(":", 1)[1]
+    pinned = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{port}", "-f",
+                             str(perry_state_dir / "engines" / "known_hosts")], capture_output=True, text=True)
+    assert pinned.returncode == 0 and "ssh-ed25519" in pinned.stdout, pinned
+    # The machine is "reinstalled": new host keys, and sshd (re-executed by SIGHUP) serves them.
+    subprocess.run(["docker", "exec", MACHINE, "sh", "-c",
+                    "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -A -q && kill -HUP $(cat /run/sshd.pid)"], check=True)
+    # A new engine at that address opens new connections (the pinned key is the same file's).
+    code, added = await api("POST", "engines", {"name": "same", "address": machine, "sshKey": str(ssh_key)})
+    assert code == 201, added
+    code, body = await api("GET", "engines")
+    same = [e for e in body["engines"] if e["name"] == "same"][0]
+    assert not same["reachable"] and "SSH host key" in same["error"] and "known_hosts" in same["error"], same
+    code, error = await api("POST", "workspaces", {"name": "nope", "engine": "same"})
+    assert code == 503 and "SSH host key" in error["error"]["message"], error
+
+
 def test_the_cli_adds_an_engine_creates_there_and_lists_it(machine, ssh_key, tmp_path):
     serve = PerryServe(tmp_path, ssh_key).start()
     try:
