@@ -140,6 +140,7 @@ class PerryApp(ExtensionApp):
 
     perry: Perry | None = None
     _config_error: Exception | None = None
+    _probing: threading.Event | None = None
 
     def _link_jupyter_server_extension(self, serverapp) -> None:
         from .terminals import use_workspace_terminal_manager
@@ -201,6 +202,20 @@ class PerryApp(ExtensionApp):
         except PerryError as e:
             # The engine may come up later; every request tries again.
             self.log.warning("Perry: could not reconcile with Docker: %s", e.message)
+        if not perry.engines.single:
+            self._probing = threading.Event()
+            threading.Thread(target=self._probe_engines, args=(perry, self._probing), name="perry-engine-probe",
+                             daemon=True).start()
+
+    def _probe_engines(self, perry: Perry, stopping: threading.Event) -> None:
+        """Notice a down engine's return (each at its back-off) and reconcile it, without waiting for a call."""
+        while not stopping.wait(2.0):
+            try:
+                back = perry.probe_engines()
+                if back:
+                    self.log.info("Perry: engine(s) %s back and reconciled", ", ".join(back))
+            except Exception:  # a round that fails must not end the probe
+                self.log.warning("Perry: probing the engines failed", exc_info=True)
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
@@ -225,6 +240,8 @@ class PerryApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.perry is None:
             return
+        if self._probing is not None:
+            self._probing.set()
         self.perry.tasks.close()
         self.perry.sessions.stop_all()
 

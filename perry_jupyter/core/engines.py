@@ -98,7 +98,7 @@ class Engines:
 
     def __init__(self, configured: Mapping[str, Any] | None = None, state_dir: str | os.PathLike | None = None, *,
                  docker_host: str | None = None, engine: Any = None, events: EventBus | None = None,
-                 factory: Callable[..., Any] = Engine):
+                 factory: Callable[..., Any] = Engine, backoff: float = BACKOFF_FIRST):
         """``configured``: PerryApp.engines (default: ``local``, the engine of ``docker_host`` or the
         environment). ``engine``: an engine object to serve as ``local`` (tests pass in-memory ones)."""
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -115,6 +115,7 @@ class Engines:
                                      what="engines file") if self.state_dir is not None else None)
         self._added: dict[str, dict[str, Any]] = self._read_added()
         self._down: dict[str, dict[str, Any]] = {}  # name -> {message, retry (monotonic), backoff}
+        self._backoff = backoff  # the first; it doubles up to BACKOFF_MAX
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ names and specs
@@ -270,7 +271,7 @@ class Engines:
     def failed(self, name: str, error: PerryError) -> None:
         with self._lock:
             before = self._down.get(name)
-            backoff = min(BACKOFF_MAX, before["backoff"] * 2) if before else BACKOFF_FIRST
+            backoff = min(BACKOFF_MAX, before["backoff"] * 2) if before else self._backoff
             self._down[name] = {"message": error.message, "retry": time.monotonic() + backoff, "backoff": backoff}
         if before is None:
             log.warning("engine %s is down: %s", name, error.message)
@@ -282,6 +283,19 @@ class Engines:
         if was is not None:
             log.info("engine %s is back", name)
             self.events.publish("engine.up", None, engine=name)
+
+    def probe(self) -> list[str]:
+        """Ask each down engine whose back-off is over whether it is back; the names that are."""
+        with self._lock:
+            due = [n for n, down in self._down.items() if time.monotonic() >= down["retry"] and n in self._specs()]
+        back = []
+        for name in due:
+            try:
+                self.call(name, lambda engine: engine.facts())
+            except PerryError:
+                continue  # failed() doubled its back-off
+            back.append(name)
+        return back
 
     def call(self, name: str, fn: Callable[[Any], T]) -> T:
         """``fn(engine)``, keeping the engine's health up to date."""

@@ -61,6 +61,13 @@ class Perry:
             count["running"] += ws["status"] == "running"
         return self.engines.survey(counts)
 
+    def probe_engines(self) -> list[str]:
+        """The background probe's one round: engines that came back are reconciled; their names."""
+        back = self.engines.probe()
+        if back:
+            self.workspaces.reconcile()
+        return back
+
     def add_engine(self, name: Any, address: Any, **settings: Any) -> dict[str, Any]:
         spec = {"address": address, **{k: v for k, v in settings.items() if v is not None}}
         return self.engines.add(name, spec)

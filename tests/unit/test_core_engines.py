@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -25,9 +26,9 @@ def fakes() -> dict[str, FakeEngine]:
     return out
 
 
-def engines_of(tmp_path, fakes, configured=None, events=None) -> Engines:
+def engines_of(tmp_path, fakes, configured=None, events=None, backoff=2.0) -> Engines:
     by_address = {e.address: e for e in fakes.values()}
-    return Engines(configured or ADDRESSES, tmp_path / "state", events=events,
+    return Engines(configured or ADDRESSES, tmp_path / "state", events=events, backoff=backoff,
                    factory=lambda address, **_: by_address[address])
 
 
@@ -245,3 +246,26 @@ def test_the_image_is_copied_between_engines_by_save_into_load(tmp_path, fakes):
     with pytest.raises(PerryError, match="no image .* to copy either") as e:
         perry.copy_image("local", "gpu")
     assert e.value.status == 409
+
+
+def test_the_probe_notices_an_engine_back_and_reconciles_it(tmp_path, fakes):
+    from perry_jupyter.core.services import Perry
+
+    perry = Perry(tmp_path / "state", core_config(prefix=TEST_PREFIX, image=IMAGE, ssh_public_keys=[], git_config=None,
+                                                  agent_files=(), host_home=str(tmp_path)),
+                  engines=engines_of(tmp_path, fakes, backoff=0.05))
+    seen = []
+    perry.engines.events.subscribe(seen.append)
+    perry.workspaces.create("far", engine="gpu")
+    fakes["gpu"].reachable = False
+    assert perry.workspaces.list()[0]["status"] == "unreachable"
+    assert perry.probe_engines() == []  # resting: not asked before its back-off is over
+    time.sleep(0.06)
+    assert perry.probe_engines() == []  # asked, still down: the back-off doubles
+    # Back, with its container removed meanwhile: the probe brings it back and reconcile says so.
+    fakes["gpu"].reachable = True
+    fakes["gpu"].remove_container(f"{TEST_PREFIX}far")
+    time.sleep(0.11)  # the doubled back-off
+    assert perry.probe_engines() == ["gpu"]
+    assert [e["type"] for e in seen if e["type"].startswith("engine.")] == ["engine.down", "engine.up"]
+    assert perry.store.get_workspace("far")["status"] == "error"
