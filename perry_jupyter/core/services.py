@@ -65,7 +65,7 @@ class Perry:
         """The background probe's one round: engines that came back are reconciled; their names."""
         back = self.engines.probe()
         if back:
-            self.workspaces.reconcile()
+            self.workspaces.reconcile(back)
         return back
 
     def add_engine(self, name: Any, address: Any, **settings: Any) -> dict[str, Any]:

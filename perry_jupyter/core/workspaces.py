@@ -685,10 +685,13 @@ class WorkspaceManager:
 
     # ---------------------------------------------------------- reconcile
 
-    def reconcile(self) -> list[str]:
-        """Bring the state file and Docker back into agreement after a restart; returns what changed."""
+    def reconcile(self, engines: list[str] | None = None) -> list[str]:
+        """Bring the state file and Docker back into agreement after a restart; returns what changed.
+
+        With ``engines`` (those that came back while the server runs), only their workspaces, and
+        none that is being created: a create in flight is not one a crash interrupted."""
         changes: list[str] = []
-        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name), engines)
         with self.store.transaction() as data:
             records = data["workspaces"]
             for name, record in records.items():
@@ -696,6 +699,8 @@ class WorkspaceManager:
                 if engine_name not in found:
                     continue  # unknown until its engine is back: left as it was
                 container = found[engine_name].get(name)
+                if engines is not None and (record.get("status") == "creating" or self.operations.busy(name)):
+                    continue
                 if record.get("status") == "creating":
                     # Its container may run, but the keys, files and clone wait came after:
                     # finish_interrupted() does them, and until then it stays `creating`.

@@ -269,3 +269,19 @@ def test_the_probe_notices_an_engine_back_and_reconciles_it(tmp_path, fakes):
     assert perry.probe_engines() == ["gpu"]
     assert [e["type"] for e in seen if e["type"].startswith("engine.")] == ["engine.down", "engine.up"]
     assert perry.store.get_workspace("far")["status"] == "error"
+
+
+
+def test_reconciling_engines_that_came_back_leaves_creates_in_flight_alone(tmp_path, fakes):
+    manager = manager_of(tmp_path, fakes)
+    manager.create("near", engine="local")
+    manager.create("far", engine="gpu")
+    with manager.store.transaction() as data:
+        data["workspaces"]["new"] = {**data["workspaces"]["far"], "name": "new", "status": "creating"}
+    for name in ("near", "far"):
+        fakes["local" if name == "near" else "gpu"].remove_container(f"{TEST_PREFIX}{name}")
+    with manager.operations.hold("far", "stop"):
+        assert manager.reconcile(["gpu"]) == []  # far is busy; near is not on gpu
+    assert manager.reconcile(["gpu"]) == ["far: container missing"]
+    assert manager.store.get_workspace("new")["status"] == "creating"
+    assert manager.store.get_workspace("near")["status"] == "running"
