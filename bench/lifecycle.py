@@ -313,7 +313,7 @@ def main() -> int:
         ws.create("list0")
         first_create = now() - t0
         timer.take()
-        dind = ws._dind_resolved or settings.dind_mode
+        dind = ws._dind_resolved.get(ws.engines.default) or settings.dind_mode
         say(f"  first create took {secs(first_create)} s; DinD mode resolved on this host: {dind}")
         ws.stop("list0")  # idle during the lifecycle rounds (its inner dockerd would load the host)
 

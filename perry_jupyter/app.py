@@ -35,6 +35,14 @@ class PerryApp(ExtensionApp):
     image_tag = Unicode("perry-workspace:latest", help="Tag of the workspace image").tag(config=True)
     docker_host = Unicode(None, allow_none=True,
                           help="Docker endpoint (default: DOCKER_HOST or the local socket)").tag(config=True)
+    engines = Dict(help="Docker engines by name: an address (unix:///path, ssh://user@host[:port], "
+                        "tcp://host:2376, context:NAME) or a dict with address, ssh_host, ssh_key, tls_ca, "
+                        "tls_cert, tls_key, bind_address. Default: local, the engine of docker_host"
+                   ).tag(config=True)
+    placement = Callable(None, allow_none=True,
+                         help="Picks the engine of a create that names none: called with the workspace "
+                              "name and the candidates [{name, running, memory}], returns a name "
+                              "(default: fewest running workspaces, then most memory)").tag(config=True)
     network = Unicode("perry", help="Name of the bridge network Perry's workspaces share").tag(config=True)
     ssh_port_range = Tuple(Int(), Int(), default_value=(2200, 2400),
                            help="Inclusive range of host ports for workspace SSH").tag(config=True)
@@ -81,6 +89,18 @@ class PerryApp(ExtensionApp):
                 raise TraitError(f"agent_files entries are paths inside the home, not {rel!r}")
         return proposal["value"]
 
+    @validate("engines")
+    def _check_engines(self, proposal):
+        from .core.engines import engine_spec
+        from .core.errors import PerryError
+
+        for name, value in proposal["value"].items():
+            try:
+                engine_spec(name, value)
+            except PerryError as e:
+                raise TraitError(f"engines: {e.message}") from None
+        return proposal["value"]
+
     @validate("ssh_port_range")
     def _check_range(self, proposal):
         lo, hi = proposal["value"]
@@ -120,6 +140,7 @@ class PerryApp(ExtensionApp):
 
     perry: Perry | None = None
     _config_error: Exception | None = None
+    _probing: threading.Event | None = None
 
     def _link_jupyter_server_extension(self, serverapp) -> None:
         from .terminals import use_workspace_terminal_manager
@@ -161,7 +182,8 @@ class PerryApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         settings = self.core_config()
-        perry = Perry(self.state_dir, settings, docker_host=self.docker_host)
+        perry = Perry(self.state_dir, settings, docker_host=self.docker_host, engines=self.engines,
+                      placement=self.placement)
         self.perry = perry
         self.settings.update(perry=perry, perry_executor=ThreadPoolExecutor(self.executor_workers,
                                                                             thread_name_prefix="perry-docker"))
@@ -180,6 +202,20 @@ class PerryApp(ExtensionApp):
         except PerryError as e:
             # The engine may come up later; every request tries again.
             self.log.warning("Perry: could not reconcile with Docker: %s", e.message)
+        if not perry.engines.single:
+            self._probing = threading.Event()
+            threading.Thread(target=self._probe_engines, args=(perry, self._probing), name="perry-engine-probe",
+                             daemon=True).start()
+
+    def _probe_engines(self, perry: Perry, stopping: threading.Event) -> None:
+        """Notice a down engine's return (each at its back-off) and reconcile it, without waiting for a call."""
+        while not stopping.wait(2.0):
+            try:
+                back = perry.probe_engines()
+                if back:
+                    self.log.info("Perry: engine(s) %s back and reconciled", ", ".join(back))
+            except Exception:  # a round that fails must not end the probe
+                self.log.warning("Perry: probing the engines failed", exc_info=True)
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
@@ -204,6 +240,8 @@ class PerryApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.perry is None:
             return
+        if self._probing is not None:
+            self._probing.set()
         self.perry.tasks.close()
         self.perry.sessions.stop_all()
 

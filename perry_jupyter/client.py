@@ -119,13 +119,26 @@ class PerryClient:
         return self._json("GET", _ws(name))
 
     def create_workspace(self, name: str, clone: str | None = None,
-                         env: Mapping[str, str] | None = None) -> dict:
+                         env: Mapping[str, str] | None = None, engine: str | None = None) -> dict:
         body: dict[str, Any] = {"name": name}
         if clone:
             body["clone"] = clone
         if env:
             body["env"] = dict(env)
+        if engine:
+            body["engine"] = engine
         return self._json("POST", "workspaces", body=body, timeout=LONG_TIMEOUT)
+
+    def list_engines(self) -> list[dict]:
+        return self._json("GET", "engines")["engines"]
+
+    def add_engine(self, name: str, address: str, **settings: str | None) -> dict:
+        """``settings``: sshHost, sshKey, tlsCa, tlsCert, tlsKey, bindAddress."""
+        body = {"name": name, "address": address, **{k: v for k, v in settings.items() if v is not None}}
+        return self._json("POST", "engines", body=body)
+
+    def remove_engine(self, name: str) -> None:
+        self._request("DELETE", f"engines/{quote(name, safe='')}")
 
     def start_workspace(self, name: str) -> dict:
         return self._json("POST", _ws(name, "start"), timeout=LONG_TIMEOUT)
@@ -262,7 +275,8 @@ class PerryClient:
         return self._json("GET", "image")
 
     def build_image(self, bootstrap: bool | None = None, no_cache: bool = False,
-                    agents: Sequence[str] | None = None) -> Iterator[dict]:
+                    agents: Sequence[str] | None = None, engine: str | None = None,
+                    copy_from: str | None = None) -> Iterator[dict]:
         """Build the workspace image, yielding the progress events as they arrive.
 
         The final ``{"stage": "done", "image": {...}}`` event is yielded too; an
@@ -271,6 +285,10 @@ class PerryClient:
         body: dict[str, Any] = {"bootstrap": bootstrap, "noCache": bool(no_cache)}
         if agents is not None:
             body["agents"] = list(agents)
+        if engine is not None:
+            body["engine"] = engine
+        if copy_from is not None:
+            body["copyFrom"] = copy_from
         response = self._request("POST", "image/build", body=body, timeout=BUILD_TIMEOUT, stream=True)
         finished = False
         try:

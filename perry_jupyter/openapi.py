@@ -18,6 +18,7 @@ from .core.sessions import SESSION_ID
 from .core.settings import PATCHABLE
 from .core.tasks import MODEL, TASK_ID
 from .core.config import DIND_MODES
+from .core.engines import ENGINE_NAME
 from .core.workspaces import ENV_KEY
 
 
@@ -79,6 +80,9 @@ DIR_PARAM = {"name": "dir", "in": "query", "description": "a directory under the
              "schema": {"type": "string", "pattern": "\\S"}}
 PORT_PARAM = {"name": "port", "in": "path", "required": True, "description": "A TCP port inside the workspace",
               "schema": {"type": "integer", "minimum": 1, "maximum": 65535}}
+ENGINE_NAME_SCHEMA = {"type": "string", "pattern": _anchored(ENGINE_NAME.pattern)}
+ENGINE_PARAM = {"name": "name", "in": "path", "required": True, "description": "The engine's name",
+                "schema": ENGINE_NAME_SCHEMA}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
 AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
@@ -162,10 +166,28 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "requestBody": {"content": {"application/json": {"schema": {
                 "type": "object", "properties": {"bootstrap": {"type": "boolean", "nullable": True},
                                                  "noCache": {"type": "boolean"},
-                                                 "agents": IMAGE_AGENTS}}}}},
+                                                 "agents": IMAGE_AGENTS,
+                                                 "engine": ENGINE_NAME_SCHEMA,
+                                                 "copyFrom": {**ENGINE_NAME_SCHEMA, "description": (
+                                                     "copy the image from this engine (save into load) "
+                                                     "instead of building it")}}}}}},
             "responses": {"200": {"description": "progress events, the last with stage done or error",
                                   "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
                           **_errors(*BODY)}}},
+        "/perry/api/engines": {
+            "get": {"summary": "The Docker engines, their health and their workspaces' counts",
+                    "responses": {"200": _json({"type": "object", "required": ["engines"], "properties": {
+                        "engines": {"type": "array", "items": _ref("Engine")}}}), **_errors()}},
+            "post": {"summary": "Add an engine (kept in the state directory)",
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref("AddEngine")}}},
+                     "responses": {"201": _json(_ref("Engine"), "Added"), **_errors(*BODY, "409")}},
+        },
+        "/perry/api/engines/{name}": {
+            "delete": {"summary": "Forget an engine added at run time; refused while it holds workspaces",
+                       "parameters": [ENGINE_PARAM],
+                       "responses": {"204": {"description": "Removed"}, **_errors("400", "404", "409")}},
+        },
         "/perry/api/workspaces": {
             "get": {"summary": "List workspaces",
                     "responses": {"200": _json({"type": "object", "required": ["workspaces"], "properties": {
@@ -321,7 +343,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "Error": error,
         "Workspace": {"type": "object", "required": ["name", "status"], "properties": {
             "name": {"type": "string"},
-            "status": {"type": "string", "enum": ["creating", "running", "stopped", "error"]},
+            "status": {"type": "string", "enum": ["creating", "running", "stopped", "error", "unreachable"]},
+            "engine": {"type": "string", "description": "The Docker engine it lives on"},
+            "lastStatus": {"type": "string", "nullable": True,
+                           "description": "While unreachable: the status it had when last seen"},
             "containerId": {"type": "string", "nullable": True},
             "containerName": {"type": "string"},
             "created": {"type": "string", "format": "date-time", "nullable": True},
@@ -342,7 +367,30 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
             "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
-            "env": ENV}},
+            "env": ENV,
+            "engine": {**ENGINE_NAME_SCHEMA, "description": "The engine to create it on (default: the "
+                                                            "placement rule's choice)"}}},
+        "Engine": {"type": "object", "required": ["name", "address"], "properties": {
+            "name": {"type": "string"},
+            "address": {"type": "string", "description": "Without credentials"},
+            "sshHost": {"type": "string", "nullable": True},
+            "configured": {"type": "boolean", "description": "From PerryApp.engines (not removable at run time)"},
+            "reachable": {"type": "boolean"},
+            "version": {"type": "string", "nullable": True},
+            "cpus": {"type": "integer", "nullable": True},
+            "memory": {"type": "integer", "nullable": True, "description": "bytes"},
+            "rttMs": {"type": "number", "nullable": True, "description": "round trip of one engine call"},
+            "error": {"type": "string", "nullable": True},
+            "workspaces": {"type": "object", "properties": {"running": {"type": "integer"},
+                                                            "total": {"type": "integer"}}},
+        }},
+        "AddEngine": {"type": "object", "required": ["name", "address"], "additionalProperties": False,
+                      "properties": {
+                          "name": ENGINE_NAME_SCHEMA,
+                          "address": {"type": "string", "description": "unix:///path, ssh://user@host[:port], "
+                                                                      "tcp://host:port or context:NAME"},
+                          **{k: {"type": "string"} for k in ("sshHost", "sshKey", "tlsCa", "tlsCert", "tlsKey",
+                                                             "bindAddress")}}},
         "Exec": {"type": "object", "required": ["command"], "additionalProperties": False, "properties": {
             "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "user": {"type": "string"}, "workdir": {"type": "string"}, "env": ENV}},

@@ -155,7 +155,8 @@ def diff_line_style(line: str) -> str:
 
 
 STATUS_TONE = {"running": "good", "succeeded": "good", "stopped": "warn", "cancelled": "warn",
-               "creating": "busy", "queued": "busy", "error": "bad", "failed": "bad", "deleted": "muted"}
+               "creating": "busy", "queued": "busy", "error": "bad", "failed": "bad", "deleted": "muted",
+               "unreachable": "bad"}
 TASK_TONE = {**STATUS_TONE, "running": "busy"}
 
 
@@ -176,13 +177,44 @@ def ssh_line(ws: dict) -> str | None:
     return command if isinstance(command, str) and command else None
 
 
+def _several_engines(found: list[dict]) -> bool:
+    """Whether the engine is worth a column: more than one, or one other than the implicit `local`."""
+    engines = {ws.get("engine") for ws in found if ws.get("engine")}
+    return len(engines) > 1 or bool(engines - {"local"})
+
+
 def workspaces(found: list[dict], prog: str = "perry") -> Table:
+    several = _several_engines(found)
     rows = [[Cell(str(ws.get("name")), "strong"), status(ws.get("status")),
+             *([Cell(_text(ws.get("engine")))] if several else []),
              Cell(ssh_line(ws) or "-", "code" if ssh_line(ws) else ""), Cell(age(ws.get("created"))),
              Cell(_text(ws.get("image")))]
             for ws in sorted(found, key=lambda w: str(w.get("name")))]
-    return Table(["name", "status", "ssh", "age", "image"], rows,
+    return Table(["name", "status", *(["engine"] if several else []), "ssh", "age", "image"], rows,
                  empty=f"No workspaces yet; create one with `{prog} create NAME`.", wrap=("image",), kind="workspaces")
+
+
+def engines(found: list[dict]) -> Table:
+    def memory(value: Any) -> str:
+        return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
+
+    rows = [[Cell(str(e.get("name")), "strong"), Cell(str(e.get("address"))),
+             Cell("yes", "good") if e.get("reachable") else Cell("no", "bad"),
+             Cell(_text(e.get("version"))), Cell(_text(e.get("cpus"))), Cell(memory(e.get("memory"))),
+             Cell(f"{(e.get('workspaces') or {}).get('running', 0)}/{(e.get('workspaces') or {}).get('total', 0)}"),
+             Cell(f"{e['rttMs']:.0f} ms" if isinstance(e.get("rttMs"), (int, float)) else "-"),
+             Cell(_text(e.get("error"), ""), "error" if e.get("error") else "")]
+            for e in found]
+    return Table(["name", "address", "reachable", "version", "cpus", "memory", "workspaces", "rtt", "error"], rows,
+                 empty="No engines.", wrap=("address", "error"), kind="engines")
+
+
+def engine_removed(name: str) -> Fields:
+    return Fields(title=("Removed engine ", Cell(str(name), "strong")))
+
+
+def engine_added(engine: dict) -> Fields:
+    return Fields(title=("Added engine ", Cell(str(engine.get("name")), "strong"), f" at {engine.get('address')}"),)
 
 
 def workspace(ws: dict, verb: str = "") -> Fields:
@@ -199,6 +231,7 @@ def workspace(ws: dict, verb: str = "") -> Fields:
     rows = [
         ("name", Cell(str(ws.get("name")), "strong")),
         ("status", status(ws.get("status"))),
+        *([("engine", Cell(str(ws["engine"])))] if ws.get("engine") else []),
         ("ssh", Cell(ssh, "code") if ssh else Cell("-")),
         ("created", Cell(f"{created} ({age(created)} ago)" if created else "-")),
         ("image", Cell(_text(ws.get("image")))),

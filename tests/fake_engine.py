@@ -14,7 +14,7 @@ import io
 import itertools
 import tarfile
 import threading
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from perry_jupyter.core.engine import CapabilitiesRefused, Doing, DockerError, PortTaken, read_lines
 from perry_jupyter.core.errors import EngineUnavailable, PerryError
@@ -23,10 +23,11 @@ ExecHook = Callable[..., "dict[str, Any] | str | None"]
 
 
 class FakeEngine:
-    address = "fake://engine"
     local = False  # its containers have no addresses to connect to
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "fake://engine", memory: int = 8 << 30) -> None:
+        self.address = address
+        self.memory = memory
         self.api_calls = 0
         self.reachable = True
         self.containers_: dict[str, dict[str, Any]] = {}  # by id
@@ -89,6 +90,11 @@ class FakeEngine:
         if not self.reachable:
             return {"reachable": False, "address": self.address, "error": "fake engine down"}
         return {"reachable": True, "address": self.address, "version": "fake", "apiVersion": "1.41"}
+
+    def facts(self) -> dict:
+        self._touch("facts")
+        running = sum(c["state"] == "running" for c in self.containers_.values())
+        return {"version": "fake", "cpus": 2, "memory": self.memory, "containersRunning": running}
 
     def close(self) -> None:
         pass
@@ -238,6 +244,24 @@ class FakeEngine:
             self._refuse(f"pull access denied for {base}")
         yield {"stream": "Step 1/1 : FROM base\n"}
         self.add_image(tag, labels=labels)
+
+    def save_image(self, ref: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        import json
+
+        self._touch("save_image")
+        if ref not in self.images:
+            self._refuse(f"reference does not exist: {ref}")
+        data = json.dumps({ref: self.images[ref]}).encode()
+        for i in range(0, len(data), chunk_size):
+            yield data[i:i + chunk_size]
+
+    def load_image(self, chunks: Iterable[bytes]) -> list[dict[str, Any]]:
+        import json
+
+        self._touch("load_image")
+        loaded = json.loads(b"".join(chunks))
+        self.images.update(loaded)
+        return [{"stream": f"Loaded image: {tag}\n"} for tag in loaded]
 
     def add_image(self, tag: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
         image = {"id": f"sha256:{next(self._ids):064x}", "labels": dict(labels or {}),

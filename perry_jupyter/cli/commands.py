@@ -147,9 +147,10 @@ def _clone_arg(value: str | None) -> str | None:
     return value
 
 
-def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str]) -> dict:
+def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str],
+            engine: str | None = None) -> dict:
     with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
-        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None)
+        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine)
 
 
 def _needs_a_terminal(why: str) -> None:
@@ -206,10 +207,15 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer.")
 @click.option("--agents", help="Coding agents' CLIs to install, comma-separated, of: " + ",".join(agent_registry.NAMES) + " "
                                "(remembered by the server; default: what it has configured).")
-def build(bootstrap: bool | None, no_cache: bool, agents: str | None) -> dict:
+@click.option("--engine", metavar="NAME", help="The engine to build on (default: the default one).")
+@click.option("--copy-from", metavar="NAME", help="Copy the image from this engine to --engine instead "
+                                                  "of building it (no registry needed).")
+def build(bootstrap: bool | None, no_cache: bool, agents: str | None, engine: str | None,
+          copy_from: str | None) -> dict:
     """Build the workspace image."""
     chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
-    final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen))
+    final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen,
+                                                       engine=engine, copy_from=copy_from))
     return final.get("image") or {}
 
 
@@ -231,9 +237,11 @@ def _reported(verb: str) -> Callable[[Any, dict], Any]:
 @command(cli, view=_reported("Created"))
 @click.argument("name")
 @_creation_options("")
-def create(name: str, clone: str | None, env: dict[str, str]) -> dict:
+@click.option("--engine", metavar="NAME", help="The Docker engine to create it on (`perry engines` lists "
+                                               "them; default: the placement rule's choice).")
+def create(name: str, clone: str | None, env: dict[str, str], engine: str | None) -> dict:
     """Create a workspace and wait until it is ready."""
-    return _create(_client(), name, clone, env)
+    return _create(_client(), name, clone, env, engine)
 
 
 class _Started(dict):
@@ -269,6 +277,52 @@ def stop(name: str) -> dict:
 def list_() -> list:
     """List workspaces (alias: ls)."""
     return _client().list_workspaces()
+
+
+class EnginesGroup(click.Group):
+    """`perry engines` lists; `perry engines add|remove ...` change."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=EnginesGroup)
+def engines() -> None:
+    """The Docker engines workspaces run on: `perry engines`, `perry engines add NAME ADDRESS`,
+    `perry engines remove NAME`."""
+
+
+@command(engines, name="list", view=lambda found, p: present.engines(found))
+@json_option("the engines")
+def engines_list() -> list:
+    """List the engines: address, reachable, version, CPUs, memory, workspaces, round trip."""
+    return _client().list_engines()
+
+
+@command(engines, name="add", view=lambda engine, p: present.engine_added(engine))
+@click.argument("name")
+@click.argument("address")
+@click.option("--ssh-host", help="Where SSH reaches its workspaces (default: the engine's host).")
+@click.option("--ssh-key", help="Private key file (on the server's machine) for an ssh:// engine.")
+@click.option("--tls-ca", help="CA certificate file for a tcp:// engine.")
+@click.option("--tls-cert", help="Client certificate file for a tcp:// engine.")
+@click.option("--tls-key", help="Client key file for a tcp:// engine.")
+@click.option("--bind-address", help="Host address its workspaces' ports are published on.")
+def engines_add(name: str, address: str, ssh_host: str | None, ssh_key: str | None, tls_ca: str | None,
+                tls_cert: str | None, tls_key: str | None, bind_address: str | None) -> dict:
+    """Add an engine: unix:///path, ssh://user@host[:port], tcp://host:2376 or context:NAME."""
+    return _client().add_engine(name, address, sshHost=ssh_host, sshKey=ssh_key, tlsCa=tls_ca, tlsCert=tls_cert,
+                                tlsKey=tls_key, bindAddress=bind_address)
+
+
+@command(engines, name="remove", view=lambda name, p: present.engine_removed(name))
+@click.argument("name")
+def engines_remove(name: str) -> str:
+    """Forget an engine added at run time (refused while it holds workspaces)."""
+    _client().remove_engine(name)
+    return name
 
 
 @command(cli, view=lambda ws, p: present.workspace(ws))

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import threading
+from urllib.parse import urlsplit, urlunsplit
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import docker
@@ -76,9 +78,16 @@ class Doing:
 
 
 class Engine:
-    def __init__(self, base_url: str | None = None, timeout: int = 120):
+    def __init__(self, base_url: str | None = None, timeout: int = 120, *, name: str | None = None,
+                 tls: Mapping[str, str] | None = None, ssh_options: list[str] | None = None):
+        """``name``: the engine's name among several (in its errors); ``tls``: {ca, cert, key} file
+        paths for a ``tcp://`` address; ``ssh_options``: `ssh -o` options for an ``ssh://`` one."""
         self.base_url = base_url or None
         self.timeout = timeout
+        self.name = name
+        self.tls = dict(tls) if tls else None
+        self.ssh_options = list(ssh_options or [])
+        self.ssh_log: str | None = None  # where ssh's own messages go (a host key that changed...)
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self.doing = Doing()  # see errors()
@@ -86,7 +95,8 @@ class Engine:
 
     @property
     def address(self) -> str:
-        return self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
+        """Where the engine is, without credentials (fit for answers and logs)."""
+        return redact_address(self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS)
 
     @property
     def local(self) -> bool:
@@ -107,13 +117,67 @@ class Engine:
 
     def _connect(self) -> docker.DockerClient:
         try:
-            if self.base_url:
-                client = docker.DockerClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+            if self.base_url and self.base_url.startswith("ssh://"):
+                client = self._ssh_client()
+            elif self.base_url:
+                tls = None
+                if self.tls:
+                    cert = (self.tls["cert"], self.tls["key"]) if self.tls.get("cert") else None
+                    tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=self.tls.get("ca"),
+                                               verify=self.tls.get("ca") or True)
+                client = docker.DockerClient(base_url=self.base_url, version="auto", timeout=self.timeout, tls=tls)
             else:
                 client = docker.from_env(timeout=self.timeout)
         except DockerException as e:
             raise self.unavailable(e) from None
         client.api.hooks["response"].append(self._count)
+        return client
+
+    def _ssh_client(self) -> docker.DockerClient:
+        """A client over the `ssh` command running `docker system dial-stdio` on the machine, with
+        Perry's ssh options. Each connection is one ssh process whose stdin and stdout are one end
+        of a socket pair, so the SDK sees a plain socket (streams, half-close) and pools it like a
+        local one; no paramiko, which the SDK's own ssh transport imports even when it shells out."""
+        from docker.transport import unixconn
+
+        parts = urlsplit(self.base_url or "")
+        argv = ["ssh", *self.ssh_options, *(["-l", parts.username] if parts.username else []),
+                *(["-p", str(parts.port)] if parts.port else []), "--", parts.hostname or "",
+                "docker system dial-stdio"]
+        log_path = self.ssh_log
+
+        class Connection(unixconn.UnixHTTPConnection):
+            def connect(self):
+                ours, theirs = socket.socketpair()
+                err = open(log_path, "ab") if log_path else subprocess.DEVNULL
+                try:
+                    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
+                    subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=err, env=env, start_new_session=True)
+                finally:
+                    theirs.close()
+                    if err is not subprocess.DEVNULL:
+                        err.close()
+                ours.settimeout(self.timeout)
+                self.sock = ours
+
+        class Pool(unixconn.UnixHTTPConnectionPool):
+            def _new_conn(self):
+                return Connection(self.base_url, self.socket_path, self.timeout)
+
+        class Adapter(unixconn.UnixHTTPAdapter):
+            def get_connection(self, url, proxies=None):
+                with self.pools.lock:
+                    pool = self.pools.get(url)
+                    if pool is None:
+                        pool = self.pools[url] = Pool(url, self.socket_path, self.timeout, maxsize=self.max_pool_size)
+                return pool
+
+        # A fixed version first: "auto" would ask the engine before the adapter is in place.
+        client = docker.DockerClient(base_url="unix:///perry-ssh", version="1.41", timeout=self.timeout)
+        adapter = Adapter("http+unix:///perry-ssh", timeout=self.timeout)
+        client.api.mount("http+docker://", adapter)
+        client.api._custom_adapter = adapter
+        client.api._version = client.api.version(api_version=False)["ApiVersion"]
         return client
 
     def _count(self, response, *args, **kwargs):
@@ -132,10 +196,40 @@ class Engine:
             self._client = None
 
     def unavailable(self, cause: object) -> EngineUnavailable:
+        said = self._ssh_said()
+        if "IDENTIFICATION HAS CHANGED" in said or "Host key verification failed" in said:
+            return EngineUnavailable(
+                f"the Docker engine {self.name!r} at {self.address} is refused: its SSH host key is not the one "
+                "Perry pinned at the first connection; if the machine was really reinstalled, remove its line "
+                f"from {self.ssh_known_hosts or 'the known_hosts file'}")
+        if self.name:
+            return EngineUnavailable(
+                f"the Docker engine {self.name!r} at {self.address} is not reachable ({_short(said or cause)}); "
+                "start it, or check the address with `perry engines`")
         return EngineUnavailable(
             f"the Docker engine at {self.address} is not reachable ({_short(cause)}); "
             "start it (e.g. `dockerd &` as root) or set PerryApp.docker_host / DOCKER_HOST"
         )
+
+    @property
+    def ssh_known_hosts(self) -> str | None:
+        for option in self.ssh_options:
+            if option.startswith("UserKnownHostsFile="):
+                return option.split("=", 1)[1]
+        return None
+
+    def _ssh_said(self) -> str:
+        """What ssh wrote on its stderr since the last look (emptied: old news must not stick)."""
+        if not self.ssh_log:
+            return ""
+        try:
+            with open(self.ssh_log, "r+b") as f:
+                text = f.read()[-2000:].decode("utf-8", "replace")
+                f.truncate(0)
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("@")]
+        return " ".join(lines[-3:])
 
     # ------------------------------------------------------------ errors
 
@@ -181,6 +275,14 @@ class Engine:
                     "apiVersion": version.get("ApiVersion")}
         except PerryError as e:
             return {"reachable": False, "address": self.address, "error": e.message}
+
+    def facts(self) -> dict:
+        """What placement and `perry engines` need: {version, cpus, memory (bytes), containersRunning};
+        raises EngineUnavailable."""
+        with self._call("asking the engine about itself"):
+            info = self._sdk().info()
+        return {"version": info.get("ServerVersion"), "cpus": info.get("NCPU"), "memory": info.get("MemTotal"),
+                "containersRunning": info.get("ContainersRunning")}
 
     # ------------------------------------------------------------ containers
 
@@ -360,6 +462,16 @@ class Engine:
         with self._call("importing an image"):
             return str(self._api().import_image_from_stream(tar, repository=repository, tag=tag))
 
+    def save_image(self, ref: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The image ``ref`` as `docker save` gives it: a tar, in chunks as they come."""
+        with self._call("saving an image"):
+            yield from self._api().get_image(ref, chunk_size=chunk_size)
+
+    def load_image(self, chunks: Iterable[bytes]) -> list[dict[str, Any]]:
+        """Load an image tar (`docker load`) streamed from ``chunks``; the engine's messages."""
+        with self._call("loading an image"):
+            return list(self._api().load_image(chunks))
+
     def build(self, *, path: str, tag: str, no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               labels: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
         """Build the context folder ``path`` as ``tag`` (never pulling its base); the engine's events."""
@@ -534,10 +646,19 @@ def _inspected(attrs: dict[str, Any]) -> dict[str, Any]:
             "addresses": [n["IPAddress"] for n in networks if n.get("IPAddress")]}
 
 
+def redact_address(address: str) -> str:
+    """An engine address without the password a URL may carry (``tcp://user:secret@host`` -> ``tcp://user:***@host``)."""
+    parts = urlsplit(address)
+    if parts.password is None:
+        return address
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _short(cause: object) -> str:
     text = str(cause)
     # requests' connection errors nest three layers of reprs; the innermost reason is enough.
-    for marker in ("Errno", "No such file", "Connection refused"):
+    for marker in ("Errno", "No such file", "Connection refused", "ssh:"):
         idx = text.find(marker)
         if idx >= 0:
             text = text[idx:]

@@ -52,3 +52,8 @@ class WorkspaceOperations:
             if not reused:
                 with self._lock:
                     del self._held[name]
+
+    def busy(self, name: str) -> bool:
+        """Whether an operation on ``name`` runs now."""
+        with self._lock:
+            return name in self._held

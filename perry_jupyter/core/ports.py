@@ -115,7 +115,7 @@ def open_tunnel(workspaces, name: str, port: int) -> "ExecSocket | Dialed":
 
 def _dial(workspaces, name: str, port: int) -> Dialed | None:
     """The direct route, or None when it does not apply (the tunnel's case)."""
-    engine = workspaces.engine
+    engine = workspaces.engine_of(name)
     if not engine.local:
         return None
     container = workspaces.naming.container(name)
@@ -143,8 +143,9 @@ def _dial(workspaces, name: str, port: int) -> Dialed | None:
 
 def _route(workspaces, name: str, container: str) -> Route:
     ports = listening(workspaces, name)
-    with workspaces.engine.errors(f"inspecting workspace {name!r}"):
-        info = workspaces.engine.container(container) or {}
+    engine = workspaces.engine_of(name)
+    with engine.errors(f"inspecting workspace {name!r}"):
+        info = engine.container(container) or {}
     route = Route(time.monotonic() + ROUTE_SECONDS, info.get("addresses") or [],
                   {p["port"] for p in ports if WILDCARD & set(p["addresses"])}, {p["port"] for p in ports})
     with _routes_lock:
@@ -164,7 +165,7 @@ def closed(workspaces, name: str, port: int, reason: str) -> PortClosed:
 
 
 def _connect(workspaces, name: str, port: int) -> ExecSocket:
-    engine = workspaces.engine
+    engine = workspaces.engine_of(name)
     with engine.errors(f"connecting to port {port} in workspace {name!r}"):
         return engine.exec_socket(workspaces.naming.container(name), ["perry-worker", "connect", str(port)],
                                   user="workspace",

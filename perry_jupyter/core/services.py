@@ -11,7 +11,8 @@ from perry_worker import agents as agent_registry
 from .changes import Changes
 from .doctor import run_checks
 from .engine import Engine
-from .errors import Conflict, PerryError
+from .engines import Engines
+from .errors import Conflict, InvalidInput, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
 from .settings import PATCHABLE, SettingsStore
@@ -23,27 +24,62 @@ from .workspaces import WorkspaceManager
 
 class Perry:
     def __init__(self, state_dir: str | Path, settings: WorkspaceSettings, docker_host: str | None = None,
-                 engine: Engine | None = None):
-        """``engine``: the gateway to Docker (by default one to ``docker_host``); tests pass an in-memory one."""
+                 engine: Engine | None = None, engines: Any = None,
+                 placement: Callable[[str, list], str] | None = None):
+        """``engine``: the gateway to Docker (by default one to ``docker_host``); tests pass an in-memory one.
+        ``engines``: PerryApp.engines (name -> address or settings), when there are several;
+        ``placement``: the rule that picks the engine of a create that names none."""
         self.state_dir = Path(state_dir)
         self.settings = settings
-        self.engine = engine or Engine(docker_host)
         self.events = EventBus()
+        if isinstance(engines, Engines):
+            self.engines = engines
+        else:
+            self.engines = Engines(engines, self.state_dir, docker_host=docker_host, engine=engine, events=self.events)
         self.store = StateStore(self.state_dir)
         self.runtime_settings = SettingsStore(self.state_dir)
         # What went wrong before start-up and was repaired: shown by `info` until a restart.
         self.warnings: list[str] = [w for w in (self.store.recover(), self.runtime_settings.recover()) if w]
         self.runtime_settings.apply(settings)
-        self.workspaces = WorkspaceManager(self.engine, self.store, settings, self.events)
+        self.workspaces = WorkspaceManager(self.engines, self.store, settings, self.events, placement=placement)
         self.sessions = AgentSessions(self.workspaces, self.events)
         self.changes = Changes(self.workspaces, self.events)
         self.tasks = TaskManager(self.workspaces, self.store, self.events, on_end=self.changes.task_ended)
         self._build_lock = threading.Lock()
 
-    def image_builder(self, agents: tuple[str, ...] | None = None):
+    @property
+    def engine(self) -> Engine:
+        """The default engine (the only one, unless several are configured)."""
+        return self.engines.get()
+
+    def engines_status(self) -> list[dict[str, Any]]:
+        """Every engine with its health and its workspaces' counts (what `perry engines` shows)."""
+        counts: dict[str, dict[str, int]] = {}
+        for ws in self.workspaces.list():
+            count = counts.setdefault(ws["engine"], {"running": 0, "total": 0})
+            count["total"] += 1
+            count["running"] += ws["status"] == "running"
+        return self.engines.survey(counts)
+
+    def probe_engines(self) -> list[str]:
+        """The background probe's one round: engines that came back are reconciled; their names."""
+        back = self.engines.probe()
+        if back:
+            self.workspaces.reconcile(back)
+        return back
+
+    def add_engine(self, name: Any, address: Any, **settings: Any) -> dict[str, Any]:
+        spec = {"address": address, **{k: v for k, v in settings.items() if v is not None}}
+        return self.engines.add(name, spec)
+
+    def remove_engine(self, name: str) -> None:
+        holds = sum(1 for n, r in self.store.workspaces().items() if self.workspaces.engine_name(n, r) == name)
+        self.engines.remove(name, holds)
+
+    def image_builder(self, agents: tuple[str, ...] | None = None, engine: str | None = None):
         from .image import ImageBuilder  # the build context is only needed when asked about
 
-        return ImageBuilder(self.engine, self.settings.image,
+        return ImageBuilder(self.engines.get(engine), self.settings.image,
                             agents=self.settings.image_agents if agents is None else agents)
 
     def image_status(self) -> dict[str, Any]:
@@ -51,19 +87,49 @@ class Perry:
             return self.image_builder().status()
 
     def build_image(self, *, bootstrap: bool | None = None, no_cache: bool = False,
-                    agents: list[str] | None = None,
+                    agents: list[str] | None = None, engine: str | None = None,
                     progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        """Build the image (on ``engine``, by default the default one)."""
         chosen = PATCHABLE["imageAgents"][1](agents) if agents is not None else None
+        if engine is not None and (not isinstance(engine, str) or engine not in self.engines.names()):
+            raise InvalidInput(f"there is no engine {engine!r}; `perry engines` lists them")
         if not self._build_lock.acquire(blocking=False):
             raise Conflict("an image build is already running on this server")
         try:
-            with self.engine.errors("building the workspace image"):
-                built = self.image_builder(chosen).build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
+            with self.engines.get(engine).errors("building the workspace image"):
+                built = self.image_builder(chosen, engine).build(bootstrap=bootstrap, no_cache=no_cache, progress=progress)
             if chosen is not None:
                 # Remembered once built, so status and later builds agree with the image; a
                 # failed or refused build changes nothing.
                 self.runtime_settings.patch(self.settings, {"imageAgents": list(chosen)})
             return built
+        finally:
+            self._build_lock.release()
+
+    def copy_image(self, source: Any, target: Any,
+                   progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        """Copy the workspace image from engine ``source`` to engine ``target`` by streaming
+        `docker save` into `docker load` (no registry); the image's status on ``target``."""
+        names = self.engines.names()
+        for what, name in (("copyFrom", source), ("engine", target)):
+            if not isinstance(name, str) or name not in names:
+                raise InvalidInput(f"{what}: there is no engine {name!r}; `perry engines` lists them")
+        if source == target:
+            raise InvalidInput(f"copyFrom and engine are both {source!r}: copy between two engines")
+        if not self._build_lock.acquire(blocking=False):
+            raise Conflict("an image build is already running on this server")
+        try:
+            tag = self.settings.image
+            src, dst = self.engines.get(source), self.engines.get(target)
+            with src.errors(f"copying the workspace image from {source!r} to {target!r}"):
+                if src.image(tag) is None:
+                    raise PerryError(f"engine {source!r} has no image {tag} to copy either",
+                                     code="image_missing", status=409)
+                progress({"stage": "copy", "message": f"copying {tag} from {source} to {target}"})
+                dst.load_image(_counted(src.save_image(tag), lambda n: progress(
+                    {"stage": "copy", "message": f"{n / 2**20:.0f} MB copied"})))
+            with dst.errors("checking the workspace image"):
+                return self.image_builder(engine=target).status()
         finally:
             self._build_lock.release()
 
@@ -116,3 +182,15 @@ class Perry:
     def update_config(self, changes: Any) -> dict[str, Any]:
         self.runtime_settings.patch(self.settings, changes)
         return self.config()
+
+
+def _counted(chunks: Any, report: Callable[[int], None], every: int = 64 << 20) -> Any:
+    """``chunks`` as they are, reporting the bytes passed every ``every`` bytes and at the end."""
+    total, next_report = 0, every
+    for chunk in chunks:
+        total += len(chunk)
+        if total >= next_report:
+            report(total)
+            next_report = total + every
+        yield chunk
+    report(total)

@@ -230,8 +230,9 @@ class _Watcher(threading.Thread):
     def run(self) -> None:
         manager = self.sessions.workspaces
         try:
-            self._stream = manager.engine.exec_stream(manager.naming.container(self.name_), WATCH_COMMAND,
-                                                      user="workspace", env={"HOME": HOME_DIR})
+            engine = manager.engine_of(self.name_)
+            self._stream = engine.exec_stream(manager.naming.container(self.name_), WATCH_COMMAND,
+                                              user="workspace", env={"HOME": HOME_DIR})
             if self._stopping.is_set():
                 return
             for line in self._stream.lines():

@@ -20,7 +20,8 @@ from . import archive
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
-from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .engines import Engines, default_placement
+from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .image import AGENTS_LABEL
 from .operations import Claim, WorkspaceOperations
@@ -65,43 +66,103 @@ def _no_progress(message: str) -> None:
     pass
 
 
+Placement = Callable[[str, list], str]
+
+
 class WorkspaceManager:
-    def __init__(self, engine: Engine, store: StateStore, settings: WorkspaceSettings,
-                 events: EventBus | None = None):
-        self.engine = engine
+    def __init__(self, engine: Engine | Engines, store: StateStore, settings: WorkspaceSettings,
+                 events: EventBus | None = None, placement: Placement | None = None):
+        """``engine``: the engines (an `Engines`), or one engine object that is then the only one.
+        ``placement(workspace, candidates)`` names the engine of a create that names none."""
         self.store = store
         self.settings = settings
         self.events = events or EventBus()
+        self.engines = engine if isinstance(engine, Engines) else Engines(engine=engine, events=self.events)
+        self.placement = placement or default_placement
         self.naming = Naming(settings.prefix)
-        # What `auto` settled on for this host, so later creates skip the failed try.
-        self._dind_resolved: str | None = None
+        # What `auto` settled on for each engine's host, so later creates skip the failed try.
+        self._dind_resolved: dict[str, str] = {}
         self.operations = WorkspaceOperations()
+
+    @property
+    def engine(self) -> Engine:
+        """The default engine (the only one, unless several are configured)."""
+        return self.engines.get()
+
+    def engine_name(self, name: str, record: Mapping[str, Any] | None = None) -> str:
+        """The engine workspace ``name`` lives on (records from before engines: the default one)."""
+        if self.engines.single:
+            return self.engines.default
+        if record is None:
+            record = self.store.get_workspace(name) or {}
+        return record.get("engine") or self.engines.default
+
+    def engine_of(self, name: str) -> Engine:
+        """The engine everything on workspace ``name`` goes to."""
+        engine_name = self.engine_name(name)
+        try:
+            return self.engines.get(engine_name)
+        except NotFound:
+            raise EngineUnavailable(f"workspace {name!r} is on engine {engine_name!r}, which is no longer "
+                                    "configured; add it again (`perry engines add`)") from None
 
     # ------------------------------------------------------------------ reads
 
     def list(self) -> list[dict[str, Any]]:
-        """All workspaces: one Docker call for the whole list."""
+        """All workspaces: one Docker call per engine, the engines asked at once; an unreachable
+        engine's workspaces show `unreachable` with their last known state."""
         records = self.store.workspaces()
-        containers = self._containers()
-        names = sorted(set(records) | set(containers))
-        return [self._describe(n, records.get(n), containers.get(n)) for n in names]
+        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        default = self.engines.default
+        where: dict[str, str] = {}
+        for engine_name in found:
+            for ws in found[engine_name]:
+                where.setdefault(ws, engine_name)
+        out = []
+        for n in sorted(set(records) | set(where)):
+            record = records.get(n)
+            engine_name = (record or {}).get("engine") or (default if record is not None else where[n])
+            if engine_name not in found:
+                out.append(self._unreachable(n, record or {}, engine_name, down.get(engine_name)))
+            else:
+                out.append(self._describe(n, record, found[engine_name].get(n), engine_name))
+        return out
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
         record = self.store.get_workspace(name)
-        container = self._containers(name).get(name)
+        if record is None and not self.engines.single:
+            found, _ = self.engines.each(lambda engine_name, _: self._containers(name, engine=engine_name))
+            for engine_name, containers in found.items():
+                if name in containers:
+                    return self._describe(name, None, containers[name], engine_name)
+            raise NotFound(f"workspace {name!r} does not exist")
+        engine_name = self.engine_name(name, record)
+        try:
+            container = self._containers(name, engine=engine_name).get(name)
+        except EngineUnavailable as e:
+            if record is None or self.engines.single:
+                raise
+            return self._unreachable(name, record, engine_name, e.message)
         if record is None and container is None:
             raise NotFound(f"workspace {name!r} does not exist")
-        return self._describe(name, record, container)
+        return self._describe(name, record, container, engine_name)
 
-    def _containers(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+    def _unreachable(self, name: str, record: dict[str, Any], engine_name: str, why: str | None) -> dict[str, Any]:
+        ws = self._describe(name, {**record, "status": "creating"}, None, engine_name)
+        ws.update(status="unreachable", lastStatus=record.get("status"),
+                  error=why or f"engine {engine_name!r} is not reachable")
+        return ws
+
+    def _containers(self, name: str | None = None, engine: str | None = None) -> dict[str, dict[str, Any]]:
         labels = {LABEL_MANAGED: "true"}
         if name is not None:
             labels[LABEL_WORKSPACE] = name
-        with self.engine.errors("listing containers"):
+        engine_name = engine or self.engines.default
+        with self.engines.get(engine_name).errors("listing containers"):
             # The name filter keeps other prefixes' containers out of the answer (it matches
             # substrings, so the exact check below still decides).
-            found = self.engine.containers(labels, name=self.naming.container(name or ""))
+            found = self.engines.call(engine_name, lambda e: e.containers(labels, name=self.naming.container(name or "")))
         out = {}
         for c in found:
             ws = c["labels"].get(LABEL_WORKSPACE)
@@ -110,8 +171,10 @@ class WorkspaceManager:
                 out[ws] = c
         return out
 
-    def _describe(self, name: str, record: dict | None, container: dict | None) -> dict[str, Any]:
+    def _describe(self, name: str, record: dict | None, container: dict | None,
+                  engine_name: str | None = None) -> dict[str, Any]:
         record = record or {}
+        engine_name = engine_name or self.engines.default
         labels = (container or {}).get("labels") or {}
         status = record.get("status", "stopped")
         error = record.get("error")
@@ -131,16 +194,18 @@ class WorkspaceManager:
         ssh_port = record.get("ports", {}).get("ssh")
         if ssh_port is None and container is not None:
             ssh_port = _published_ssh_port(container)
+        ssh_host = self._ssh_host(engine_name)
         return {
             "name": name,
             "status": status,
+            "engine": engine_name,
             "containerId": (container or {}).get("id") or record.get("containerId"),
             "containerName": self.naming.container(name),
             "created": record.get("created") or labels.get(LABEL_CREATED),
             "image": (container or {}).get("image") or record.get("image") or self.settings.image,
             "ports": {"ssh": ssh_port},
-            "sshHost": self.settings.bind_address,
-            "sshCommand": ssh_command(ssh_port, self.settings.bind_address),
+            "sshHost": ssh_host,
+            "sshCommand": ssh_command(ssh_port, ssh_host),
             "dind": record.get("dind") or labels.get(LABEL_DIND),
             # Redacted again for records an older Perry wrote with the credentials in.
             "clone": redact(record["clone"]) if record.get("clone") else None,
@@ -152,26 +217,52 @@ class WorkspaceManager:
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
         }
 
+    def _ssh_host(self, engine_name: str) -> str:
+        """Where SSH reaches the workspaces of an engine: its ``ssh_host``, else its machine (for a
+        remote one) or the address ports are published on (for this machine's)."""
+        bind = self._bind_address(engine_name)
+        if self.engines.single:
+            return self.engines.ssh_host(engine_name) or bind
+        try:
+            return self.engines.ssh_host(engine_name) or bind
+        except NotFound:
+            return bind
+
+    def _bind_address(self, engine_name: str) -> str:
+        try:
+            return self.engines.bind_address(engine_name, self.settings.bind_address)
+        except NotFound:
+            return self.settings.bind_address
+
     # --------------------------------------------------------------- create
 
     def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
-               progress: Progress = _no_progress) -> dict[str, Any]:
+               engine: str | None = None, progress: Progress = _no_progress) -> dict[str, Any]:
         validate_name(name)
         clone = _validate_clone(clone)
         env = validate_env(env)
+        if engine is not None:
+            if not isinstance(engine, str):
+                raise InvalidInput("engine must be the name of an engine (`perry engines` lists them)")
+            try:
+                self.engines.spec(engine)
+            except NotFound as e:
+                raise InvalidInput(e.message) from None
         with self.operations.hold(name, "create"):
-            return self._create(name, clone, env, progress)
+            return self._create(name, clone, env, engine, progress)
 
-    def _create(self, name: str, clone: str | None, env: dict[str, str], progress: Progress) -> dict[str, Any]:
-        self._require_image()
-        if self._containers(name):
+    def _create(self, name: str, clone: str | None, env: dict[str, str], engine: str | None,
+                progress: Progress) -> dict[str, Any]:
+        engine = engine or self.place(name)
+        self._require_image(engine)
+        if self._containers(name, engine=engine):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
-        record = self._reserve(name, clone=redact(clone) if clone else None, env=env)
+        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine)
         progress = self._publishing(name, progress)
-        self.events.publish("workspace.created", name, data=self._describe(name, record, None))
+        self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
         try:
             progress("creating volumes")
@@ -217,21 +308,53 @@ class WorkspaceManager:
         self.events.publish("workspace.updated", name, data=ws)
         return ws
 
-    def _require_image(self) -> None:
-        with self.engine.errors("looking up the workspace image"):
-            if self.engine.image(self.settings.image) is None:
-                raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build`",
-                                 code="image_missing", status=409)
+    def place(self, name: str) -> str:
+        """The engine a new workspace goes to when the create names none: the placement rule's
+        choice among the reachable engines that have the image."""
+        if self.engines.single:
+            return self.engines.default
 
-    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str]) -> dict[str, Any]:
+        def candidate(engine_name: str, engine: Engine) -> dict[str, Any] | None:
+            if engine.image(self.settings.image) is None:
+                return None
+            running = sum(c["state"] == "running" for c in self._containers(engine=engine_name).values())
+            return {"name": engine_name, "running": running, "memory": engine.facts().get("memory")}
+
+        answers, down = self.engines.each(candidate)
+        candidates = [c for c in answers.values() if c is not None]
+        if not candidates:
+            where = "; ".join(f"{n}: {why}" for n, why in down.items())
+            raise PerryError(f"no reachable engine has the workspace image {self.settings.image}: run "
+                             f"`perry build --engine NAME`{f' ({where})' if where else ''}",
+                             code="image_missing", status=409)
+        chosen = self.placement(name, candidates)
+        if chosen not in {c["name"] for c in candidates}:
+            raise PerryError(f"the placement rule chose {chosen!r}, which is none of "
+                             f"{', '.join(c['name'] for c in candidates)}", code="placement_failed")
+        return chosen
+
+    def _require_image(self, engine: str | None = None) -> None:
+        target = self.engines.get(engine)
+        with target.errors("looking up the workspace image"):
+            if target.image(self.settings.image) is None:
+                if self.engines.single:
+                    raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build`",
+                                     code="image_missing", status=409)
+                raise PerryError(f"engine {engine!r} has no workspace image {self.settings.image}: run "
+                                 f"`perry build --engine {engine}` (or copy it from an engine that has it: "
+                                 f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
+
+    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
                 raise Conflict(f"workspace {name!r} already exists")
-            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
-            port = self._free_port(used)
+            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()
+                    if self.engine_name(r.get("name", ""), r) == engine}
+            port = self._free_port(used, engine)
             record = {
                 "name": name,
+                "engine": engine,
                 "status": "creating",
                 # Until every step of the create ran (a crash may cut it short): see _complete.
                 "unfinished": True,
@@ -247,19 +370,22 @@ class WorkspaceManager:
             data["workspaces"][name] = record
             return copy.deepcopy(record)
 
-    def _free_port(self, used: set) -> int:
+    def _free_port(self, used: set, engine: str) -> int:
         lo, hi = self.settings.ssh_port_range
+        # Another machine's ports cannot be tried from here: its engine refuses a taken one at start.
+        local = self.engines.single or self.engines.is_local(engine)
         for port in range(lo, hi + 1):
-            if port not in used and port_free(self.settings.bind_address, port):
+            if port not in used and (not local or port_free(self._bind_address(engine), port)):
                 return port
         raise Conflict(f"no free SSH port left in {lo}-{hi}; widen PerryApp.ssh_port_range or delete workspaces")
 
     def _ensure_volumes(self, name: str) -> list[str]:
         created = []
-        with self.engine.errors("creating volumes"):
+        engine = self.engine_of(name)
+        with engine.errors("creating volumes"):
             for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
-                if not self.engine.volume_exists(vol):
-                    self.engine.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
+                if not engine.volume_exists(vol):
+                    engine.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
                     created.append(vol)
         return created
 
@@ -285,7 +411,7 @@ class WorkspaceManager:
                     LABEL_CREATED: record["created"], LABEL_DIND: dind},
             environment=env,
             volumes=volumes,
-            ports={"22/tcp": (self.settings.bind_address, record["ports"]["ssh"])},
+            ports={"22/tcp": (self._bind_address(self.engine_name(name, record)), record["ports"]["ssh"])},
             network=self.settings.network,
             restart_policy={"Name": self.settings.restart_policy} if self.settings.restart_policy != "no" else None,
             detach=True,
@@ -304,27 +430,30 @@ class WorkspaceManager:
 
     def _create_container(self, name: str, record: dict[str, Any], progress: Progress) -> str:
         """Create and start the container, trying privileged first in `auto` mode; its id."""
-        with self.engine.errors("creating the workspace container"):
-            self.engine.ensure_network(self.settings.network, labels={LABEL_MANAGED: "true"})
+        engine_name = self.engine_name(name, record)
+        engine = self.engines.get(engine_name)
+        with engine.errors("creating the workspace container"):
+            engine.ensure_network(self.settings.network, labels={LABEL_MANAGED: "true"})
             wanted = record.get("dind") or self.settings.dind_mode
+            resolved = self._dind_resolved.get(engine_name)
             if wanted == "auto":
-                wanted = self._dind_resolved or "privileged"
-                fallback = self._dind_resolved is None
+                wanted = resolved or "privileged"
+                fallback = resolved is None
             else:
                 fallback = False
             while True:
                 progress(f"creating container {self.naming.container(name)} (docker-in-docker: {wanted})")
-                container = self.engine.create_container(**self.container_spec(name, record, wanted))
-                self.engine.put_archive(container, "/", archive.worker_tar())
+                container = engine.create_container(**self.container_spec(name, record, wanted))
+                engine.put_archive(container, "/", archive.worker_tar())
                 try:
                     progress("starting container")
-                    self.engine.start(container)
+                    engine.start(container)
                 except PortTaken:
                     # Someone outside Perry took the port between our check and the start.
                     raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; "
                                    "try again") from None
                 except CapabilitiesRefused:
-                    self.engine.remove_container(container)
+                    engine.remove_container(container)
                     if fallback and wanted == "privileged":
                         # This host's capability bounding set is short: use the explicit set.
                         log.info("privileged containers are refused here; using the capability set")
@@ -332,10 +461,10 @@ class WorkspaceManager:
                         continue
                     raise
                 except DockerError:
-                    self.engine.remove_container(container)
+                    engine.remove_container(container)
                     raise
                 if self.settings.dind_mode == "auto":
-                    self._dind_resolved = wanted
+                    self._dind_resolved[engine_name] = wanted
                 record["dind"] = wanted
                 return container
 
@@ -383,9 +512,10 @@ class WorkspaceManager:
 
     def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
         try:
-            self.engine.remove_container(self.naming.container(name))
+            engine = self.engine_of(name)
+            engine.remove_container(self.naming.container(name))
             for vol in created_volumes:
-                self.engine.remove_volume(vol)
+                engine.remove_volume(vol)
         except Exception:
             log.exception("cleaning up after the failed create of %s", name)
         self.store.remove_workspace(name)
@@ -395,11 +525,16 @@ class WorkspaceManager:
     def start(self, name: str, progress: Progress = _no_progress, *, claim: Claim | None = None) -> dict[str, Any]:
         with self.operations.hold(name, "start", claim):
             record = self.store.get_workspace(name)
-            containers = self._containers(name)
+            if record is None:
+                engine_name = self.get(name)["engine"]  # 404 unless some engine has its container
+            else:
+                engine_name = self.engine_name(name, record)
+            containers = self._containers(name, engine=engine_name)
             if record is None and not containers:
                 raise NotFound(f"workspace {name!r} does not exist")
             if record is None:
-                record = self._adopt(name, containers[name])
+                record = self._adopt(name, containers[name], engine_name)
+            engine = self.engines.get(engine_name)
             container = containers.get(name)
             if container is not None and _unfinished(record) and container["state"] != "running":
                 # Left by a create cut short (maybe the privileged try this host refuses): nothing
@@ -407,8 +542,8 @@ class WorkspaceManager:
                 self._remove_container(name)
                 container = None
             if container is None:
-                self._require_image()
-            with self.engine.errors(f"starting workspace {name!r}"):
+                self._require_image(engine_name)
+            with engine.errors(f"starting workspace {name!r}"):
                 if container is None:
                     # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
                     progress("recreating the container on its volumes")
@@ -416,19 +551,21 @@ class WorkspaceManager:
                     record["ports"] = record.get("ports") or {}
                     port = record["ports"].get("ssh")
                     # No container held its port meanwhile: someone else may have taken it.
-                    if not port or not port_free(self.settings.bind_address, port):
+                    local = self.engines.single or self.engines.is_local(engine_name)
+                    if not port or (local and not port_free(self._bind_address(engine_name), port)):
                         with self.store.transaction() as data:
-                            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()}
-                            record["ports"]["ssh"] = self._free_port(used)
+                            used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()
+                                    if self.engine_name(r.get("name", ""), r) == engine_name}
+                            record["ports"]["ssh"] = self._free_port(used, engine_name)
                     created = self._create_container(name, record, progress)
                     self.store.patch_workspace(name, containerId=created, dind=record["dind"],
                                                ports=record["ports"])
                 else:
                     progress("starting container")
-                    current = self.engine.container(container["id"])
+                    current = engine.container(container["id"])
                     if current is None or current["state"] != "running":
-                        self.engine.start(container["id"])
-                    self.engine.put_archive(container["id"], "/", archive.worker_tar())
+                        engine.start(container["id"])
+                    engine.put_archive(container["id"], "/", archive.worker_tar())
             self._complete(name, record, progress)
             return self._announce(name)
 
@@ -436,31 +573,41 @@ class WorkspaceManager:
         with self.operations.hold(name, "stop", claim):
             self.get(name)  # 404 for unknown names
             container = self._container_or_none(name)
-            with self.engine.errors(f"stopping workspace {name!r}"):
+            engine = self.engine_of(name)
+            with engine.errors(f"stopping workspace {name!r}"):
                 if container is not None and container["state"] in ("running", "restarting", "paused"):
-                    self.engine.stop(container["id"], timeout=self.settings.stop_timeout)
+                    engine.stop(container["id"], timeout=self.settings.stop_timeout)
             self.store.patch_workspace(name, status="stopped")
             return self._announce(name)
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
         with self.operations.hold(name, "delete", claim):
-            self.get(name)
-            with self.engine.errors(f"deleting workspace {name!r}"):
+            self._require_reachable(self.get(name))
+            engine = self.engine_of(name)
+            with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
                 for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
-                    self.engine.remove_volume(vol)
+                    engine.remove_volume(vol)
             self.store.remove_workspace(name)
             self.events.publish("workspace.deleted", name)
 
     def _remove_container(self, name: str) -> None:
-        self.engine.remove_container(self.naming.container(name))
+        self.engine_of(name).remove_container(self.naming.container(name))
 
     def _container_or_none(self, name: str) -> dict[str, Any] | None:
-        with self.engine.errors("looking up the container"):
-            return self.engine.container(self.naming.container(name))
+        engine = self.engine_of(name)
+        with engine.errors("looking up the container"):
+            return engine.container(self.naming.container(name))
+
+    @staticmethod
+    def _require_reachable(ws: dict[str, Any]) -> None:
+        if ws["status"] == "unreachable":
+            raise EngineUnavailable(f"workspace {ws['name']!r} is on engine {ws['engine']!r}, which is not "
+                                    f"reachable: {ws['error']}")
 
     def _require_running(self, name: str) -> None:
         ws = self.get(name)
+        self._require_reachable(ws)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
 
@@ -469,8 +616,9 @@ class WorkspaceManager:
     def put_worker(self, name: str) -> None:
         """Copy this server's perry_worker into the workspace."""
         self._require_running(name)
-        with self.engine.errors(f"copying the worker into workspace {name!r}"):
-            self.engine.put_archive(self.naming.container(name), "/", archive.worker_tar())
+        engine = self.engine_of(name)
+        with engine.errors(f"copying the worker into workspace {name!r}"):
+            engine.put_archive(self.naming.container(name), "/", archive.worker_tar())
 
     def sync(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
         with self.operations.hold(name, "sync", claim):
@@ -499,8 +647,9 @@ class WorkspaceManager:
                 agent_files.append((rel, p.read_bytes()))
         tar, copied = archive.user_files_tar(authorized_keys=keys, git_config=git_config, agent_files=agent_files)
         if copied:
-            with self.engine.errors("copying files into the workspace"):
-                self.engine.put_archive(self.naming.container(name), HOME_DIR, tar)
+            engine = self.engine_of(name)
+            with engine.errors("copying files into the workspace"):
+                engine.put_archive(self.naming.container(name), HOME_DIR, tar)
         return copied
 
     def logs(self, name: str, tail: int = 200) -> str:
@@ -508,8 +657,9 @@ class WorkspaceManager:
         container = self._container_or_none(name)
         if container is None:
             return ""
-        with self.engine.errors("reading logs"):
-            return self.engine.logs(container["id"], tail=tail)
+        engine = self.engine_of(name)
+        with engine.errors("reading logs"):
+            return engine.logs(container["id"], tail=tail)
 
     def exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = HOME_DIR,
              env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -528,20 +678,29 @@ class WorkspaceManager:
         """Run ``command`` in the workspace's container as it is, without exec()'s checks (for Perry's
         own commands); ``{exitCode, stdout, stderr}``. With ``on_line``, stdout is read as it comes, one
         line at a time; the lines it returns False for are consumed and left out of the answer's stdout."""
-        with self.engine.errors(f"exec in workspace {name!r}"):
-            return self.engine.exec(self.naming.container(name), command, user=user, workdir=workdir, env=env,
+        engine = self.engine_of(name)
+        with engine.errors(f"exec in workspace {name!r}"):
+            return engine.exec(self.naming.container(name), command, user=user, workdir=workdir, env=env,
                                     on_line=on_line)
 
     # ---------------------------------------------------------- reconcile
 
-    def reconcile(self) -> list[str]:
-        """Bring the state file and Docker back into agreement after a restart; returns what changed."""
+    def reconcile(self, engines: list[str] | None = None) -> list[str]:
+        """Bring the state file and Docker back into agreement after a restart; returns what changed.
+
+        With ``engines`` (those that came back while the server runs), only their workspaces, and
+        none that is being created: a create in flight is not one a crash interrupted."""
         changes: list[str] = []
-        containers = self._containers()
+        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name), engines)
         with self.store.transaction() as data:
             records = data["workspaces"]
             for name, record in records.items():
-                container = containers.get(name)
+                engine_name = self.engine_name(name, record)
+                if engine_name not in found:
+                    continue  # unknown until its engine is back: left as it was
+                container = found[engine_name].get(name)
+                if engines is not None and (record.get("status") == "creating" or self.operations.busy(name)):
+                    continue
                 if record.get("status") == "creating":
                     # Its container may run, but the keys, files and clone wait came after:
                     # finish_interrupted() does them, and until then it stays `creating`.
@@ -557,10 +716,11 @@ class WorkspaceManager:
                     record.update(status="error", error=f"container {self.naming.container(name)} was removed "
                                   f"outside Perry; `perry start {name}` recreates it from its volumes")
                     changes.append(f"{name}: container missing")
-            for name, container in containers.items():
-                if name not in records:
-                    records[name] = self._record_from_container(name, container)
-                    changes.append(f"{name}: adopted a labelled container missing from the state")
+            for engine_name, containers in found.items():
+                for name, container in containers.items():
+                    if name not in records:
+                        records[name] = self._record_from_container(name, container, engine_name)
+                        changes.append(f"{name}: adopted a labelled container missing from the state")
         for change in changes:
             log.info("reconciled %s", change)
         return changes
@@ -603,15 +763,16 @@ class WorkspaceManager:
         except PerryError:
             pass  # the engine is gone: the state file holds the news
 
-    def _adopt(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
-        record = self._record_from_container(name, container)
+    def _adopt(self, name: str, container: dict[str, Any], engine_name: str) -> dict[str, Any]:
+        record = self._record_from_container(name, container, engine_name)
         self.store.put_workspace(name, record)
         return record
 
-    def _record_from_container(self, name: str, container: dict[str, Any]) -> dict[str, Any]:
+    def _record_from_container(self, name: str, container: dict[str, Any], engine_name: str) -> dict[str, Any]:
         labels = container["labels"]
         return {
             "name": name,
+            "engine": engine_name,
             "status": "running" if container["state"] == "running" else "stopped",
             "created": labels.get(LABEL_CREATED) or _now(),
             "image": container["image"],

@@ -12,6 +12,7 @@ PROXIED = r"(?P<path>/.*)?"  # none: the proxy adds the slash, so relative links
 
 def routes() -> list[tuple]:
     from .changes import ChangesHandler, DiffHandler
+    from .engines import EngineHandler, EnginesHandler
     from .events import EventsSocket
     from .image import ImageBuildHandler, ImageHandler
     from .proxy import PortSocket, PortsHandler, ProxyHandler, ProxyScriptHandler
@@ -35,6 +36,8 @@ def routes() -> list[tuple]:
         (f"{api}/events", EventsSocket),
         (f"{api}/image", ImageHandler),
         (f"{api}/image/build", ImageBuildHandler),
+        (f"{api}/engines", EnginesHandler),
+        (f"{api}/engines/{NAME}", EngineHandler),
         (f"{api}/workspaces", WorkspacesHandler),
         (f"{api}/workspaces/{NAME}", WorkspaceHandler),
         (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),

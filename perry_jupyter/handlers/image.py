@@ -18,10 +18,13 @@ class ImageHandler(PerryHandler):
 class ImageBuildHandler(PerryHandler):
     @api
     async def post(self) -> None:
-        body = self.json_body("bootstrap", "noCache", "agents")
+        body = self.json_body("bootstrap", "noCache", "agents", "engine", "copyFrom")
         bootstrap, no_cache, agents = body.get("bootstrap"), body.get("noCache", False), body.get("agents")
         if bootstrap not in (None, True, False) or not isinstance(no_cache, bool):
             raise InvalidInput("bootstrap must be true, false or null and noCache a boolean")
+        engine = body.get("engine")
+        if engine is not None and engine not in self.perry.engines.names():
+            raise InvalidInput(f"there is no engine {engine!r}; `perry engines` lists them")
         if agents is not None:
             from ..core.settings import PATCHABLE
 
@@ -32,8 +35,14 @@ class ImageBuildHandler(PerryHandler):
         def progress(event: dict) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        build = asyncio.ensure_future(self.blocking(self.perry.build_image, bootstrap=bootstrap,
-                                                    no_cache=no_cache, agents=agents, progress=progress))
+        if body.get("copyFrom") is not None:
+            # No registry between engines: the image streams from one engine's save into the other's load.
+            build = asyncio.ensure_future(self.blocking(self.perry.copy_image, body["copyFrom"],
+                                                        engine or self.perry.engines.default, progress=progress))
+        else:
+            build = asyncio.ensure_future(self.blocking(self.perry.build_image, bootstrap=bootstrap,
+                                                        no_cache=no_cache, agents=agents, engine=engine,
+                                                        progress=progress))
         self.set_header("Content-Type", "application/x-ndjson")
         # The build goes on if the client leaves; we just stop telling it.
         while not (build.done() and queue.empty()):

@@ -20,6 +20,10 @@ async def require_running(handler: PerryMixin, workspace: str) -> None:
     ws = await handler.blocking(handler.perry.workspaces.get, workspace)
     if ws["status"] != "running":
         raise Conflict(f"workspace {workspace!r} is {ws['status']}, not running: `perry start {workspace}` first")
+    if ws.get("engine", handler.perry.engines.default) != handler.perry.engines.default:
+        # Terminals run the Docker CLI against the default engine (see core/engine.py terminal_command).
+        raise Conflict(f"workspace {workspace!r} is on engine {ws['engine']!r}, where Perry's terminals do not "
+                       f"reach yet: use its sshCommand ({ws.get('sshCommand') or 'no SSH port'}) or `perry exec`")
 
 
 class TerminalsHandler(PerryHandler):

@@ -37,9 +37,9 @@ class WorkspacesHandler(PerryHandler):
 
     @api
     async def post(self) -> None:
-        body = self.json_body("name", "clone", "env")
+        body = self.json_body("name", "clone", "env", "engine")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
-                                 clone=body.get("clone"), env=body.get("env"))
+                                 clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"))
         self.reply(as_reached(ws, self.request.host_name), status=201)
 
 

@@ -32,6 +32,10 @@ SAFE_SETTINGS = {"dindMode": lambda v: "auto" if v == "privileged" else v,
 NEVER_SENT = {"/perry/api/image/build": "it rebuilds the image every test on this engine uses"}
 LIFECYCLE_ENDS = {("DELETE", "/perry/api/workspaces/{name}"), ("POST", "/perry/api/workspaces/{name}/stop")}
 
+# Addresses the server accepts (core/engines.py), and one of them that no engine answers.
+ENGINE_ADDRESS = re.compile(r"(unix|ssh|tcp|npipe)://|context:")
+DEAD_ENGINE = "unix:///nonexistent/perry-fuzz-engine.sock"
+
 # Nothing listens on the discard port of the loopback: every delivery is refused at once.
 LOCAL_CALLBACK = "http://127.0.0.1:9/hook"
 # The stand-in model that tests/integration/agents.py starts in the fuzzed workspace.
@@ -61,6 +65,11 @@ def before_call(context, case, kwargs):
         for key, safe in SAFE_SETTINGS.items():
             if key in body:
                 body[key] = safe(body[key])
+    if method == "POST" and path == "/perry/api/engines":
+        # An engine the server would add is asked at once by every list: one that answers at once, refusing.
+        address = body.get("address")
+        if isinstance(address, str) and ENGINE_ADDRESS.match(address):
+            body["address"] = DEAD_ENGINE
     if method == "POST" and path == "/perry/api/workspaces":
         clone = body.get("clone")
         # A URL is fetched, and a directory of this machine mounted into the workspace: both become the local repo.

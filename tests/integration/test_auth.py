@@ -12,6 +12,7 @@ from perry_jupyter.openapi import openapi_document
 ROUTES = [
     ("GET", "info"), ("GET", "config"), ("PATCH", "config"), ("GET", "openapi.json"),
     ("GET", "image"), ("POST", "image/build"),
+    ("GET", "engines"), ("POST", "engines"), ("DELETE", "engines/alpha"),
     ("GET", "workspaces"), ("POST", "workspaces"), ("GET", "workspaces/alpha"), ("DELETE", "workspaces/alpha"),
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),

@@ -207,3 +207,24 @@ def test_a_resumed_session_names_its_terminal_and_what_runs_there():
     assert printed.startswith("Resumed session ses_1 (claude) in terminal perry_alpha_Resume_claude_1\n") and code == 0
     page = notebook.html(view)
     assert "claude --resume ses_1" in page and "/home/workspace/proj" in page and "Running Terminals" in page
+
+
+def test_the_engine_is_a_column_once_there_is_more_than_the_local_one():
+    local = {**WS, "engine": "local"}
+    assert present.workspaces([local]).columns == ["name", "status", "ssh", "age", "image"]
+    far = {**WS, "name": "far", "engine": "gpu", "status": "unreachable"}
+    view = present.workspaces([local, far])
+    assert view.columns == ["name", "status", "engine", "ssh", "age", "image"]
+    assert texts(view.rows[1])[:3] == ["far", "unreachable", "gpu"] and view.rows[1][1].style == "bad"
+
+
+def test_engines_show_health_and_counts_without_credentials():
+    view = present.engines([
+        {"name": "local", "address": "unix:///var/run/docker.sock", "reachable": True, "version": "20.10",
+         "cpus": 2, "memory": 8 << 30, "rttMs": 1.4, "workspaces": {"running": 1, "total": 2}, "error": None},
+        {"name": "gpu", "address": "tcp://u:***@gpu:2376", "reachable": False, "version": None, "cpus": None,
+         "memory": None, "rttMs": None, "workspaces": {"running": 0, "total": 1}, "error": "not reachable"}])
+    assert texts(view.rows[0]) == ["local", "unix:///var/run/docker.sock", "yes", "20.10", "2", "8.0 GiB", "1/2",
+                                   "1 ms", ""]
+    assert texts(view.rows[1])[2:] == ["no", "-", "-", "-", "0/1", "-", "not reachable"]
+    assert view.rows[1][2].style == "bad" and view.rows[1][8].style == "error"

@@ -1,0 +1,188 @@
+"""One Perry over two real Docker engines: this machine's, and a second machine reached over real SSH.
+
+The second machine is a Perry workspace: it runs its own dockerd and sshd, and the workspace user
+is in its docker group, so `ssh://workspace@127.0.0.1:PORT` is a Docker engine on another host as
+far as Perry can tell. It has no registry either: the workspace image goes in by `docker save` into
+`docker load`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import time
+
+import pytest
+
+from perry_jupyter.app import PerryApp
+from perry_jupyter.core.services import Perry
+
+from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
+from .conftest import PERRY, PerryServe, until
+
+# Inside the suite's prefix (so its cleanup is ours), but not a workspace of the Perry under test.
+MACHINE_PREFIX = f"{TEST_PREFIX}m-"
+MACHINE = f"{MACHINE_PREFIX}machine"
+
+
+def machine_docker(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "exec", MACHINE, "docker", *args], capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def machine(docker_client, workspace_image, ssh_key, tmp_path_factory):
+    """The second machine: its SSH address, with the workspace image loaded into its engine."""
+    state = tmp_path_factory.mktemp("machine")
+    perry = Perry(state, PerryApp(state_dir=str(state), workspace_prefix=MACHINE_PREFIX, image_tag=IMAGE_TAG,
+                                  network="perry-test", ssh_port_range=(SSH_PORTS[1] - 4, SSH_PORTS[1]),
+                                  ssh_public_keys=[f"{ssh_key}.pub"], git_config=None).core_config())
+    try:
+        ws = perry.workspaces.create("machine")
+        until(lambda: machine_docker("info").returncode == 0, timeout=60)
+        address = f"ssh://workspace@127.0.0.1:{ws['ports']['ssh']}"
+        # Perry's own copy, over the SSH engine: `docker save` here streamed into `docker load` there.
+        copier = Perry(state / "copier", perry.settings,
+                       engines={"local": "", "far": {"address": address, "ssh_key": str(ssh_key)}})
+        progress = []
+        status = copier.copy_image("local", "far", progress=progress.append)
+        assert status["present"] and status["upToDate"], status
+        assert progress[-1]["message"].endswith("MB copied") and int(progress[-1]["message"].split()[0]) > 100
+        assert IMAGE_TAG in machine_docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+        yield address
+    finally:
+        perry.workspaces.delete("machine")
+
+
+@pytest.fixture
+def perry_config(perry_config, machine, ssh_key):
+    return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}}}
+
+
+async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client):
+    code, body = await api("GET", "engines")
+    assert code == 200, body
+    engines = {e["name"]: e for e in body["engines"]}
+    assert engines["far"]["reachable"] and engines["local"]["reachable"], engines
+    assert engines["far"]["address"].startswith("ssh://workspace@127.0.0.1:") and engines["far"]["cpus"] >= 1
+
+    code, near = await api("POST", "workspaces", {"name": "near", "engine": "local"})
+    assert code == 201, near
+    code, far = await api("POST", "workspaces", {"name": "far", "engine": "far"})
+    assert code == 201, far
+    assert (near["engine"], far["engine"]) == ("local", "far") and far["status"] == "running"
+
+    # The far workspace runs on the second machine's engine, not on this one.
+    assert docker_client.containers.list(all=True, filters={"name": f"{TEST_PREFIX}far"}) == []
+    assert f"{TEST_PREFIX}far" in machine_docker("ps", "--format", "{{.Names}}").stdout
+    code, result = await api("POST", "workspaces/far/exec", {"command": ["sh", "-c", "hostname; id -un; echo hi > f"]})
+    assert code == 200 and result["stdout"].split() == ["far", "workspace"], result
+
+    # Not there yet: a terminal there would be a pty that fails at once; it is refused saying what to use.
+    code, error = await api("POST", "workspaces/far/terminals")
+    assert code == 409 and "'far'" in error["error"]["message"] and "ssh -p" in error["error"]["message"], error
+
+    code, body = await api("GET", "workspaces")
+    assert {w["name"]: (w["engine"], w["status"]) for w in body["workspaces"]} == {
+        "near": ("local", "running"), "far": ("far", "running")}
+    code, body = await api("GET", "engines")
+    assert {e["name"]: e["workspaces"] for e in body["engines"]} == {
+        "local": {"running": 1, "total": 1}, "far": {"running": 1, "total": 1}}
+
+    # The second machine goes away: the list still answers, this machine's workspace still works.
+    docker_client.containers.get(MACHINE).stop(timeout=30)
+    code, body = await api("GET", "workspaces")
+    assert code == 200, body
+    listed = {w["name"]: w for w in body["workspaces"]}
+    assert listed["near"]["status"] == "running"
+    assert listed["far"]["status"] == "unreachable" and listed["far"]["lastStatus"] == "running"
+    assert "'far'" in listed["far"]["error"]
+    code, result = await api("POST", "workspaces/near/exec", {"command": ["echo", "still here"]})
+    assert code == 200 and result["stdout"] == "still here\n"
+    code, error = await api("POST", "workspaces/far/exec", {"command": ["true"]})
+    assert code == 503 and "'far'" in error["error"]["message"], error
+    code, body = await api("GET", "engines")
+    assert [e["reachable"] for e in body["engines"] if e["name"] == "far"] == [False]
+
+    # It comes back, and so does its workspace, with its files.
+    docker_client.containers.get(MACHINE).start()
+    until(lambda: machine_docker("info").returncode == 0, timeout=60)
+    code, ws = await api("GET", "workspaces/far")
+    deadline = time.monotonic() + 90
+    while ws.get("status") == "unreachable" and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        code, ws = await api("GET", "workspaces/far")
+    assert ws["status"] in ("running", "stopped"), ws
+    if ws["status"] == "stopped":
+        code, ws = await api("POST", "workspaces/far/start")
+        assert code == 200, ws
+    code, result = await api("POST", "workspaces/far/exec", {"command": ["cat", "f"]})
+    assert code == 200 and result["stdout"] == "hi\n", result
+
+    code, error = await api("DELETE", "engines/far")
+    assert code == 409 and "configuration" in error["error"]["message"]
+    code, _ = await api("DELETE", "workspaces/far")
+    assert code == 204
+    assert f"{TEST_PREFIX}far" not in machine_docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+async def test_engines_added_and_removed_at_run_time(api, machine, ssh_key, perry_state_dir):
+    code, added = await api("POST", "engines", {"name": "again", "address": machine, "sshKey": str(ssh_key)})
+    assert code == 201, added
+    code, body = await api("GET", "engines")
+    again = [e for e in body["engines"] if e["name"] == "again"]
+    assert again and again[0]["reachable"] and not again[0]["configured"], body
+    assert "again" in (perry_state_dir / "engines.json").read_text()
+    code, error = await api("POST", "engines", {"name": "again", "address": "unix:///nowhere.sock"})
+    assert code == 409, error
+    code, error = await api("POST", "engines", {"name": "bad", "address": "ftp://host"})
+    assert code == 400 and "ftp://host" in error["error"]["message"], error
+    code, _ = await api("DELETE", "engines/again")
+    assert code == 204
+    code, body = await api("GET", "engines")
+    assert [e["name"] for e in body["engines"]] == ["local", "far"]
+
+
+async def test_a_changed_ssh_host_key_marks_the_engine_down_saying_so(api, machine, ssh_key, perry_state_dir):
+    code, body = await api("GET", "engines")  # `far` is asked, and its host key pinned
+    assert [e["reachable"] for e in body["engines"] if e["name"] == "far"] == [True]
+    port = machine.rsplit(":", 1)[1]
+    pinned = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{port}", "-f",
+                             str(perry_state_dir / "engines" / "known_hosts")], capture_output=True, text=True)
+    assert pinned.returncode == 0 and "ssh-ed25519" in pinned.stdout, pinned
+    # The machine is "reinstalled": new host keys, and sshd (re-executed by SIGHUP) serves them.
+    subprocess.run(["docker", "exec", MACHINE, "sh", "-c",
+                    "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -A -q && kill -HUP $(cat /run/sshd.pid)"], check=True)
+    # A new engine at that address opens new connections (the pinned key is the same file's).
+    code, added = await api("POST", "engines", {"name": "same", "address": machine, "sshKey": str(ssh_key)})
+    assert code == 201, added
+    code, body = await api("GET", "engines")
+    same = [e for e in body["engines"] if e["name"] == "same"][0]
+    assert not same["reachable"] and "SSH host key" in same["error"] and "known_hosts" in same["error"], same
+    code, error = await api("POST", "workspaces", {"name": "nope", "engine": "same"})
+    assert code == 503 and "SSH host key" in error["error"]["message"], error
+
+
+def test_the_cli_adds_an_engine_creates_there_and_lists_it(machine, ssh_key, tmp_path):
+    serve = PerryServe(tmp_path, ssh_key).start()
+    try:
+        env = serve.cli_env()
+
+        def perry(*args):
+            r = subprocess.run([PERRY, *args], env=env, capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, f"perry {' '.join(args)}: {r.stdout}\n{r.stderr}"
+            return r.stdout
+
+        assert "Added engine far" in perry("engines", "add", "far", machine, "--ssh-key", str(ssh_key))
+        table = perry("engines")
+        assert re.search(r"far\s+ssh://workspace@127\.0\.0\.1:\d+\s+yes", table), table
+        perry("create", "clifar", "--engine", "far")
+        listing = perry("list")
+        assert re.search(r"clifar\s+running\s+far", listing), listing
+        assert perry("exec", "clifar", "--", "hostname") == "clifar\n"
+        r = subprocess.run([PERRY, "engines", "remove", "far"], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "holds 1 workspace" in r.stdout + r.stderr
+        perry("delete", "clifar", "--yes")
+        assert "Removed engine far" in perry("engines", "remove", "far")
+    finally:
+        serve.stop()
