@@ -1,6 +1,6 @@
 """``from perry_jupyter.widgets import WorkspaceManager, SessionViewer`` as the README shows;
 the widgets live in perry_jupyter.notebook.widgets."""
 
-from .notebook.widgets import SessionViewer, WorkspaceManager
+from .notebook.widgets import ChangesViewer, SessionViewer, WorkspaceManager
 
-__all__ = ["WorkspaceManager", "SessionViewer"]
+__all__ = ["WorkspaceManager", "SessionViewer", "ChangesViewer"]

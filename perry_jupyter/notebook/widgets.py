@@ -725,4 +725,85 @@ class SessionViewer(_PerryWidget):
                 self._show_task(task)
 
 
-__all__ = ["WorkspaceManager", "SessionViewer", "open_events", "engine_banner"]
+# -- ChangesViewer ---------------------------------------------------------------------
+
+def _counted(f: dict) -> str:
+    if f.get("binary"):
+        return f"{f.get('path')}  (binary)"
+    return f"{f.get('path')}  +{f.get('added') or 0} -{f.get('removed') or 0}"
+
+
+class ChangesViewer(_PerryWidget):
+    """What changed in a workspace's project: files with +/- lines and a file's coloured diff,
+    read again when a task there ends (the ``changes.updated`` event)."""
+
+    ALL = ""  # the picker's value for the whole diff
+
+    def __init__(self, workspace: str, client: PerryClient | None = None, live: str | None = "events",
+                 interval: float = 5.0, dir: str | None = None, **kwargs: Any):
+        """``dir``: the repository's directory under the workspace's home (default: its project)."""
+        super().__init__(**kwargs)
+        self._setup(client)
+        self.add_class("perry-changes-viewer")
+        self.workspace = workspace
+        self.dir = dir
+        self.changes: dict = {}
+        self.diff: dict = {}
+        self.title = _html(f"<b>Changes in {escape(workspace)}</b>")
+        self.refresh_button = _button("", "Read the changes again", icon="refresh", width="36px")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.summary = _html()
+        self.file_picker = W.Dropdown(options=[("all files", self.ALL)], value=self.ALL, description="diff",
+                                      layout=W.Layout(width="520px"))
+        self.file_picker.observe(lambda change: self.show_diff(change["new"] or None), names="value")
+        self.diff_view = _html(max_height="420px", overflow="auto", border="1px solid #d0d7de", padding="4px")
+        self.diff_view.add_class("perry-diff-view")
+        self.children = [W.HBox([self.title, self.refresh_button]), self.message, self.summary,
+                         self.file_picker, self.diff_view]
+        self.refresh()
+        self._live = _Live(self.client, workspace, self._on_event, self.refresh, self._bg.closed, interval,
+                           mode=live) if live in ("events", "poll") else None
+
+    def refresh(self) -> None:
+        """Read the project's state again, then the diff shown."""
+        def load():
+            ticket = self._ticket("changes")
+            return ticket, self.client.changes(self.workspace, dir=self.dir)
+
+        self._bg.submit(load, done=lambda answer: self._apply_changes(answer[1], answer[0]))
+
+    def show_diff(self, file: str | None = None) -> None:
+        """Show the diff of ``file`` (a path from the list), or of every file."""
+        def load():
+            ticket = self._ticket("diff")
+            return ticket, self.client.diff(self.workspace, file=file, dir=self.dir)
+
+        self._bg.submit(load, done=lambda answer: self._apply_diff(answer[1], answer[0]))
+
+    def _apply_changes(self, data: dict, ticket: int) -> None:
+        with self._ui:
+            if not self._fresh("changes", ticket):
+                return
+            self.changes = data
+            self.summary.value = html(present.changes(data, self.workspace))
+            options = [("all files", self.ALL)] + [(_counted(f), str(f.get("path")))
+                                                   for f in data.get("files") or []]
+            shown = self.file_picker.value if self.file_picker.value in [v for _, v in options] else self.ALL
+            if list(self.file_picker.options) != options:
+                self.file_picker.options = options
+            self.file_picker.value = shown
+        self.show_diff(shown or None)
+
+    def _apply_diff(self, data: dict, ticket: int) -> None:
+        with self._ui:
+            if not self._fresh("diff", ticket):
+                return
+            self.diff = data
+            self.diff_view.value = html(present.diff(data))
+
+    def _on_event(self, event: dict) -> None:
+        if event.get("type") == "changes.updated" and event.get("workspace") in (None, self.workspace):
+            self.refresh()
+
+
+__all__ = ["WorkspaceManager", "SessionViewer", "ChangesViewer", "open_events", "engine_banner"]

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from perry_jupyter.client import PerryClient
-from perry_jupyter.widgets import SessionViewer, WorkspaceManager
+from perry_jupyter.widgets import ChangesViewer, SessionViewer, WorkspaceManager
 
 from ..conftest import TEST_PREFIX
 from .conftest import until
@@ -152,6 +152,42 @@ def test_session_viewer(server, client, docker_client):
     finally:
         viewer.close()
     print(f"session viewer: {time.monotonic() - t0:.1f} s")
+
+
+def test_changes_viewer(server, client, docker_client):
+    client.create_workspace("wchg")
+    container = docker_client.containers.get(f"{TEST_PREFIX}wchg")
+
+    def sh(script):
+        result = container.exec_run(["bash", "-lc", script], user="workspace", workdir="/home/workspace")
+        assert result.exit_code == 0, result.output
+    sh("mkdir proj && cd proj && git init -q -b main && printf 'def greet():\\n    return 1\\n' > greet.py"
+       " && git add . && git -c user.name=T -c user.email=t@example.invalid commit -qm start"
+       " && printf 'def greet():\\n    return 2\\n' > greet.py")
+
+    viewer = ChangesViewer("wchg", client=client, dir="proj")
+    try:
+        until(lambda: viewer.changes and viewer.diff and viewer._live.connected.is_set())
+        assert viewer.changes["branch"] == "main"
+        assert [label for label, _ in viewer.file_picker.options] == ["all files", "greet.py  +1 -1"]
+        assert "greet.py" in viewer.summary.value and "main" in viewer.summary.value
+        # The diff coloured: the removed line red, the added one green.
+        assert "#cf222e" in viewer.diff_view.value and "#1a7f37" in viewer.diff_view.value
+        assert "return 2" in viewer.diff_view.value and "return 1" in viewer.diff_view.value
+
+        # A task's end reads the changes again by itself: a file made meanwhile shows up.
+        sh("printf 'note\\n' > proj/notes.txt")
+        start_model(container, ["Done in the project."])
+        task = client.dispatch("wchg", "look around")
+        until(lambda: "notes.txt  +1 -0" in [label for label, _ in viewer.file_picker.options], timeout=120)
+        assert client.get_task("wchg", task["id"])["status"] == "succeeded"
+
+        # One file's diff.
+        viewer.file_picker.value = "notes.txt"
+        until(lambda: viewer.diff.get("file") == "notes.txt")
+        assert "+note" in viewer.diff_view.value and "return 2" not in viewer.diff_view.value
+    finally:
+        viewer.close()
 
 
 def test_workspace_manager_in_a_kernel(server):
