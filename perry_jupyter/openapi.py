@@ -322,7 +322,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                        "calls to its origin's root go under the proxy's prefix, its unsafe ones with Jupyter's "
                        "X-XSRFToken header", "x-proxy": True,
             "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {
-                "schema": {"type": "string"}}}}}}},
+                "schema": {"type": "string"}}}}, **_errors()}}},
         "/perry/terminal/{name}": _websocket(
             "WebSocket attaching a terminal with terminado's protocol, plus `[\"exit\", status]` when the shell "
             "ends: a new terminal in the running workspace, or ?terminal=NAME an open one",
