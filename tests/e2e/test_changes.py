@@ -3,17 +3,14 @@ when a task ends, and a follow-up that continues the last task's session."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
 from .conftest import E2E_PREFIX
-from .test_sessions import HOME, MODEL_PORT, OPENCODE_CONFIG, expect, put_files, run
+from .test_sessions import HOME, expect, run, serve_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(300)]
 
@@ -47,17 +44,7 @@ def project(lab, docker_client, tmp_path_factory):
     container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
     run(container, "sh", "-ec", f"cd {project_dir}; printf \"def greet():\\n    return 'hello'\\n\\n\\n"
                                 "print(greet())\\n\" > greet.py; rm old.txt; printf 'x\\ny\\n' > notes.txt")
-    modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
-    put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
-    container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
-                        "/tmp/replies.json", "--log", "/tmp/modelserver.log"], user="workspace", detach=True)
-    run(container, "mkdir", "-p", f"{HOME}/.config/opencode")
-    put_files(container, f"{HOME}/.config/opencode", {"opencode.json": json.dumps(OPENCODE_CONFIG).encode()})
-    deadline = time.monotonic() + 20
-    while "ok" not in run(container, "sh", "-c", f"curl -sf http://127.0.0.1:{MODEL_PORT}/_health && echo ok",
-                          check=False):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    serve_model(container, REPLIES)
     return container, project_dir
 
 

@@ -6,16 +6,13 @@ made in a project directory by `opencode run`, then resumed from the session vie
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from .conftest import E2E_PREFIX
-from .test_sessions import HOME, OPENCODE_CONFIG, MODEL_PORT, expect, put_files, run
+from .test_sessions import HOME, expect, run, serve_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(240)]
 
@@ -29,17 +26,8 @@ def session(lab, docker_client):
     r = lab.api("POST", "workspaces", json={"name": NAME})
     assert r.status_code == 201, r.text
     container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
-    modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
-    put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
-    container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
-                        "/tmp/replies.json"], user="workspace", detach=True)
-    run(container, "mkdir", "-p", f"{HOME}/.config/opencode", PROJECT)
-    put_files(container, f"{HOME}/.config/opencode", {"opencode.json": json.dumps(OPENCODE_CONFIG).encode()})
-    deadline = time.monotonic() + 20
-    while "ok" not in run(container, "sh", "-c", f"curl -sf http://127.0.0.1:{MODEL_PORT}/_health && echo ok",
-                          check=False):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    serve_model(container, REPLIES)
+    run(container, "mkdir", "-p", PROJECT)
     code, out = container.exec_run(["opencode", "run", "Where is the greeting?"], user="workspace",
                                    workdir=PROJECT, environment={"HOME": HOME})
     assert code == 0, out

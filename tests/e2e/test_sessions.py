@@ -68,14 +68,10 @@ def run(container, *cmd: str, check: bool = True) -> str:
     return text
 
 
-@pytest.fixture(scope="module")
-def agent_workspace(lab, docker_client):
-    """A running workspace with the model server and OpenCode configured, and one real session."""
-    r = lab.api("POST", "workspaces", json={"name": NAME})
-    assert r.status_code == 201, r.text
-    container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
+def serve_model(container, replies: dict) -> None:
+    """Run the stand-in model in the workspace with ``replies`` and point OpenCode at it."""
     modelserver = (Path(__file__).resolve().parents[1] / "modelserver.py").read_bytes()
-    put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(REPLIES).encode()})
+    put_files(container, "/tmp", {"modelserver.py": modelserver, "replies.json": json.dumps(replies).encode()})
     container.exec_run(["python3", "/tmp/modelserver.py", "--port", str(MODEL_PORT), "--script",
                         "/tmp/replies.json", "--log", "/tmp/modelserver.log"], user="workspace", detach=True)
     run(container, "mkdir", "-p", f"{HOME}/.config/opencode")
@@ -85,6 +81,15 @@ def agent_workspace(lab, docker_client):
                           check=False):
         assert time.monotonic() < deadline, run(container, "cat", "/tmp/modelserver.log", check=False)
         time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def agent_workspace(lab, docker_client):
+    """A running workspace with the model server and OpenCode configured, and one real session."""
+    r = lab.api("POST", "workspaces", json={"name": NAME})
+    assert r.status_code == 201, r.text
+    container = docker_client.containers.get(f"{E2E_PREFIX}{NAME}")
+    serve_model(container, REPLIES)
     run(container, "opencode", "run", "Write hello.txt with a greeting")
     assert run(container, "cat", f"{HOME}/hello.txt") == "hello from perry\n"
     sessions = lab.api("GET", f"workspaces/{NAME}/sessions").json()["sessions"]
