@@ -482,7 +482,7 @@ def build_derived(engine: Engine, *, tag: str, workspace_image: str, progress: P
             except PerryError:
                 pass
         raise not_derived(tag, workspace_image)
-    progress({"stage": "done", "message": f"built {tag} ({_short(image['id'])})"})
+    progress({"stage": "build", "message": f"built {tag} ({_short(image['id'])})"})
     return {"tag": tag, "id": image["id"], "created": image["created"],
             "agents": image["labels"].get(AGENTS_LABEL, "").split()}
 
