@@ -16,7 +16,7 @@ from typing import Any
 
 import json5
 
-from .errors import InvalidInput
+from .errors import PerryError
 
 # Where the specification looks, in its order, relative to the project's root.
 CANDIDATES = (".devcontainer/devcontainer.json", ".devcontainer.json")
@@ -26,6 +26,13 @@ APPLIED = {"name", "containerEnv", "remoteEnv", "postCreateCommand", "postStartC
 QUIET = {"$schema", "customizations", "remoteUser", "containerUser", "workspaceFolder", "updateRemoteUserUID"}
 _CONTAINER_ENV_REF = re.compile(r"\$\{containerEnv:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class InvalidDevcontainer(PerryError):
+    """The project's file is wrong, not the request: nothing is created."""
+
+    code = "invalid_devcontainer"
+    status = 422
 
 
 @dataclass
@@ -55,14 +62,14 @@ class Devcontainer:
 
 
 def parse(text: str, path: str) -> Devcontainer:
-    """A devcontainer.json's text as a Devcontainer; InvalidInput saying what is wrong."""
+    """A devcontainer.json's text as a Devcontainer; InvalidDevcontainer saying what is wrong."""
     where = f"{path}"
     try:
         data = json5.loads(text)
     except ValueError as e:
-        raise InvalidInput(f"{where} is not valid JSON with comments: {e}") from None
+        raise InvalidDevcontainer(f"{where} is not valid JSON with comments: {e}") from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"{where} must hold a JSON object")
+        raise InvalidDevcontainer(f"{where} must hold a JSON object")
     config = Devcontainer(path=path)
     if data.get("name") is not None:
         config.name = _string(data["name"], where, "name")
@@ -74,13 +81,15 @@ def parse(text: str, path: str) -> Devcontainer:
                          for k, v in remote.items()}
     config.post_create = _command(data.get("postCreateCommand"), where, "postCreateCommand")
     config.post_start = _command(data.get("postStartCommand"), where, "postStartCommand")
-    config.forward_ports = _ports(data.get("forwardPorts"), where)
+    config.forward_ports, other_hosts = _ports(data.get("forwardPorts"), where)
+    if other_hosts:
+        config.warnings.append("forwardPorts of other hosts (" + ", ".join(other_hosts) + ")")
     if data.get("image") is not None:
         config.image = _string(data["image"], where, "image")
     build = data.get("build")
     if build is not None:
         if not isinstance(build, dict) or not isinstance(build.get("dockerfile"), str):
-            raise InvalidInput(f"{where}: build must be an object with a dockerfile")
+            raise InvalidDevcontainer(f"{where}: build must be an object with a dockerfile")
         base = posixpath.dirname(path)
         config.dockerfile = _inside(posixpath.join(base, build["dockerfile"]), where, "build.dockerfile")
         config.context = _inside(posixpath.join(base, build.get("context") or "."), where, "build.context")
@@ -120,7 +129,7 @@ def shown(argv: list[str]) -> str:
 
 def _string(value: Any, where: str, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{where}: {key} must be a non-empty string")
+        raise InvalidDevcontainer(f"{where}: {key} must be a non-empty string")
     return value
 
 
@@ -128,13 +137,13 @@ def _env(value: Any, where: str, key: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidInput(f"{where}: {key} must be an object of NAME: value strings")
+        raise InvalidDevcontainer(f"{where}: {key} must be an object of NAME: value strings")
     out = {}
     for name, item in value.items():
         if not _ENV_NAME.fullmatch(name):
-            raise InvalidInput(f"{where}: {key} name {name!r} is not a valid variable name")
+            raise InvalidDevcontainer(f"{where}: {key} name {name!r} is not a valid variable name")
         if not isinstance(item, (str, int, float, bool)):
-            raise InvalidInput(f"{where}: {key}.{name} must be a string")
+            raise InvalidDevcontainer(f"{where}: {key}.{name} must be a string")
         out[name] = str(item)
     return out
 
@@ -150,29 +159,35 @@ def _command(value: Any, where: str, key: str) -> Any:
             (isinstance(v, str) and v.strip()) or (isinstance(v, list) and v and all(isinstance(a, str) for a in v))
             for v in value.values()):
         return value
-    raise InvalidInput(f"{where}: {key} must be a command: a string, a list of strings, or an object of them")
+    raise InvalidDevcontainer(f"{where}: {key} must be a command: a string, a list of strings, or an object of them")
 
 
-def _ports(value: Any, where: str) -> list[int]:
+def _ports(value: Any, where: str) -> tuple[list[int], list[str]]:
+    """(this container's ports, the "host:port" entries: other hosts', a compose service's)."""
     if value is None:
-        return []
+        return [], []
     if not isinstance(value, list):
-        raise InvalidInput(f"{where}: forwardPorts must be a list of port numbers")
-    out = []
+        raise InvalidDevcontainer(f"{where}: forwardPorts must be a list of port numbers")
+    out: list[int] = []
+    other_hosts: list[str] = []
     for item in value:
-        # "host:port" names another host (a compose service): only this container's ports apply.
+        if isinstance(item, str) and re.fullmatch(r"[^:\s]+:\d{1,5}", item) and not item.startswith("localhost:"):
+            other_hosts.append(item)
+            continue
+        if isinstance(item, str) and item.startswith("localhost:"):
+            item = item.split(":", 1)[1]
         port = item if isinstance(item, int) and not isinstance(item, bool) else None
         if isinstance(item, str) and item.isdigit():
             port = int(item)
         if port is None or not 1 <= port <= 65535:
-            raise InvalidInput(f"{where}: forwardPorts entry {item!r} is not a port number (1-65535)")
+            raise InvalidDevcontainer(f"{where}: forwardPorts entry {item!r} is not a port number (1-65535)")
         if port not in out:
             out.append(port)
-    return out
+    return out, other_hosts
 
 
 def _inside(path: str, where: str, key: str) -> str:
     normal = posixpath.normpath(path)
     if normal.startswith("../") or normal == ".." or posixpath.isabs(normal):
-        raise InvalidInput(f"{where}: {key} {path!r} is outside the project")
+        raise InvalidDevcontainer(f"{where}: {key} {path!r} is outside the project")
     return normal

@@ -115,8 +115,8 @@ def _image(manager: "WorkspaceManager", name: str, config: devcontainer.Devconta
     with engine.errors("reading the devcontainer's build context"):
         tar = engine.get_archive(manager.naming.container(name), context)
     if tar is None:
-        raise PerryError(f"{config.path}: build.context {config.context!r} does not exist in the project",
-                         code="invalid", status=422)
+        raise devcontainer.InvalidDevcontainer(f"{config.path}: build.context {config.context!r} does not exist "
+                                               "in the project")
     dockerfile = posixpath.relpath(config.dockerfile, config.context or ".")
     tag = image_tag(manager, name)
 

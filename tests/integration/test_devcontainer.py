@@ -191,6 +191,13 @@ async def test_a_devcontainer_image_not_built_from_perrys_is_refused(api, tmp_pa
     code, err = await api("POST", "workspaces", {"name": "named", "clone": repo})
     assert code == 422 and err["error"]["code"] == "not_a_workspace_image", err
 
+    # A file that is not JSON with comments says where it went wrong; nothing is created either.
+    repo = commit_repo(tmp_path / "garbled", {".devcontainer.json": '{"name": "x" "image": 1}'})
+    code, err = await api("POST", "workspaces", {"name": "garbled", "clone": repo})
+    assert code == 422 and err["error"]["code"] == "invalid_devcontainer", err
+    assert err["error"]["message"].startswith(".devcontainer.json is not valid JSON with comments")
+    assert snapshot(perry_state_dir, docker_client)[1:] == before[1:]
+
 
 def test_perry_build_dockerfile_and_create_image(served, tmp_path, test_images):
     env = served

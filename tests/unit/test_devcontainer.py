@@ -8,8 +8,7 @@ import tarfile
 import pytest
 
 from perry_jupyter.core import archive
-from perry_jupyter.core.devcontainer import command_argvs, parse
-from perry_jupyter.core.errors import InvalidInput
+from perry_jupyter.core.devcontainer import InvalidDevcontainer, command_argvs, parse
 
 
 def test_comments_and_trailing_commas_are_read_and_comment_markers_in_strings_kept():
@@ -19,21 +18,22 @@ def test_comments_and_trailing_commas_are_read_and_comment_markers_in_strings_ke
       "name": "A // B",  // not the end of the string
       "containerEnv": {"URL": "http://x/*y*/", "N": 3,},
       "remoteEnv": {"P": "${containerEnv:URL}|${containerEnv:MISSING:fallback}"},
-      "forwardPorts": [3000, "8080", 3000,],
+      "forwardPorts": [3000, "8080", 3000, "localhost:5000",],
     }""", ".devcontainer/devcontainer.json")
     assert config.name == "A // B"
     assert config.container_env == {"URL": "http://x/*y*/", "N": "3"}
     assert config.remote_env == {"P": "http://x/*y*/|fallback"}
-    assert config.forward_ports == [3000, 8080]
+    assert config.forward_ports == [3000, 8080, 5000]
     assert config.warnings == []
 
 
 def test_unsupported_keys_make_one_warning_that_names_them():
-    config = parse('{"features": {}, "mounts": [], "customizations": {}, "build": {"dockerfile": "D", "target": "x"}}',
-                   ".devcontainer/devcontainer.json")
+    config = parse('{"features": {}, "mounts": [], "customizations": {}, "build": {"dockerfile": "D", "target": "x"},'
+                   ' "forwardPorts": ["db:5432", 3000]}', ".devcontainer/devcontainer.json")
     assert len(config.warnings) == 1
     warning = config.warnings[0]
-    assert "features" in warning and "mounts" in warning and "build.target" in warning
+    assert "features" in warning and "mounts" in warning and "build.target" in warning and "db:5432" in warning
+    assert config.forward_ports == [3000]
     assert "customizations" not in warning  # an editor's settings: nothing to warn about
     assert config.dockerfile == ".devcontainer/D" and config.context == ".devcontainer"
 
@@ -48,14 +48,15 @@ def test_the_three_command_forms():
     ("{", "not valid JSON"),
     ("[]", "must hold a JSON object"),
     ('{"postCreateCommand": 3}', "postCreateCommand must be a command"),
-    ('{"forwardPorts": ["db:5432"]}', "not a port number"),
+    ('{"forwardPorts": ["eighty"]}', "not a port number"),
     ('{"containerEnv": {"1X": "a"}}', "not a valid variable name"),
     ('{"build": {"dockerfile": "../../etc/Dockerfile"}}', "outside the project"),
 ])
 def test_a_bad_file_says_what_is_wrong(text, words):
-    with pytest.raises(InvalidInput) as e:
+    with pytest.raises(InvalidDevcontainer) as e:
         parse(text, ".devcontainer.json")
     assert words in e.value.message and ".devcontainer.json" in e.value.message
+    assert e.value.status == 422  # the project's file is wrong, not the request
 
 
 def test_reroot_makes_a_folders_tar_a_build_context():
