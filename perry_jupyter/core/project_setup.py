@@ -77,7 +77,7 @@ def after_clone(manager: "WorkspaceManager", name: str, record: dict[str, Any], 
         changes["displayName"] = config.name
     image = _image(manager, name, config, project_dir, progress)
     if image is not None:
-        changes["image"] = image
+        changes.update(image=image, customImage=image)
     if image is not None or config.env:
         record.update(changes)
         manager.store.patch_workspace(name, **changes)

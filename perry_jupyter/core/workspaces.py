@@ -204,7 +204,8 @@ class WorkspaceManager:
             "containerId": (container or {}).get("id") or record.get("containerId"),
             "containerName": self.naming.container(name),
             "created": record.get("created") or labels.get(LABEL_CREATED),
-            "image": (container or {}).get("image") or record.get("image") or self.settings.image,
+            "image": (container or {}).get("image") or record.get("customImage") or record.get("image")
+            or self.settings.image,
             "ports": {"ssh": ssh_port},
             "sshHost": ssh_host,
             "sshCommand": ssh_command(ssh_port, ssh_host),
@@ -268,7 +269,7 @@ class WorkspaceManager:
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
         record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
-                               image=image or self.settings.image)
+                               image=image if image != self.settings.image else None)
         progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
@@ -373,7 +374,7 @@ class WorkspaceManager:
                                  f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
 
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
-                 image: str) -> dict[str, Any]:
+                 image: str | None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
@@ -388,7 +389,10 @@ class WorkspaceManager:
                 # Until every step of the create ran (a crash may cut it short): see _complete.
                 "unfinished": True,
                 "created": _now(),
-                "image": image,
+                "image": image or self.settings.image,
+                # An image of the user's (or the devcontainer's): its container is always made of it,
+                # where one of Perry's follows PerryApp.image.
+                "customImage": image,
                 "ports": {"ssh": port},
                 "clone": clone,
                 "env": env,
@@ -433,7 +437,7 @@ class WorkspaceManager:
             # Kept mounted, so `git fetch` from origin keeps working later.
             volumes[clone] = {"bind": CLONE_SRC, "mode": "ro"}
         kwargs: dict[str, Any] = dict(
-            image=record.get("image") or self.settings.image,
+            image=record.get("customImage") or self.settings.image,
             name=self.naming.container(name),
             hostname=name,
             labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name,
@@ -579,7 +583,7 @@ class WorkspaceManager:
                 self._remove_container(name)
                 container = None
             if container is None:
-                self._require_image(engine_name, record.get("image"))
+                self._require_image(engine_name, record.get("customImage"))
             with engine.errors(f"starting workspace {name!r}"):
                 if container is None:
                     # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
@@ -625,7 +629,7 @@ class WorkspaceManager:
                 self._remove_container(name)
                 for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
                     engine.remove_volume(vol)
-                project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("image"))
+                project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
             self.store.remove_workspace(name)
             self.events.publish("workspace.deleted", name)
 
