@@ -12,6 +12,7 @@ import pytest
 from ..conftest import IMAGE_TAG, TEST_PREFIX
 from .conftest import until_async
 from .test_cli import perry
+from .test_clone import TOKEN, USER, GitHttp, network_gateway
 from .test_errors import snapshot
 from .test_lifecycle import run
 
@@ -127,6 +128,29 @@ async def test_a_projects_devcontainer_json_sets_the_workspace_up(api, jp_ws_fet
     assert (await run(api, "dev", "cat", "shop/created.txt"))["stdout"] == "created-dev-dev-remote\n"
     # And the environment survives the restart.
     assert (await run(api, "dev", "printenv", "SHOP_REMOTE"))["stdout"] == "dev-remote\n"
+
+
+async def test_a_devcontainer_json_of_a_repository_cloned_over_http_with_a_token(api, tmp_path, docker_client):
+    """The file is read where the clone is made, inside the workspace: a URL with a credential works
+    as a local path does, and the credential is in no setting the devcontainer gives."""
+    work = commit_repo(tmp_path / "shop", {".devcontainer/devcontainer.json": """{
+        "containerEnv": {"FROM_URL": "yes"}, // asks for the container to be made again
+        "postCreateCommand": "git log --format=%s > ../log.txt",
+    }"""})
+    subprocess.run(["git", "clone", "-q", "--bare", work, str(tmp_path / "site" / "shop.git")], check=True)
+    subprocess.run(["git", "-C", str(tmp_path / "site" / "shop.git"), "update-server-info"], check=True)
+    site = GitHttp(tmp_path / "site", network_gateway(docker_client))
+    try:
+        code, ws = await api("POST", "workspaces", {"name": "remote", "clone": site.url(f"{USER}:{TOKEN}")})
+        assert code == 201, ws
+        assert ws["devcontainer"] == ".devcontainer/devcontainer.json" and ws["projectDir"] == "/home/workspace/shop"
+        assert (await run(api, "remote", "printenv", "FROM_URL"))["stdout"] == "yes\n"
+        assert (await run(api, "remote", "cat", "log.txt"))["stdout"] == "first\n"
+        container = docker_client.containers.get(f"{TEST_PREFIX}remote")
+        assert TOKEN not in json.dumps(container.attrs)
+    finally:
+        site.httpd.shutdown()
+        site.httpd.server_close()
 
 
 async def test_a_failing_post_create_command_leaves_the_workspace_in_error_with_its_output(api, tmp_path):
