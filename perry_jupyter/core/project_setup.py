@@ -65,12 +65,13 @@ def read_config(manager: "WorkspaceManager", name: str, project_dir: str) -> dev
 
 
 def after_clone(manager: "WorkspaceManager", name: str, record: dict[str, Any], project_dir: str,
-                progress: Progress) -> dict[str, Any]:
+                progress: Progress) -> None:
     """Apply the project's devcontainer.json, if it has one, up to its postCreateCommand (which
-    `lifecycle` runs); the record's changes (``devcontainer``, ``image``, ``displayName``)."""
+    `lifecycle` runs); ``record`` and the saved one get ``devcontainer``, ``displayName`` and
+    maybe ``image``."""
     config = read_config(manager, name, project_dir)
     if config is None:
-        return {}
+        return
     progress(f"applying {config.path}")
     changes: dict[str, Any] = {"devcontainer": {**config.to_record(), "postCreateDone": False}}
     if config.name:
@@ -78,21 +79,20 @@ def after_clone(manager: "WorkspaceManager", name: str, record: dict[str, Any], 
     image = _image(manager, name, config, project_dir, progress)
     if image is not None:
         changes.update(image=image, customImage=image)
+    record.update(changes)
+    manager.store.patch_workspace(name, **changes)  # kept whatever follows: a failed command is tried again
     if image is not None or config.env:
-        record.update(changes)
-        manager.store.patch_workspace(name, **changes)
         progress("making the container again with the devcontainer's "
                  + " and ".join(w for w, used in (("environment", config.env), ("image " + str(image), image)) if used))
         manager.recreate_container(name, record, progress)
     for warning in config.warnings:  # after the container is made again: its log is what `perry logs` shows
         progress(f"warning: {warning}")
         log_line(manager, name, f"perry: warning: {warning}")
-    return changes
 
 
 def log_line(manager: "WorkspaceManager", name: str, text: str) -> None:
     """One line into the container's log (PID 1's stdout), where `perry logs` reads."""
-    manager.run(name, ["sh", "-c", 'printf "%s\n" "$1" >/proc/1/fd/1', "perry-log", text], user="root")
+    manager.run(name, ["sh", "-c", 'printf "%s\\n" "$1" >/proc/1/fd/1', "perry-log", text], user="root")
 
 
 def _image(manager: "WorkspaceManager", name: str, config: devcontainer.Devcontainer, project_dir: str,
@@ -146,8 +146,9 @@ def remove_image(manager: "WorkspaceManager", name: str, image: str | None) -> N
 
 
 def lifecycle(manager: "WorkspaceManager", name: str, record: dict[str, Any], project_dir: str,
-              progress: Progress) -> None:
-    """postCreateCommand (until it once succeeded), then postStartCommand: on every start."""
+              progress: Progress, started: bool = True) -> None:
+    """postCreateCommand (until it once succeeded), then postStartCommand when the container
+    ``started`` (a `perry start` of a running workspace starts nothing)."""
     config = record.get("devcontainer")
     if not config:
         return
@@ -155,7 +156,9 @@ def lifecycle(manager: "WorkspaceManager", name: str, record: dict[str, Any], pr
         _run(manager, name, "postCreateCommand", config.get("post_create"), project_dir, progress)
         config["postCreateDone"] = True
         manager.store.patch_workspace(name, devcontainer=config)
-    _run(manager, name, "postStartCommand", config.get("post_start"), project_dir, progress)
+        started = True  # the setup is only now complete: its start command has not run yet
+    if started:
+        _run(manager, name, "postStartCommand", config.get("post_start"), project_dir, progress)
 
 
 def _run(manager: "WorkspaceManager", name: str, key: str, command: Any, project_dir: str,

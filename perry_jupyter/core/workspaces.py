@@ -299,7 +299,7 @@ class WorkspaceManager:
         return both
 
     def _complete(self, name: str, record: dict[str, Any], progress: Progress,
-                  clone_source: str | None = None) -> None:
+                  clone_source: str | None = None, started: bool = True) -> None:
         """What follows a running container, for create, start and an interrupted create alike:
         ready, the user's files in, the first clone made; then the workspace is running.
 
@@ -313,10 +313,10 @@ class WorkspaceManager:
             clone = clone_source or record.get("clone")
             changes["projectDir"] = self._clone(name, clone, record.get("env") or {}, progress) if clone else HOME_DIR
             if clone:
-                record.update(project_setup.after_clone(self, name, record, changes["projectDir"], progress))
+                project_setup.after_clone(self, name, record, changes["projectDir"], progress)
         try:
             project_setup.lifecycle(self, name, record, changes.get("projectDir") or record.get("projectDir")
-                                    or HOME_DIR, progress)
+                                    or HOME_DIR, progress, started=started)
         except project_setup.SetupFailed as e:
             self.store.patch_workspace(name, **{**changes, "status": "error", "error": e.message, "setupFailed": True})
             raise
@@ -604,10 +604,12 @@ class WorkspaceManager:
                 else:
                     progress("starting container")
                     current = engine.container(container["id"])
-                    if current is None or current["state"] != "running":
+                    already_running = current is not None and current["state"] == "running"
+                    if not already_running:
                         engine.start(container["id"])
                     engine.put_archive(container["id"], "/", archive.worker_tar())
-            self._complete(name, record, progress)
+            # A start of a running workspace starts nothing: its postStartCommand is not run again.
+            self._complete(name, record, progress, started=container is None or not already_running)
             return self._announce(name)
 
     def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:

@@ -125,6 +125,9 @@ async def test_a_projects_devcontainer_json_sets_the_workspace_up(api, jp_ws_fet
     code, ws = await api("POST", "workspaces/dev/start")
     assert code == 200 and ws["status"] == "running", ws
     assert (await run(api, "dev", "cat", "shop/started.txt"))["stdout"] == "started\nstarted\n"
+    # A start of a running workspace starts nothing, so runs nothing either.
+    assert (await api("POST", "workspaces/dev/start"))[0] == 200
+    assert (await run(api, "dev", "cat", "shop/started.txt"))["stdout"] == "started\nstarted\n"
     assert (await run(api, "dev", "cat", "shop/created.txt"))["stdout"] == "created-dev-dev-remote\n"
     # And the environment survives the restart.
     assert (await run(api, "dev", "printenv", "SHOP_REMOTE"))["stdout"] == "dev-remote\n"
@@ -153,10 +156,12 @@ async def test_a_devcontainer_json_of_a_repository_cloned_over_http_with_a_token
         site.httpd.server_close()
 
 
-async def test_a_failing_post_create_command_leaves_the_workspace_in_error_with_its_output(api, tmp_path):
+async def test_a_failing_post_create_command_leaves_the_workspace_in_error_with_its_output(
+        api, tmp_path, docker_client):
     repo = commit_repo(tmp_path / "broken", {".devcontainer.json": """{
         // the second line is the one that tells what went wrong
-        "postCreateCommand": "echo first-line; echo npm-install-went-wrong >&2; exit 7",
+        "postCreateCommand": "test -f ~/fixed && echo set-up > ~/done || { echo first-line; echo npm-install-went-wrong >&2; exit 7; }",
+        "postStartCommand": "echo started >> ~/started",
     }"""})
     code, err = await api("POST", "workspaces", {"name": "broken", "clone": repo})
     assert code == 422, err
@@ -170,6 +175,14 @@ async def test_a_failing_post_create_command_leaves_the_workspace_in_error_with_
     assert "first-line\nnpm-install-went-wrong" in ws["error"]
     code, logs = await api("GET", "workspaces/broken/logs")
     assert "npm-install-went-wrong" in logs["logs"]
+
+    # Once what it needed is there (here, by hand in the container), `start` runs it again, then the
+    # start command, and the workspace is running.
+    container = docker_client.containers.get(f"{TEST_PREFIX}broken")
+    assert container.exec_run(["touch", "/home/workspace/fixed"], user="workspace").exit_code == 0
+    code, ws = await api("POST", "workspaces/broken/start")
+    assert code == 200 and ws["status"] == "running" and ws["error"] is None, ws
+    assert (await run(api, "broken", "cat", "done", "started"))["stdout"] == "set-up\nstarted\n"
 
 
 async def test_a_devcontainer_dockerfile_from_the_workspace_image_is_built_and_used(api, tmp_path, docker_client):
