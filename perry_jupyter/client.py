@@ -28,7 +28,8 @@ TOKEN_FIX = ("the server refused the token: run `perry config worker HOST --toke
 
 # The status an error code would have had, for errors that arrive inside a 200 stream.
 _CODE_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "image_missing": 409,
-                "engine_unavailable": 503, "docker_error": 502, "not_ready": 504}
+                "engine_unavailable": 503, "docker_error": 502, "not_ready": 504,
+                "not_a_workspace_image": 422}
 
 
 class PerryClientError(Exception):
@@ -119,8 +120,11 @@ class PerryClient:
         return self._json("GET", _ws(name))
 
     def create_workspace(self, name: str, clone: str | None = None,
-                         env: Mapping[str, str] | None = None, engine: str | None = None) -> dict:
+                         env: Mapping[str, str] | None = None, engine: str | None = None,
+                         image: str | None = None) -> dict:
         body: dict[str, Any] = {"name": name}
+        if image:
+            body["image"] = image
         if clone:
             body["clone"] = clone
         if env:
@@ -276,13 +280,17 @@ class PerryClient:
 
     def build_image(self, bootstrap: bool | None = None, no_cache: bool = False,
                     agents: Sequence[str] | None = None, engine: str | None = None,
-                    copy_from: str | None = None) -> Iterator[dict]:
+                    copy_from: str | None = None, dockerfile: str | None = None,
+                    tag: str | None = None) -> Iterator[dict]:
         """Build the workspace image, yielding the progress events as they arrive.
 
         The final ``{"stage": "done", "image": {...}}`` event is yielded too; an
         ``{"stage": "error"}`` event raises PerryClientError instead.
         """
         body: dict[str, Any] = {"bootstrap": bootstrap, "noCache": bool(no_cache)}
+        if dockerfile is not None or tag is not None:
+            # Your own image FROM Perry's: the Dockerfile is a path on the server's machine.
+            body = {"dockerfile": dockerfile, "tag": tag}
         if agents is not None:
             body["agents"] = list(agents)
         if engine is not None:

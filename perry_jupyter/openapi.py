@@ -162,7 +162,9 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/image": {"get": {"summary": "Workspace image status",
                                      "responses": {"200": _json(_ref("Image")), **_errors("502", "503")}}},
         "/perry/api/image/build": {"post": {
-            "summary": "Build the workspace image; progress streams as newline-delimited JSON",
+            "summary": "Build the workspace image, or with dockerfile and tag an image of your own FROM it; "
+                       "progress streams as newline-delimited JSON (an image not built FROM the workspace image "
+                       "ends with error code not_a_workspace_image)",
             "requestBody": {"content": {"application/json": {"schema": {
                 "type": "object", "properties": {"bootstrap": {"type": "boolean", "nullable": True},
                                                  "noCache": {"type": "boolean"},
@@ -170,7 +172,14 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                                                  "engine": ENGINE_NAME_SCHEMA,
                                                  "copyFrom": {**ENGINE_NAME_SCHEMA, "description": (
                                                      "copy the image from this engine (save into load) "
-                                                     "instead of building it")}}}}}},
+                                                     "instead of building it")},
+                                                 "dockerfile": {"type": "string", "description": (
+                                                     "absolute path of a Dockerfile on the server's machine (its "
+                                                     "folder is the context) that starts FROM the workspace "
+                                                     "image; with tag")},
+                                                 "tag": {"type": "string", "description": (
+                                                     "the name of the image dockerfile builds, for a create's "
+                                                     "image")}}}}}},
             "responses": {"200": {"description": "progress events, the last with stage done or error",
                                   "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
                           **_errors(*BODY)}}},
@@ -305,7 +314,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         },
         "/perry/api/workspaces/{name}/ports": {
             "get": {"summary": "The TCP ports listening in the running workspace and the processes that own them "
-                               "(Perry's own sshd left out)", "parameters": [NAME_PARAM],
+                               "(Perry's own sshd left out), and those its devcontainer.json declares (forwardPorts), "
+                               "listening yet or not", "parameters": [NAME_PARAM],
                     "responses": {"200": _json({"type": "object", "properties": {
                         "ports": {"type": "array", "items": _ref("Port")}}}), **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/ports/{port}/connect": _websocket(
@@ -363,13 +373,23 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                        "nullable": True, "description": "Agents' CLIs in its image; null when unknown"},
             "error": {"type": "string", "nullable": True},
             "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
+            "displayName": {"type": "string", "nullable": True, "description": "The devcontainer.json's name"},
+            "devcontainer": {"type": "string", "nullable": True,
+                             "description": "The project's devcontainer.json applied at create (path in the project)"},
+            "warnings": {"type": "array", "items": {"type": "string"},
+                         "description": "What of the devcontainer.json Perry did not apply"},
+            "declaredPorts": {"type": "array", "items": {"type": "integer"},
+                              "description": "The devcontainer.json's forwardPorts"},
         }},
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
             "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
             "env": ENV,
             "engine": {**ENGINE_NAME_SCHEMA, "description": "The engine to create it on (default: the "
-                                                            "placement rule's choice)"}}},
+                                                            "placement rule's choice)"},
+            "image": {"type": "string", "description": "An image built FROM the workspace image (POST "
+                                                       "/perry/api/image/build with dockerfile and tag); 409 when "
+                                                       "the engine lacks it, 422 when it is not built FROM it"}}},
         "Engine": {"type": "object", "required": ["name", "address"], "properties": {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "Without credentials"},
@@ -492,8 +512,11 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "message": {"type": "string", "nullable": True}}},
         "Port": {"type": "object", "properties": {
             "port": {"type": "integer"}, "addresses": {"type": "array", "items": {"type": "string"}},
-            "pid": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["unknown"]}]},
-            "command": {"type": "string", "description": "the owning process's command line, or `unknown`"}}},
+            "pid": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["unknown"]}], "nullable": True},
+            "command": {"type": "string", "nullable": True,
+                        "description": "the owning process's command line, or `unknown` (null: nothing listens)"},
+            "declared": {"type": "boolean", "description": "listed in the project's devcontainer.json forwardPorts"},
+            "listening": {"type": "boolean", "description": "false for a declared port nothing listens on yet"}}},
         "PortClosed": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": {"type": "string"}, "message": {"type": "string"},
             "openPorts": {"type": "array", "items": {"type": "integer"}, "nullable": True}}}}},

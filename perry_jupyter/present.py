@@ -241,6 +241,7 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         ("docker volume", Cell(_text(volumes.get("docker")))),
         ("docker-in-docker", Cell(_text(ws.get("dind")))),
         ("clone", Cell(_text(ws.get("clone")))),
+        *_devcontainer_rows(ws),
     ]
     if not verb:
         if ws.get("error"):
@@ -250,7 +251,20 @@ def workspace(ws: dict, verb: str = "") -> Fields:
     if ssh and ws.get("status") == "running":
         title.append(f"  ({ssh})")
     notes = [(Cell(f"error: {ws['error']}", "error"),)] if ws.get("error") else []
+    notes += [(Cell(f"warning: {w}", "warn"),) for w in ws.get("warnings") or []]
     return Fields(title=tuple(title), rows=rows, notes=notes, terse=True, kind="workspace")
+
+
+def _devcontainer_rows(ws: dict) -> list:
+    """What the project's devcontainer.json gave the workspace, when it had one."""
+    if not ws.get("devcontainer"):
+        return []
+    return [
+        ("devcontainer", Cell(str(ws["devcontainer"]))),
+        *([("display name", Cell(str(ws["displayName"])))] if ws.get("displayName") else []),
+        ("declared ports", Cell(", ".join(map(str, ws.get("declaredPorts") or [])) or "-")),
+        *[("warning", Cell(str(w), "warn")) for w in ws.get("warnings") or []],
+    ]
 
 
 def deleted(name: str) -> Fields:
@@ -303,8 +317,9 @@ def logs(text: str) -> Output:
 
 def ports(found: list[dict], workspace: str = "", prog: str = "perry") -> Table:
     rows = [[Cell(str(p.get("port")), "strong"), Cell(_text(p.get("pid"))), Cell(_text(p.get("command")), "code"),
-             Cell(", ".join(p.get("addresses") or []) or "-")] for p in found]
-    return Table(["port", "pid", "command", "addresses"], rows,
+             Cell(", ".join(p.get("addresses") or []) or ("not listening yet" if p.get("declared") else "-")),
+             Cell("yes" if p.get("declared") else "")] for p in found]
+    return Table(["port", "pid", "command", "addresses", "declared"], rows,
                  empty=f"Nothing listens on a TCP port in {workspace or 'the workspace'}.", wrap=("command",),
                  kind="ports")
 

@@ -236,8 +236,9 @@ class FakeEngine:
         self.add_image(f"{repository}:{tag}")
         return '{"status":"sha256:imported"}'
 
-    def build(self, *, path: str, tag: str, no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
-              labels: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    def build(self, *, path: str | None = None, tag: str, no_cache: bool = False,
+              buildargs: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+              dockerfile: str | None = None, context_tar: bytes | None = None) -> Iterator[dict[str, Any]]:
         self._touch("build")
         base = (buildargs or {}).get("BASE_IMAGE")
         if base and base not in self.images:

@@ -148,9 +148,9 @@ def _clone_arg(value: str | None) -> str | None:
 
 
 def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str],
-            engine: str | None = None) -> dict:
+            engine: str | None = None, image: str | None = None) -> dict:
     with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
-        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine)
+        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine, image=image)
 
 
 def _needs_a_terminal(why: str) -> None:
@@ -210,12 +210,19 @@ def agent_run(args: tuple[str, ...]) -> None:
 @click.option("--engine", metavar="NAME", help="The engine to build on (default: the default one).")
 @click.option("--copy-from", metavar="NAME", help="Copy the image from this engine to --engine instead "
                                                   "of building it (no registry needed).")
+@click.option("--dockerfile", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Build your own image from this Dockerfile (its folder is the context; it must start "
+                   "FROM Perry's workspace image), for `perry create --image`. Needs --tag.")
+@click.option("--tag", metavar="TAG", help="The name of the image --dockerfile builds.")
 def build(bootstrap: bool | None, no_cache: bool, agents: str | None, engine: str | None,
-          copy_from: str | None) -> dict:
-    """Build the workspace image."""
+          copy_from: str | None, dockerfile: str | None, tag: str | None) -> dict:
+    """Build the workspace image, or with --dockerfile and --tag your own image FROM it."""
+    if (dockerfile is None) != (tag is None):
+        raise click.UsageError("--dockerfile and --tag go together")
     chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents is not None else None
-    final = _face().follow_build(_client().build_image(bootstrap=bootstrap, no_cache=no_cache, agents=chosen,
-                                                       engine=engine, copy_from=copy_from))
+    final = _face().follow_build(_client().build_image(
+        bootstrap=bootstrap, no_cache=no_cache, agents=chosen, engine=engine, copy_from=copy_from,
+        dockerfile=os.path.abspath(dockerfile) if dockerfile else None, tag=tag))
     return final.get("image") or {}
 
 
@@ -239,9 +246,11 @@ def _reported(verb: str) -> Callable[[Any, dict], Any]:
 @_creation_options("")
 @click.option("--engine", metavar="NAME", help="The Docker engine to create it on (`perry engines` lists "
                                                "them; default: the placement rule's choice).")
-def create(name: str, clone: str | None, env: dict[str, str], engine: str | None) -> dict:
+@click.option("--image", metavar="TAG", help="An image built FROM Perry's workspace image "
+                                             "(`perry build --dockerfile PATH --tag TAG`); default: Perry's.")
+def create(name: str, clone: str | None, env: dict[str, str], engine: str | None, image: str | None) -> dict:
     """Create a workspace and wait until it is ready."""
-    return _create(_client(), name, clone, env, engine)
+    return _create(_client(), name, clone, env, engine, image)
 
 
 class _Started(dict):

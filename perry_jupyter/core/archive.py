@@ -76,3 +76,18 @@ def user_files_tar(*, authorized_keys: list[str], git_config: bytes | None,
             _add(tar, ".gitconfig", git_config, 0o644, uid=WORKSPACE_UID)
             copied.append("git config")
     return buf.getvalue(), copied
+
+
+def reroot(tar: bytes, top: str) -> bytes:
+    """A tar of folder ``top`` (as the engine's get_archive gives it: every entry under ``top/``)
+    with ``top/`` taken off, so the folder's contents are the tar's root (a build context)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as source, tarfile.open(fileobj=out, mode="w") as target:
+        for member in source.getmembers():
+            if member.name == top:
+                continue
+            if not member.name.startswith(top + "/"):
+                continue
+            member.name = member.name[len(top) + 1:]
+            target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    return out.getvalue()

@@ -15,6 +15,7 @@ with what Perry was doing (the innermost ``with engine.errors(what)`` around the
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -472,12 +473,18 @@ class Engine:
         with self._call("loading an image"):
             return list(self._api().load_image(chunks))
 
-    def build(self, *, path: str, tag: str, no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
-              labels: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
-        """Build the context folder ``path`` as ``tag`` (never pulling its base); the engine's events."""
+    def build(self, *, path: str | None = None, tag: str, no_cache: bool = False,
+              buildargs: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+              dockerfile: str | None = None, context_tar: bytes | None = None) -> Iterator[dict[str, Any]]:
+        """Build the context folder ``path`` (or the tar ``context_tar``) as ``tag``, never pulling its
+        base; ``dockerfile`` is the Dockerfile's path in the context (default ``Dockerfile``). The
+        engine's events."""
+        context: dict[str, Any] = ({"fileobj": io.BytesIO(context_tar), "custom_context": True}
+                                   if context_tar is not None else {"path": path})
         with self._call("building an image"):
-            yield from self._api().build(path=path, tag=tag, decode=True, rm=True, forcerm=True, nocache=no_cache,
-                                         pull=False, buildargs=dict(buildargs or {}), labels=dict(labels or {}))
+            yield from self._api().build(**context, tag=tag, decode=True, rm=True, forcerm=True, nocache=no_cache,
+                                         pull=False, buildargs=dict(buildargs or {}), labels=dict(labels or {}),
+                                         dockerfile=dockerfile)
 
 
 class ExecStream:

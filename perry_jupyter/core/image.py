@@ -387,7 +387,7 @@ class ImageBuilder:
                     },
                 )
                 for event in stream:
-                    self._build_event(event, progress)
+                    self.build_event(event, progress)
             except DockerError as e:
                 raise PerryError(f"image build failed: {e.detail.strip()}", code="build_failed") from e
 
@@ -406,7 +406,8 @@ class ImageBuilder:
             pass
 
     @staticmethod
-    def _build_event(event: Any, progress: Progress) -> None:
+    def build_event(event: Any, progress: Progress) -> None:
+        """One engine build event as progress; PerryError when it is an error."""
         if not isinstance(event, dict):
             return
         if event.get("error") or event.get("errorDetail"):
@@ -427,6 +428,63 @@ class ImageBuilder:
             if m:
                 item["step"], item["steps"] = int(m.group(1)), int(m.group(2))
             progress(item)
+
+
+# --- images derived from the workspace image -----------------------------------------------
+
+# A Docker reference as `perry build --tag` and `perry create --image` take it (no digest).
+_REFERENCE = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+                        r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
+
+
+def validate_reference(ref: Any, what: str = "image") -> str:
+    if not isinstance(ref, str) or not _REFERENCE.fullmatch(ref) or len(ref) > 255:
+        raise InvalidInput(f"{what} must be an image name such as my-workspace:1 (lowercase name, optional :tag), "
+                           f"not {str(ref)[:80]!r}")
+    return ref
+
+
+def derives_from_workspace(image: dict[str, Any]) -> bool:
+    """Whether an image is Perry's workspace image or built FROM it: images inherit their base's
+    labels, and Perry's carries IMAGE_LABEL (its entrypoint, sshd, worker and user are what a
+    workspace needs)."""
+    return IMAGE_LABEL in (image.get("labels") or {})
+
+
+def not_derived(ref: str, workspace_image: str) -> PerryError:
+    return PerryError(f"image {ref} is not built from Perry's workspace image: a workspace needs its "
+                      f"entrypoint, sshd, worker and user; start its Dockerfile with `FROM {workspace_image}` "
+                      f"(image label {IMAGE_LABEL} missing)", code="not_a_workspace_image", status=422)
+
+
+def build_derived(engine: Engine, *, tag: str, workspace_image: str, progress: Progress = _nothing,
+                  path: str | None = None, dockerfile: str | None = None, context_tar: bytes | None = None,
+                  buildargs: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build an image FROM the workspace image (a user's Dockerfile, a devcontainer's) as ``tag``;
+    ``{tag, id, created, agents}``. One that does not derive from it is refused with a 422 and,
+    when the build made the tag, removed again."""
+    validate_reference(tag, "tag")
+    progress({"stage": "build", "message": f"building {tag}"})
+    before = engine.image(tag)
+    try:
+        for event in engine.build(path=path, tag=tag, dockerfile=dockerfile, context_tar=context_tar,
+                                  buildargs=buildargs):
+            ImageBuilder.build_event(event, progress)
+    except DockerError as e:
+        raise PerryError(f"image build failed: {e.detail.strip()}", code="build_failed") from e
+    image = engine.image(tag)
+    if image is None:
+        raise PerryError(f"the build did not create {tag}", code="build_failed")
+    if not derives_from_workspace(image):
+        if before is None or before["id"] != image["id"]:
+            try:
+                engine.remove_image(image["id"])
+            except PerryError:
+                pass
+        raise not_derived(tag, workspace_image)
+    progress({"stage": "build", "message": f"built {tag} ({_short(image['id'])})"})
+    return {"tag": tag, "id": image["id"], "created": image["created"],
+            "agents": image["labels"].get(AGENTS_LABEL, "").split()}
 
 
 # --- helpers ------------------------------------------------------------------------------

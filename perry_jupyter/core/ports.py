@@ -63,6 +63,18 @@ def listening(workspaces, name: str) -> list[dict[str, Any]]:
     return run_worker(workspaces, name, "ports", user="root")["ports"]
 
 
+def ports(workspaces, name: str) -> list[dict[str, Any]]:
+    """What GET .../ports lists: the listening ports, and those the project declares (its
+    devcontainer.json's forwardPorts) whether or not something listens there yet; ``declared``
+    and ``listening`` say which is which. Both open through the proxy alike."""
+    declared = workspaces.get(name).get("declaredPorts") or []
+    found = [{**p, "declared": p["port"] in declared, "listening": True} for p in listening(workspaces, name)]
+    seen = {p["port"] for p in found}
+    found += [{"port": port, "addresses": [], "pid": None, "command": None, "declared": True, "listening": False}
+              for port in declared if port not in seen]
+    return sorted(found, key=lambda p: p["port"])
+
+
 class Dialed:
     """A TCP connection straight to the workspace's port: a plain socket, no engine framing."""
 

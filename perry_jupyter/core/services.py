@@ -106,6 +106,30 @@ class Perry:
         finally:
             self._build_lock.release()
 
+    def build_derived_image(self, dockerfile: Any, tag: Any, *, engine: str | None = None,
+                            progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
+        """Build ``dockerfile`` (a path on this machine; its folder is the context) as ``tag``, an
+        image for `perry create --image` that must start FROM the workspace image."""
+        from .image import build_derived, validate_reference
+
+        validate_reference(tag, "tag")
+        if tag == self.settings.image:
+            raise InvalidInput(f"tag {tag} is Perry's own workspace image (`perry build` without "
+                               "--dockerfile builds it): choose another")
+        if not isinstance(dockerfile, str) or not Path(dockerfile).is_absolute() or not Path(dockerfile).is_file():
+            raise InvalidInput(f"dockerfile must be the absolute path of a file on the server's machine, "
+                               f"not {str(dockerfile)[:200]!r}")
+        if engine is not None and (not isinstance(engine, str) or engine not in self.engines.names()):
+            raise InvalidInput(f"there is no engine {engine!r}; `perry engines` lists them")
+        target = self.engines.get(engine)
+        with target.errors("building the image"):
+            if target.image(self.settings.image) is None:
+                raise PerryError(f"the workspace image {self.settings.image} is not built yet: run `perry build` "
+                                 "first, then build yours FROM it", code="image_missing", status=409)
+            path = Path(dockerfile)
+            return build_derived(target, tag=tag, workspace_image=self.settings.image, progress=progress,
+                                 path=str(path.parent), dockerfile=path.name)
+
     def copy_image(self, source: Any, target: Any,
                    progress: Callable[[dict], None] = lambda e: None) -> dict[str, Any]:
         """Copy the workspace image from engine ``source`` to engine ``target`` by streaming

@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from . import archive
+from . import archive, project_setup
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
 from .engines import Engines, default_placement
 from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
 from .events import EventBus
-from .image import AGENTS_LABEL
+from .image import AGENTS_LABEL, derives_from_workspace, not_derived, validate_reference
 from .operations import Claim, WorkspaceOperations
 from .names import (
     DOCKER_DIR,
@@ -185,7 +185,9 @@ class WorkspaceManager:
                                   "`perry start` recreates it from its volumes")
             else:
                 state = container["state"]
-                if state == "running":
+                if state == "running" and record.get("setupFailed"):
+                    status = "error"  # its devcontainer's command failed: kept running to be looked into
+                elif state == "running":
                     status, error = "running", None
                 elif state == "restarting":
                     status, error = "error", "the container keeps exiting and restarting; see `perry logs`"
@@ -202,7 +204,8 @@ class WorkspaceManager:
             "containerId": (container or {}).get("id") or record.get("containerId"),
             "containerName": self.naming.container(name),
             "created": record.get("created") or labels.get(LABEL_CREATED),
-            "image": (container or {}).get("image") or record.get("image") or self.settings.image,
+            "image": (container or {}).get("image") or record.get("customImage") or record.get("image")
+            or self.settings.image,
             "ports": {"ssh": ssh_port},
             "sshHost": ssh_host,
             "sshCommand": ssh_command(ssh_port, ssh_host),
@@ -215,6 +218,7 @@ class WorkspaceManager:
             "agents": labels[AGENTS_LABEL].split() if AGENTS_LABEL in labels else None,
             "error": error,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
+            **project_setup.workspace_fields(record),
         }
 
     def _ssh_host(self, engine_name: str) -> str:
@@ -237,10 +241,14 @@ class WorkspaceManager:
     # --------------------------------------------------------------- create
 
     def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
-               engine: str | None = None, progress: Progress = _no_progress) -> dict[str, Any]:
+               engine: str | None = None, image: str | None = None,
+               progress: Progress = _no_progress) -> dict[str, Any]:
+        """``image``: one built FROM the workspace image (`perry build --dockerfile`); default Perry's."""
         validate_name(name)
         clone = _validate_clone(clone)
         env = validate_env(env)
+        if image is not None:
+            validate_reference(image)
         if engine is not None:
             if not isinstance(engine, str):
                 raise InvalidInput("engine must be the name of an engine (`perry engines` lists them)")
@@ -249,18 +257,19 @@ class WorkspaceManager:
             except NotFound as e:
                 raise InvalidInput(e.message) from None
         with self.operations.hold(name, "create"):
-            return self._create(name, clone, env, engine, progress)
+            return self._create(name, clone, env, engine, progress, image)
 
     def _create(self, name: str, clone: str | None, env: dict[str, str], engine: str | None,
-                progress: Progress) -> dict[str, Any]:
+                progress: Progress, image: str | None = None) -> dict[str, Any]:
         engine = engine or self.place(name)
-        self._require_image(engine)
+        self._require_image(engine, image)
         if self._containers(name, engine=engine):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
-        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine)
+        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
+                               image=image if image != self.settings.image else None)
         progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
@@ -271,6 +280,9 @@ class WorkspaceManager:
             record = self.store.patch_workspace(name, containerId=container_id, dind=record["dind"],
                                                 ports=record["ports"]) or record
             self._complete(name, record, progress, clone_source=clone)
+        except project_setup.SetupFailed:
+            self._announce(name)  # kept, `error`, with the command's output in its message
+            raise
         except BaseException as e:
             log.warning("creating workspace %s failed: %s", name, redact(str(e)))
             self._rollback(name, created_volumes)
@@ -287,7 +299,7 @@ class WorkspaceManager:
         return both
 
     def _complete(self, name: str, record: dict[str, Any], progress: Progress,
-                  clone_source: str | None = None) -> None:
+                  clone_source: str | None = None, started: bool = True) -> None:
         """What follows a running container, for create, start and an interrupted create alike:
         ready, the user's files in, the first clone made; then the workspace is running.
 
@@ -296,10 +308,18 @@ class WorkspaceManager:
         self._wait_ready(name, progress)
         progress("copying keys, git config and the worker")
         self._copy_user_files(name)
-        changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None}
+        changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None, "setupFailed": None}
         if _unfinished(record):
             clone = clone_source or record.get("clone")
             changes["projectDir"] = self._clone(name, clone, record.get("env") or {}, progress) if clone else HOME_DIR
+            if clone:
+                project_setup.after_clone(self, name, record, changes["projectDir"], progress)
+        try:
+            project_setup.lifecycle(self, name, record, changes.get("projectDir") or record.get("projectDir")
+                                    or HOME_DIR, progress, started=started)
+        except project_setup.SetupFailed as e:
+            self.store.patch_workspace(name, **{**changes, "status": "error", "error": e.message, "setupFailed": True})
+            raise
         self.store.patch_workspace(name, **changes)
         progress("ready")
 
@@ -333,8 +353,17 @@ class WorkspaceManager:
                              f"{', '.join(c['name'] for c in candidates)}", code="placement_failed")
         return chosen
 
-    def _require_image(self, engine: str | None = None) -> None:
+    def _require_image(self, engine: str | None = None, image: str | None = None) -> None:
         target = self.engines.get(engine)
+        if image is not None and image != self.settings.image:
+            with target.errors("looking up the workspace's image"):
+                found = target.image(image)
+            if found is None:
+                raise PerryError(f"the engine has no image {image}: build it FROM {self.settings.image} with "
+                                 f"`perry build --dockerfile PATH --tag {image}`", code="image_missing", status=409)
+            if not derives_from_workspace(found):
+                raise not_derived(image, self.settings.image)
+            return
         with target.errors("looking up the workspace image"):
             if target.image(self.settings.image) is None:
                 if self.engines.single:
@@ -344,7 +373,8 @@ class WorkspaceManager:
                                  f"`perry build --engine {engine}` (or copy it from an engine that has it: "
                                  f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
 
-    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str) -> dict[str, Any]:
+    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
+                 image: str | None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
@@ -359,7 +389,10 @@ class WorkspaceManager:
                 # Until every step of the create ran (a crash may cut it short): see _complete.
                 "unfinished": True,
                 "created": _now(),
-                "image": self.settings.image,
+                "image": image or self.settings.image,
+                # An image of the user's (or the devcontainer's): its container is always made of it,
+                # where one of Perry's follows PerryApp.image.
+                "customImage": image,
                 "ports": {"ssh": port},
                 "clone": clone,
                 "env": env,
@@ -392,7 +425,7 @@ class WorkspaceManager:
     def container_spec(self, name: str, record: dict[str, Any], dind: str) -> dict[str, Any]:
         """The container of workspace ``name`` as `Engine.create_container` takes it (the record
         gives its created time, SSH port, env and clone source; ``dind`` its Docker-in-Docker mode)."""
-        env = {**self.settings.env_for(name), **(record.get("env") or {})}
+        env = {**self.settings.env_for(name), **project_setup.container_env(record), **(record.get("env") or {})}
         env["PERRY_WORKSPACE"] = name
         env["PERRY_DIND"] = "0" if dind == "off" else "1"
         volumes = {
@@ -404,7 +437,7 @@ class WorkspaceManager:
             # Kept mounted, so `git fetch` from origin keeps working later.
             volumes[clone] = {"bind": CLONE_SRC, "mode": "ro"}
         kwargs: dict[str, Any] = dict(
-            image=self.settings.image,
+            image=record.get("customImage") or self.settings.image,
             name=self.naming.container(name),
             hostname=name,
             labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name,
@@ -467,6 +500,14 @@ class WorkspaceManager:
                     self._dind_resolved[engine_name] = wanted
                 record["dind"] = wanted
                 return container
+
+    def recreate_container(self, name: str, record: dict[str, Any], progress: Progress) -> None:
+        """Make the running container again from ``record`` (its image and environment changed),
+        on the same volumes and port; ready when this returns."""
+        self._remove_container(name)
+        container_id = self._create_container(name, record, progress)
+        self.store.patch_workspace(name, containerId=container_id, dind=record["dind"])
+        self._wait_ready(name, progress)
 
     def _wait_ready(self, name: str, progress: Progress) -> None:
         """Block until sshd answers inside the workspace (one exec that waits, no sleeps here)."""
@@ -542,7 +583,7 @@ class WorkspaceManager:
                 self._remove_container(name)
                 container = None
             if container is None:
-                self._require_image(engine_name)
+                self._require_image(engine_name, record.get("customImage"))
             with engine.errors(f"starting workspace {name!r}"):
                 if container is None:
                     # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
@@ -563,10 +604,12 @@ class WorkspaceManager:
                 else:
                     progress("starting container")
                     current = engine.container(container["id"])
-                    if current is None or current["state"] != "running":
+                    already_running = current is not None and current["state"] == "running"
+                    if not already_running:
                         engine.start(container["id"])
                     engine.put_archive(container["id"], "/", archive.worker_tar())
-            self._complete(name, record, progress)
+            # A start of a running workspace starts nothing: its postStartCommand is not run again.
+            self._complete(name, record, progress, started=container is None or not already_running)
             return self._announce(name)
 
     def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
@@ -588,6 +631,7 @@ class WorkspaceManager:
                 self._remove_container(name)
                 for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
                     engine.remove_volume(vol)
+                project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
             self.store.remove_workspace(name)
             self.events.publish("workspace.deleted", name)
 

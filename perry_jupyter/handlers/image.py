@@ -18,7 +18,7 @@ class ImageHandler(PerryHandler):
 class ImageBuildHandler(PerryHandler):
     @api
     async def post(self) -> None:
-        body = self.json_body("bootstrap", "noCache", "agents", "engine", "copyFrom")
+        body = self.json_body("bootstrap", "noCache", "agents", "engine", "copyFrom", "dockerfile", "tag")
         bootstrap, no_cache, agents = body.get("bootstrap"), body.get("noCache", False), body.get("agents")
         if bootstrap not in (None, True, False) or not isinstance(no_cache, bool):
             raise InvalidInput("bootstrap must be true, false or null and noCache a boolean")
@@ -35,7 +35,16 @@ class ImageBuildHandler(PerryHandler):
         def progress(event: dict) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        if body.get("copyFrom") is not None:
+        if body.get("dockerfile") is not None or body.get("tag") is not None:
+            from ..core.image import validate_reference
+
+            validate_reference(body.get("tag"), "tag")  # a bad request is a 400 before anything starts
+            if body.get("copyFrom") is not None or agents is not None or bootstrap is not None:
+                raise InvalidInput("dockerfile and tag build your own image: copyFrom, agents and bootstrap "
+                                   "are for Perry's workspace image")
+            build = asyncio.ensure_future(self.blocking(self.perry.build_derived_image, body.get("dockerfile"),
+                                                        body["tag"], engine=engine, progress=progress))
+        elif body.get("copyFrom") is not None:
             # No registry between engines: the image streams from one engine's save into the other's load.
             build = asyncio.ensure_future(self.blocking(self.perry.copy_image, body["copyFrom"],
                                                         engine or self.perry.engines.default, progress=progress))

@@ -13,7 +13,7 @@ from tornado.iostream import StreamClosedError
 
 from .. import proxy
 from ..core.names import validate_name
-from ..core.ports import listening, open_tunnel, validate_port
+from ..core.ports import open_tunnel, ports, validate_port
 from .base import AUTH_RESOURCE, PerryHandler, PerrySocket, SocketMixin, api
 
 SAFE = ("GET", "HEAD", "OPTIONS")
@@ -22,7 +22,7 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 class PortsHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
-        self.reply({"ports": await self.blocking(listening, self.perry.workspaces, name)})
+        self.reply({"ports": await self.blocking(ports, self.perry.workspaces, name)})
 
 
 async def tunnel_bridge(handler: Any, name: str, port: str) -> tuple[int, proxy.Direct | proxy.Bridge]:

@@ -37,9 +37,10 @@ class WorkspacesHandler(PerryHandler):
 
     @api
     async def post(self) -> None:
-        body = self.json_body("name", "clone", "env", "engine")
+        body = self.json_body("name", "clone", "env", "engine", "image")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
-                                 clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"))
+                                 clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"),
+                                 image=body.get("image"))
         self.reply(as_reached(ws, self.request.host_name), status=201)
 
 

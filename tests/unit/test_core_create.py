@@ -57,3 +57,31 @@ def test_create_without_the_image_says_perry_build(tmp_path, engine):
     with pytest.raises(PerryError, match="perry build") as e:
         manager.create("one")
     assert e.value.code == "image_missing" and engine.calls.count("create_container") == 0
+
+
+def test_a_custom_image_built_from_the_workspace_image_is_used_and_kept_for_recreates(tmp_path, engine):
+    from perry_jupyter.core.image import IMAGE_LABEL
+
+    manager = make_manager(tmp_path, engine)
+    engine.add_image("mine:1", labels={IMAGE_LABEL: "workspace"})  # what FROM the workspace image inherits
+    ws = manager.create("one", image="mine:1")
+    assert ws["image"] == "mine:1" and engine.running(f"{TEST_PREFIX}one")["spec"]["image"] == "mine:1"
+    # A container removed behind Perry's back comes back of the same image.
+    engine.remove_container(f"{TEST_PREFIX}one")
+    manager.start("one")
+    assert engine.running(f"{TEST_PREFIX}one")["spec"]["image"] == "mine:1"
+
+
+def test_an_image_not_from_the_workspace_image_or_missing_is_refused_with_nothing_made(tmp_path, engine):
+    manager = make_manager(tmp_path, engine)
+    engine.add_image("debian:plain")
+    with pytest.raises(PerryError, match="FROM") as e:
+        manager.create("one", image="debian:plain")
+    assert e.value.status == 422 and e.value.code == "not_a_workspace_image"
+    with pytest.raises(PerryError, match="perry build --dockerfile") as e:
+        manager.create("one", image="nowhere:1")
+    assert e.value.status == 409 and e.value.code == "image_missing"
+    with pytest.raises(PerryError, match="image must be an image name") as e:
+        manager.create("one", image="Not An Image")
+    assert e.value.status == 400
+    assert engine.calls.count("create_container") == 0 and manager.store.workspaces() == {}

@@ -138,15 +138,15 @@ def test_image_files_name_no_mirror_host():
 
 def test_build_events_become_progress():
     events = []
-    ImageBuilder._build_event({"stream": "Step 3/20 : RUN apt-get update\n"}, events.append)
-    ImageBuilder._build_event({"stream": " ---> Running in abc\n\n"}, events.append)
-    ImageBuilder._build_event({"aux": {"ID": "sha256:x"}}, events.append)
+    ImageBuilder.build_event({"stream": "Step 3/20 : RUN apt-get update\n"}, events.append)
+    ImageBuilder.build_event({"stream": " ---> Running in abc\n\n"}, events.append)
+    ImageBuilder.build_event({"aux": {"ID": "sha256:x"}}, events.append)
     assert events == [
         {"stage": "build", "message": "Step 3/20 : RUN apt-get update", "step": 3, "steps": 20},
         {"stage": "build", "message": " ---> Running in abc"},
     ]
     with pytest.raises(PerryError, match="returned a non-zero code: 100"):
-        ImageBuilder._build_event(
+        ImageBuilder.build_event(
             {
                 "errorDetail": {"code": 100, "message": "The command returned a non-zero code: 100"},
                 "error": "The command returned a non-zero code: 100",
