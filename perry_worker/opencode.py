@@ -154,6 +154,15 @@ def convert_message(msg_id: str, info: Dict[str, Any], created_ms: Optional[floa
 # --------------------------------------------------------------------------- SQLite
 
 
+def _head(path: str, size: int) -> Optional[bytes]:
+    """A file's first ``size`` bytes (a database's or WAL's header), or None."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return None
+
+
 class _Locked(Exception):
     pass
 
@@ -171,7 +180,16 @@ class SqliteStore:
     # -- plumbing
 
     def signature(self) -> Tuple[Any, ...]:
-        return (file_signature(self.path), file_signature(self.path + "-wal"))
+        """What changes whenever a commit changes what a read would see.
+
+        In WAL mode a commit appends frames to ``-wal`` (its size grows); a checkpoint may
+        then restart the WAL from its start, and the restart writes a new salt into the WAL's
+        32-byte header. Size and mtime alone could miss a restart followed by a commit of
+        the same length within one mtime tick; the header cannot. A rollback-journal
+        database changes the main file's size or mtime and its header's change counter.
+        """
+        return (file_signature(self.path), _head(self.path, 100),
+                file_signature(self.path + "-wal"), _head(self.path + "-wal", 32))
 
     def exists(self) -> bool:
         return os.path.isfile(self.path)
