@@ -47,6 +47,13 @@ BUSY_TIMEOUT = 0.5  # seconds SQLite itself waits on a lock, per statement
 RETRY_FOR = 2.0  # seconds we keep retrying a locked/busy database before giving up
 SQL_CHUNK = 500  # ids per IN (...) list: old SQLite builds allow 999 variables
 # The title OpenCode gives a session until the model names it (and keeps when that fails).
+# OpenCode 1.18 keeps a session's running totals on its row. Checked with real `opencode run`
+# writes (several turns, a tool call, cache reads, a priced model; tests/integration/
+# test_session_index.py): each equals the sum over the session's assistant messages, so the
+# list reads them instead of summing JSON over every message (at 50,000 messages, about 3x
+# less SQL). A database without them (older 1.x) is summed as before.
+USAGE_COLUMNS = ("tokens_input", "tokens_output", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write",
+                 "cost")
 DEFAULT_TITLE = re.compile(r"(?:New|Child) session - \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
@@ -293,8 +300,10 @@ class SqliteStore:
             self._cache, self._session_times = {}, {}
             return True
         sessions: Dict[str, Tuple[Any, ...]] = {}
+        row_usage = set(USAGE_COLUMNS) <= cols
         select = ", ".join(c if c in cols else "NULL" for c in (
-            "id", "title", "directory", "time_created", "time_updated", "parent_id", "time_archived"))
+            "id", "title", "directory", "time_created", "time_updated", "parent_id", "time_archived",
+            *(USAGE_COLUMNS if row_usage else ())))
         for row in conn.execute("SELECT %s FROM session" % select):
             sessions[str(row[0])] = row
         if not self._cache:
@@ -310,11 +319,15 @@ class SqliteStore:
                 if sid in sessions and sid not in changed_set:
                     changed.append(sid)
                     changed_set.add(sid)
-        stats = self._message_stats(conn, changed)
+        stats = self._message_stats(conn, changed, usage=not row_usage)
         cache = {sid: s for sid, s in self._cache.items() if sid in sessions}
         for sid in changed:
             row = sessions[sid]
             count, last_ms, tokens, cost = stats.get(sid, (0, None, empty_tokens(), 0.0))
+            if row_usage:
+                tokens = {"input": to_int(row[7]), "output": to_int(row[8]), "reasoning": to_int(row[9]),
+                          "cacheRead": to_int(row[10]), "cacheWrite": to_int(row[11])}
+                cost = to_float(row[12]) or 0.0
             activity = max([t for t in (to_float(row[4]), to_float(row[3]), last_ms) if t is not None] or [0])
             title = shown_title(row[1], lambda: self._first_prompt(conn, sid))
             s = make_session(AGENT, sid, title, row[2], count, activity or None, tokens, cost)
@@ -339,7 +352,10 @@ class SqliteStore:
                     "SELECT data FROM part WHERE message_id = ? ORDER BY id", (mid,)))
         return None
 
-    def _message_stats(self, conn: sqlite3.Connection, ids: Sequence[str]) -> Dict[str, Tuple[int, Optional[float], Dict[str, int], float]]:
+    def _message_stats(self, conn: sqlite3.Connection, ids: Sequence[str],
+                       usage: bool = True) -> Dict[str, Tuple[int, Optional[float], Dict[str, int], float]]:
+        """(messages shown, last activity, tokens, cost) per session; without ``usage`` the
+        tokens and cost are left at zero (the session rows hold them)."""
         stats: Dict[str, Tuple[int, Optional[float], Dict[str, int], float]] = {}
         ids = list(ids)
         for i in range(0, len(ids), SQL_CHUNK):
@@ -347,7 +363,7 @@ class SqliteStore:
             if not chunk:
                 continue
             try:
-                stats.update(self._stats_sql(conn, chunk))
+                stats.update(self._stats_sql(conn, chunk, usage))
             except sqlite3.OperationalError as e:
                 if "no such function" not in str(e).lower():
                     raise
@@ -355,13 +371,13 @@ class SqliteStore:
         return stats
 
     @staticmethod
-    def _stats_sql(conn: sqlite3.Connection, ids: List[str]) -> Dict[str, Any]:
+    def _stats_sql(conn: sqlite3.Connection, ids: List[str], usage: bool = True) -> Dict[str, Any]:
         j = "CASE WHEN json_valid(data) THEN json_extract(data, '%s') END"
         role = j % "$.role"
         assistant = "CASE WHEN %s = 'assistant' THEN %%s ELSE 0 END" % role
 
         def tok(path: str) -> str:
-            return "SUM(%s)" % (assistant % ("COALESCE(%s, 0)" % (j % path)))
+            return "SUM(%s)" % (assistant % ("COALESCE(%s, 0)" % (j % path))) if usage else "0"
 
         sql = (
             "SELECT session_id, SUM(CASE WHEN %s IN ('user', 'assistant') THEN 1 ELSE 0 END), "
