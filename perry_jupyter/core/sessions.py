@@ -168,12 +168,13 @@ class Listers:
         self.workspaces = workspaces
         self._lock = threading.Lock()
         self._listers: dict[str, _Lister] = {}
+        self._starting: dict[str, threading.Lock] = {}
         events.subscribe(self._on_event)
 
     def ask(self, name: str, request: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The lister's sessions, or None when it could not answer (the caller asks otherwise)."""
-        for fresh in (False, True):
-            lister = self._get(name, fresh)
+        for _attempt in range(2):  # a lister that ended since the last list: once more with a new one
+            lister = self._get(name)
             if lister is None:
                 return None
             try:
@@ -188,25 +189,28 @@ class Listers:
             return None
         return None
 
-    def _get(self, name: str, fresh: bool) -> _Lister | None:
+    def _get(self, name: str) -> _Lister | None:
         with self._lock:
             lister = self._listers.get(name)
-            if lister is not None and not fresh:
+            gate = self._starting.setdefault(name, threading.Lock())
+        if lister is not None:
+            return lister
+        with gate:  # one exec per workspace, however many lists arrive at once
+            with self._lock:
+                lister = self._listers.get(name)
+            if lister is not None:
                 return lister
-        try:
-            engine = self.workspaces.engine_of(name)
-            lister = _Lister(engine.exec_socket(
-                self.workspaces.naming.container(name), LISTER_COMMAND, user="workspace",
-                env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()}))
-        except Exception as e:  # noqa: BLE001 - no lister: the one-shot exec answers
-            log.info("no session lister for %s: %s", name, e)
-            return None
-        with self._lock:
-            old = self._listers.get(name)
-            self._listers[name] = lister
-        if old is not None and old is not lister:
-            old.close()
-        return lister
+            try:
+                engine = self.workspaces.engine_of(name)
+                lister = _Lister(engine.exec_socket(
+                    self.workspaces.naming.container(name), LISTER_COMMAND, user="workspace",
+                    env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()}))
+            except Exception as e:  # noqa: BLE001 - no lister: the one-shot exec answers
+                log.info("no session lister for %s: %s", name, e)
+                return None
+            with self._lock:
+                self._listers[name] = lister
+            return lister
 
     def _drop(self, name: str, lister: _Lister | None = None) -> None:
         with self._lock:
@@ -226,8 +230,9 @@ class Listers:
         name = event.get("workspace")
         if name is None:
             return
-        status = (event.get("data") or {}).get("status")
-        if event["type"] == "workspace.deleted" or (event["type"] == "workspace.updated" and status != "running"):
+        data = event.get("data") or {}
+        if event["type"] == "workspace.deleted" or (event["type"] == "workspace.updated" and "status" in data
+                                                     and data["status"] != "running"):
             self._drop(name)
 
 
