@@ -464,7 +464,7 @@ def main() -> int:
             if code != 0:
                 raise RuntimeError(f"writing a message failed: {err.decode()[-500:]}")
 
-        def perry_list() -> Any:
+        def list_now() -> Any:
             return perry.sessions.list(WORKSPACE)
 
         ops: dict[str, Callable[[], Any]] = {
@@ -473,9 +473,9 @@ def main() -> int:
             "oc list": oc("oc list", OPENCODE_LIST),
             "oc all": oc("oc all", opencode_all(n_all)),
             "oc piped": oc_piped,
-            "perry first list": timed(first_list, perry_list),
-            "perry list": timed(perry_list, perry_list),
-            "perry list after a write": timed(opencode_writes, perry_list),
+            "perry first list": timed(first_list, list_now),
+            "perry list": timed(list_now, list_now),
+            "perry list after a write": timed(opencode_writes, list_now),
             "one-shot list": lambda: perry.sessions._worker(WORKSPACE, "sessions", "list"),
             "http list": timed(lambda: server.get(f"workspaces/{WORKSPACE}/sessions"),
                                lambda: server.get(f"workspaces/{WORKSPACE}/sessions")),
