@@ -2,7 +2,7 @@
 
 The full command tree costs click, requests and rich before it prints a line: about ten
 times `docker ps` for a list. This path reads the same configuration, makes the same GET
-with http.client and prints what the tree would print, byte for byte: the JSON as
+on a socket and prints what the tree would print, byte for byte: the JSON as
 `--json` prints it, the empty-list line, or the table as rich lays it out when it fits the
 terminal on one line per row (columns as wide as their widest cell, two spaces apart, the
 header bold, each cell in its style). Whenever it could differ it answers nothing and the
@@ -27,7 +27,7 @@ _SGR = {"bold": ("1", ""), "dim": ("2", ""), "red": ("", "31"), "yellow": ("", "
         "cyan": ("", "36"), "bold red": ("1", "31")}
 _PROXY_VARS = ("http_proxy", "all_proxy")
 CONNECT_TIMEOUT = 5.0  # as PerryClient's
-READ_TIMEOUT = 30.0
+READ_TIMEOUT = 30.0  # seconds of silence
 
 
 def run(argv: list[str]) -> bool:
@@ -58,7 +58,6 @@ def run(argv: list[str]) -> bool:
 
 def _workspaces() -> list[dict] | None:
     """``GET /perry/api/workspaces``'s workspaces, or None for anything but a plain 200 with JSON."""
-    import http.client
     from urllib.parse import urlsplit
 
     from perry_jupyter.cli import clientconfig
@@ -71,26 +70,50 @@ def _workspaces() -> list[dict] | None:
         if (url.scheme != "http" or not url.hostname or url.query or url.fragment or url.username
                 or not all(c.isalnum() or c in "/._~-" for c in url.path)):
             return None  # requests' business: TLS, credentials in the URL, quoting
-        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=CONNECT_TIMEOUT)
-        try:
-            conn.connect()
-            conn.sock.settimeout(READ_TIMEOUT)
-            headers = {"Accept": "application/json"}
-            if cfg.token:
-                headers["Authorization"] = f"token {cfg.token}"
-            conn.request("GET", f"{url.path}/perry/api/workspaces", headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            if response.status != 200:
-                return None
-        finally:
-            conn.close()
-        answer = json.loads(body)
+        body = _get(url.hostname, url.port or 80, f"{url.path}/perry/api/workspaces", cfg.token)
+        answer = json.loads(body) if body is not None else None
     except Exception:  # noqa: BLE001 - the full tree asks again and says what went wrong
         return None
     if not isinstance(answer, dict) or not isinstance(answer.get("workspaces", []), list):
         return None
     return answer.get("workspaces", [])
+
+
+def _get(host: str, port: int, path: str, token: str | None) -> bytes | None:
+    """The body of a 200 answer to one HTTP/1.1 GET, or None for any other answer.
+
+    A socket, not http.client: importing http.client (with the email package it parses
+    headers with, and ssl) costs about as much CPU as Python's own start. What is read is
+    narrow on purpose: a status line, headers with a Content-Length, that many bytes; a
+    chunked or otherwise unusual answer is None, and the full tree asks again.
+    """
+    import socket
+
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host if ':' not in host else f'[{host}]'}:{port}\r\n"
+               "Accept: application/json\r\nConnection: close\r\n"
+               + (f"Authorization: token {token}\r\n" if token else "") + "\r\n")
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as sock:
+        sock.settimeout(READ_TIMEOUT)
+        sock.sendall(request.encode("latin-1"))
+        data = bytearray()
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, sep, body = bytes(data).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not sep or lines[0].split(" ")[1:2] != ["200"]:
+        return None
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            return None
+        headers[name.strip().lower()] = value.strip()
+    if "transfer-encoding" in headers or headers.get("content-length") != str(len(body)):
+        return None
+    return body
 
 
 # ---------------------------------------------------------------- rich's table, when it fits
