@@ -7,9 +7,13 @@ workspace (made by Perry's core, the real workspace image, DinD off) it builds a
 1.18 store of N sessions and M messages (default 1,000 and 50,000) and times, R rounds
 each (median, p95, min):
 
-- Perry's session list end to end: ``Perry.sessions.list(name)`` (a workspace lookup,
-  one ``docker exec`` of ``perry-worker sessions list --json``, the JSON parsed on the
-  host), and the same through a real ``perry serve``: ``GET .../workspaces/{name}/sessions``;
+- Perry's session list end to end: ``Perry.sessions.list(name)`` (a workspace lookup, a JSON
+  line to the workspace's lister, a `perry-worker sessions serve` exec kept open, and its
+  answer parsed on the host) on the first call (no lister yet: it starts one, which reads the
+  whole store), when nothing changed since the last call, and after one new message (written
+  as OpenCode writes one: its row, the session's totals); the one-shot ``perry-worker sessions
+  list`` exec the list used before the lister; and the unchanged list through a real ``perry
+  serve``: ``GET .../workspaces/{name}/sessions``;
 - a 50-message page of the biggest session, its last and its first page:
   ``Perry.sessions.messages(name, id, limit=50, offset=...)``, and the last page over HTTP;
 - the plain way: ``opencode session list --format json`` run by ``docker exec`` in the

@@ -8,7 +8,6 @@ imports the command tree (click, requests, rich) only for everything else.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 __all__ = ["cli", "main"]
 
@@ -27,7 +26,7 @@ def main() -> None:
     full()
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "cli":  # the command tree, imported when first asked for
         from .commands import cli
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 # The presenter's style names as rich styles; the terminal face (draw.py) uses the same table.
 STYLE = {"strong": "bold", "muted": "dim", "error": "red", "warn": "yellow", "good": "green", "busy": "cyan",
@@ -118,7 +117,7 @@ def _get(host: str, port: int, path: str, token: str | None) -> bytes | None:
 
 # ---------------------------------------------------------------- rich's table, when it fits
 
-def _is_terminal(stream: Any, env: Any) -> bool:
+def _is_terminal(stream: object, env: object) -> bool:
     """rich's Console.is_terminal for a console script (no Jupyter, no IDLE)."""
     compatible = env.get("TTY_COMPATIBLE", "")
     if compatible in ("0", "1"):
@@ -132,7 +131,7 @@ def _is_terminal(stream: Any, env: Any) -> bool:
         return False
 
 
-def _width(terminal: bool, env: Any) -> int | None:
+def _width(terminal: bool, env: object) -> int | None:
     """rich's Console.size.width; None when rich would take a width that is no width."""
     columns, lines = env.get("COLUMNS"), env.get("LINES")
     dumb = terminal and env.get("TERM", "").lower() in ("dumb", "unknown")
@@ -152,7 +151,7 @@ def _width(terminal: bool, env: Any) -> int | None:
     return width or 80
 
 
-def render_table(view: Any, stream: Any, env: Any) -> str | None:
+def render_table(view: object, stream: object, env: object) -> str | None:
     """The text rich prints for the terminal face's table of ``view`` (``box=None``, bold header,
     ``pad_edge=False``), or None when it would not fit on one line per row."""
     header = [column.upper() for column in view.columns]
