@@ -395,7 +395,7 @@ def serve(store: "SessionStore", fd_in: int, out: Any, idle: float = SERVE_IDLE)
         try:
             request = json.loads(line.decode("utf-8", "replace"))
             agent = request.get("agent") if isinstance(request, dict) else None
-            if agent is not None and agent not in AGENTS:
+            if agent is not None and (not isinstance(agent, str) or agent not in AGENTS):
                 raise BadRequest("unknown agent %r (one of: %s)" % (agent, ", ".join(NAMES)))
             sessions = [s for s in store.list() if agent is None or s["agent"] == agent]
             answer: Dict[str, Any] = {"sessions": sessions}
