@@ -57,6 +57,18 @@ USAGE_COLUMNS = ("tokens_input", "tokens_output", "tokens_reasoning", "tokens_ca
 DEFAULT_TITLE = re.compile(r"(?:New|Child) session - \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
+def index_path(home: str, env: Dict[str, str]) -> Optional[str]:
+    """Where the summaries are kept between processes: the home owner's cache, written by no
+    one else (a worker run as root must not leave root's files in the user's home)."""
+    try:
+        if os.stat(home).st_uid != os.geteuid():
+            return None
+    except OSError:
+        return None
+    base = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return os.path.join(base, "perry", "opencode-sessions.json")
+
+
 def data_dir(home: str, env: Dict[str, str]) -> str:
     base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     return os.path.join(base, "opencode")
@@ -174,14 +186,27 @@ class _Locked(Exception):
     pass
 
 
-class SqliteStore:
-    """OpenCode's ``opencode.db``, read-only."""
+INDEX_VERSION = 1
 
-    def __init__(self, path: str) -> None:
+
+class SqliteStore:
+    """OpenCode's ``opencode.db``, read-only.
+
+    With ``index`` (a file under the workspace user's ``~/.cache/perry``) the summaries outlive
+    the process: a new one (a one-shot `perry-worker sessions list`, a lister started again)
+    answers an unchanged database from the file, and a changed one by re-reading only the
+    sessions that changed since. The file holds the signature it was read at; a database
+    replaced by another file (a new inode) starts from nothing.
+    """
+
+    def __init__(self, path: str, index: Optional[str] = None) -> None:
         self.path = path
+        self.index = index
+        self._index_read = False
         self._signature: Optional[Tuple[Any, ...]] = None
         self._cache: Dict[str, Dict[str, Any]] = {}  # every session, children and archived too
         self._session_times: Dict[str, int] = {}
+        self._message_rows: Dict[str, int] = {}  # message rows per session, of any kind
         self._watermark = 0  # highest message.time_updated seen
 
     # -- plumbing
@@ -284,20 +309,58 @@ class SqliteStore:
     def summaries(self) -> Dict[str, Dict[str, Any]]:
         """Every session (children and archived included), re-reading only what changed."""
         sig = self.signature()
+        if not self._index_read:
+            self._index_read = True
+            self._read_index(sig)
         if sig == self._signature:
             return self._cache
         if sig[0] is None:
             self._signature, self._cache, self._session_times, self._watermark = sig, {}, {}, 0
+            self._message_rows = {}
             return self._cache
         result = self._run(self._refresh, None)
         if result is not None:
             self._signature = sig
+            self._write_index(sig)
         return self._cache
+
+    def _read_index(self, sig: Tuple[Any, ...]) -> None:
+        if not self.index or sig[0] is None:
+            return
+        saved = load_json_file(self.index)
+        if not isinstance(saved, dict) or saved.get("version") != INDEX_VERSION or saved.get("db") != self.path \
+                or saved.get("inode") != sig[0][0] or not isinstance(saved.get("cache"), dict) \
+                or not isinstance(saved.get("sessionTimes"), dict) or not isinstance(saved.get("messageRows"), dict) \
+                or not isinstance(saved.get("watermark"), int):
+            return
+        self._cache, self._session_times, self._watermark = saved["cache"], saved["sessionTimes"], saved["watermark"]
+        self._message_rows = saved["messageRows"]
+        if saved.get("signature") == repr(sig):
+            self._signature = sig
+
+    def _write_index(self, sig: Tuple[Any, ...]) -> None:
+        if not self.index or sig[0] is None:
+            return
+        data = {"version": INDEX_VERSION, "db": self.path, "inode": sig[0][0], "signature": repr(sig),
+                "cache": self._cache, "sessionTimes": self._session_times, "messageRows": self._message_rows,
+                "watermark": self._watermark}
+        tmp = "%s.%d.tmp" % (self.index, os.getpid())
+        try:
+            os.makedirs(os.path.dirname(self.index), mode=0o700, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+            os.replace(tmp, self.index)  # whole or not at all, whoever writes it last
+        except (OSError, TypeError, ValueError) as e:
+            warn("session index %s not written: %s" % (self.index, e))
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def _refresh(self, conn: sqlite3.Connection) -> bool:
         cols = set(self._columns(conn, "session"))
         if not {"id", "title", "time_updated"} <= cols or not self._columns(conn, "message"):
-            self._cache, self._session_times = {}, {}
+            self._cache, self._session_times, self._message_rows = {}, {}, {}
             return True
         sessions: Dict[str, Tuple[Any, ...]] = {}
         row_usage = set(USAGE_COLUMNS) <= cols
@@ -306,11 +369,15 @@ class SqliteStore:
             *(USAGE_COLUMNS if row_usage else ())))
         for row in conn.execute("SELECT %s FROM session" % select):
             sessions[str(row[0])] = row
+        # Rows per session, no JSON read: a message deleted, or written with an old time, shows here
+        # when neither the session's row nor the watermark moved.
+        rows = {str(sid): n for sid, n in conn.execute("SELECT session_id, COUNT(*) FROM message GROUP BY session_id")}
         if not self._cache:
             changed = list(sessions)
         else:
             changed = [sid for sid, row in sessions.items()
-                       if sid not in self._cache or self._session_times.get(sid) != row[4]]
+                       if sid not in self._cache or self._session_times.get(sid) != row[4]
+                       or self._message_rows.get(sid, 0) != rows.get(sid, 0)]
             changed_set = set(changed)
             for (sid,) in conn.execute(
                 "SELECT DISTINCT session_id FROM message WHERE time_updated >= ? OR time_created >= ?",
@@ -336,6 +403,7 @@ class SqliteStore:
             cache[sid] = s
         self._cache = cache
         self._session_times = {sid: row[4] for sid, row in sessions.items()}
+        self._message_rows = rows
         row = conn.execute("SELECT MAX(MAX(COALESCE(time_updated, 0)), MAX(COALESCE(time_created, 0))) "
                            "FROM message").fetchone()
         self._watermark = int(row[0] or 0) if row else 0
@@ -631,7 +699,7 @@ class OpenCodeReader:
 
     def __init__(self, home: str, env: Optional[Dict[str, str]] = None) -> None:
         base = data_dir(home, env or {})
-        self.sqlite = SqliteStore(os.path.join(base, "opencode.db"))
+        self.sqlite = SqliteStore(os.path.join(base, "opencode.db"), index_path(home, env or {}))
         self.json = JsonStore(os.path.join(base, "storage"))
 
     def _all(self) -> Dict[str, Dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.worker_homes import CODEX_REAL, OC_SESSION, make_home, oc_db_path
+from tests.fixtures.worker_homes import CODEX_REAL, OC_SESSION, OC_SESSION_2, make_home, oc_db_path
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -117,3 +117,66 @@ def test_a_stale_worker_says_so_and_ends(home):
                           cwd=str(REPO), input=b'{"agent": null}\n', capture_output=True, timeout=30,
                           env=dict(ENV, PERRY_WORKER_EXPECT="not-this-one"))
     assert json.loads(proc.stdout)["error"]["code"] == "stale_worker" and proc.returncode == 3
+
+
+# -- the index a new process starts from (~/.cache/perry/opencode-sessions.json)
+
+
+def index_file(home: Path) -> Path:
+    return home / ".cache" / "perry" / "opencode-sessions.json"
+
+
+def test_a_new_process_answers_an_unchanged_database_from_the_index(home):
+    first = fresh(home, "--agent", "opencode")
+    saved = json.loads(index_file(home).read_text())
+    assert set(saved["cache"]) == {OC_SESSION, OC_SESSION_2}  # the SQLite sessions (not the JSON storage's)
+    assert OC_SESSION in {s["sessionId"] for s in first}
+    # Mark the index: a process that answers from it shows the mark, one that reads the database not.
+    saved["cache"][OC_SESSION]["title"] = "from the index"
+    index_file(home).write_text(json.dumps(saved))
+    assert next(s for s in fresh(home, "--agent", "opencode") if s["sessionId"] == OC_SESSION)["title"] \
+        == "from the index"
+
+
+def test_a_new_process_reads_what_changed_since_the_index(home):
+    fresh(home)  # writes the index
+    db = sqlite3.connect(str(oc_db_path(home)))
+    now = int(time.time() * 1000)
+    db.execute("INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?)",
+               ("msg_idx", OC_SESSION, now, now, json.dumps({"role": "user", "time": {"created": now}})))
+    db.execute("UPDATE session SET time_updated = ? WHERE id = ?", (now, OC_SESSION))
+    db.execute("INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated) "
+               "VALUES ('ses_idx', 'global', 'idx', '/home/workspace/x', 'Indexed later', '1.18.33', ?, ?)",
+               (now + 1, now + 1))
+    db.execute("DELETE FROM message WHERE session_id = (SELECT id FROM session WHERE id != ? AND id != 'ses_idx' "
+               "AND parent_id IS NULL LIMIT 1)", (OC_SESSION,))
+    db.commit()
+    db.close()
+    from_index = fresh(home)
+    index_file(home).unlink()
+    assert from_index == fresh(home)  # the same as a read of the whole database
+    assert from_index[0]["sessionId"] == "ses_idx"
+
+
+def test_a_database_replaced_by_another_file_is_read_whole(home):
+    fresh(home)
+    saved = json.loads(index_file(home).read_text())
+    saved["cache"][OC_SESSION]["title"] = "from the index"
+    index_file(home).write_text(json.dumps(saved))
+    db = oc_db_path(home)
+    for suffix in ("-wal", "-shm"):  # a clean copy, as a restore from a backup would be
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    copy = db.with_name("copy.db")
+    copy.write_bytes(db.read_bytes())
+    os.replace(copy, db)
+    assert "from the index" not in {s["title"] for s in fresh(home)}
+
+
+def test_no_index_in_a_home_the_worker_does_not_own(home):
+    from perry_worker import opencode
+
+    os.chown(home, 4321, 4321)
+    try:
+        assert opencode.index_path(str(home), {}) is None
+    finally:
+        os.chown(home, os.getuid(), os.getgid())
