@@ -460,7 +460,11 @@ def main() -> int:
                 return now() - t0
             return run
 
-        def first_list() -> None:  # no lister: the next list starts one, which reads everything
+        def first_list() -> None:  # no lister, no summaries file: the next list reads everything
+            perry.sessions.listers.stop_all()
+            exec_plain(api, ["rm", "-f", f"{HOME}/.cache/perry/opencode-sessions.json"])
+
+        def restarted_list() -> None:  # no lister, but the summaries file of the last list
             perry.sessions.listers.stop_all()
 
         def opencode_writes() -> None:  # one message more, as OpenCode writes it (row, totals, time)
@@ -479,6 +483,7 @@ def main() -> int:
             "oc piped": oc_piped,
             "perry first list": timed(first_list, list_now),
             "perry list": timed(list_now, list_now),
+            "perry list new lister": timed(restarted_list, list_now),
             "perry list after a write": timed(opencode_writes, list_now),
             "one-shot list": lambda: perry.sessions._worker(WORKSPACE, "sessions", "list"),
             "http list": timed(lambda: server.get(f"workspaces/{WORKSPACE}/sessions"),
@@ -544,6 +549,7 @@ def main() -> int:
                row(f"Perry.sessions.list(name), first call ({len(perry_list)} sessions; lister started)",
                    times["perry first list"]),
                row("Perry.sessions.list(name), nothing changed since the last (the lister)", times["perry list"]),
+               row("  the same from a new lister (its summaries file)", times["perry list new lister"]),
                row("Perry.sessions.list(name) after one new message", times["perry list after a write"]),
                row("  one-shot `perry-worker sessions list` exec (the way before the lister)", times["one-shot list"]),
                row("GET /perry/api/workspaces/{name}/sessions, nothing changed", times["http list"]),
