@@ -7,9 +7,13 @@ workspace (made by Perry's core, the real workspace image, DinD off) it builds a
 1.18 store of N sessions and M messages (default 1,000 and 50,000) and times, R rounds
 each (median, p95, min):
 
-- Perry's session list end to end: ``Perry.sessions.list(name)`` (a workspace lookup,
-  one ``docker exec`` of ``perry-worker sessions list --json``, the JSON parsed on the
-  host), and the same through a real ``perry serve``: ``GET .../workspaces/{name}/sessions``;
+- Perry's session list end to end: ``Perry.sessions.list(name)`` (a workspace lookup, a JSON
+  line to the workspace's lister, a `perry-worker sessions serve` exec kept open, and its
+  answer parsed on the host) on the first call (no lister yet: it starts one, which reads the
+  whole store), when nothing changed since the last call, and after one new message (written
+  as OpenCode writes one: its row, the session's totals); the one-shot ``perry-worker sessions
+  list`` exec the list used before the lister; and the unchanged list through a real ``perry
+  serve``: ``GET .../workspaces/{name}/sessions``;
 - a 50-message page of the biggest session, its last and its first page:
   ``Perry.sessions.messages(name, id, limit=50, offset=...)``, and the last page over HTTP;
 - the plain way: ``opencode session list --format json`` run by ``docker exec`` in the
@@ -237,6 +241,30 @@ print(json.dumps({"totals": totals, "biggest": {"id": biggest[0], "messages": bi
                   "dbBytes": os.path.getsize(db_path)}))
 '''
 
+# Run inside the workspace as user `workspace`: python3 WRITE_ONE DB. One assistant message more in
+# the newest session, as OpenCode writes one: its row, the session's totals and time_updated.
+WRITE_ONE = r'''
+import json, sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+sid, = conn.execute("SELECT id FROM session ORDER BY time_updated DESC LIMIT 1").fetchone()
+cols = [r[1] for r in conn.execute("PRAGMA table_info(message)")]
+row = dict(zip(cols, conn.execute("SELECT * FROM message WHERE session_id = ? AND data LIKE '%%\"assistant\"%%' "
+                                  "LIMIT 1", (sid,)).fetchone()))
+now = int(time.time() * 1000)
+data = json.loads(row["data"])
+data["time"] = {"created": now, "completed": now}
+row.update(id="msg_%012xbench%09d" % (now * 0x1000, now % 10**9), time_created=now, time_updated=now,
+           data=json.dumps(data))
+tok = data.get("tokens") or {}
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO message (%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
+             [row[c] for c in cols])
+conn.execute("UPDATE session SET time_updated = ?, tokens_input = tokens_input + ?, tokens_output = tokens_output + ?, "
+             "cost = cost + ? WHERE id = ?", (now, int(tok.get("input") or 0), int(tok.get("output") or 0),
+                                              float(data.get("cost") or 0), sid))
+conn.execute("COMMIT")
+'''
+
 # Run inside the workspace as user `workspace`, with PYTHONPATH=/opt/perry: the same reads with no
 # Docker in between. python3 INSIDE ROUNDS BIGGEST_ID ITS_MESSAGES ALL_SESSIONS
 INSIDE = r'''
@@ -264,8 +292,12 @@ def store():
 def list_and_dump():
     return json.dumps(store().list())
 
+kept = SessionStore()  # what the lister (`perry-worker sessions serve`) keeps between two lists
+kept.list()
+
 calls = {
     "SessionStore().list() + json.dumps": list_and_dump,
+    "a kept SessionStore's list() + dumps, store unchanged (the lister)": lambda: json.dumps(kept.list()),
     "  OpenCode reader: summaries (SQL stats)": lambda: OpenCodeReader("/home/workspace").sqlite.summaries(),
     "  the claude + codex readers (empty homes)": lambda: SessionStore(agents=["claude", "codex"]).list(),
     "SessionStore().messages() last page + dumps": lambda: json.dumps(store().messages(big, __PAGE__, last)),
@@ -419,14 +451,43 @@ def main() -> int:
                 whole = False
             cut["bad"] += not whole
 
+        def timed(setup: Callable[[], Any], work: Callable[[], Any]) -> Callable[[], float]:
+            """An operation whose setup is not timed."""
+            def run() -> float:
+                setup()
+                t0 = now()
+                work()
+                return now() - t0
+            return run
+
+        def first_list() -> None:  # no lister, no summaries file: the next list reads everything
+            perry.sessions.listers.stop_all()
+            exec_plain(api, ["rm", "-f", f"{HOME}/.cache/perry/opencode-sessions.json"])
+
+        def restarted_list() -> None:  # no lister, but the summaries file of the last list
+            perry.sessions.listers.stop_all()
+
+        def opencode_writes() -> None:  # one message more, as OpenCode writes it (row, totals, time)
+            code, _, err = exec_plain(api, ["python3", "-c", WRITE_ONE, DB])
+            if code != 0:
+                raise RuntimeError(f"writing a message failed: {err.decode()[-500:]}")
+
+        def list_now() -> Any:
+            return perry.sessions.list(WORKSPACE)
+
         ops: dict[str, Callable[[], Any]] = {
             "exec true": lambda: exec_plain(api, ["true"]),
             "lookup": lambda: perry.workspaces.get(WORKSPACE),
             "oc list": oc("oc list", OPENCODE_LIST),
             "oc all": oc("oc all", opencode_all(n_all)),
             "oc piped": oc_piped,
-            "perry list": lambda: perry.sessions.list(WORKSPACE),
-            "http list": lambda: server.get(f"workspaces/{WORKSPACE}/sessions"),
+            "perry first list": timed(first_list, list_now),
+            "perry list": timed(list_now, list_now),
+            "perry list new lister": timed(restarted_list, list_now),
+            "perry list after a write": timed(opencode_writes, list_now),
+            "one-shot list": lambda: perry.sessions._worker(WORKSPACE, "sessions", "list"),
+            "http list": timed(lambda: server.get(f"workspaces/{WORKSPACE}/sessions"),
+                               lambda: server.get(f"workspaces/{WORKSPACE}/sessions")),
             "perry last page": lambda: perry.sessions.messages(WORKSPACE, big_id, limit=PAGE, offset=last_off),
             "perry first page": lambda: perry.sessions.messages(WORKSPACE, big_id, limit=PAGE, offset=0),
             "http last page": lambda: server.get(f"workspaces/{WORKSPACE}/sessions/{big_id}/messages",
@@ -440,9 +501,9 @@ def main() -> int:
             order = keys[r % len(keys):] + keys[: r % len(keys)]
             for k in order:
                 t0 = now()
-                ops[k]()
+                took = ops[k]()
                 if r:
-                    times[k].append(now() - t0)
+                    times[k].append(took if isinstance(took, float) else now() - t0)
         perry_size = len(json.dumps(perry.sessions.list(WORKSPACE)))
         page_size = len(json.dumps(perry.sessions.messages(WORKSPACE, big_id, limit=PAGE, offset=last_off)))
         export_times = [export_first]
@@ -485,8 +546,13 @@ def main() -> int:
                row(f"opencode session list --format json -n {n_all} (all; via a file)", times["oc all"]),
                row(f"  the same piped, whole JSON in {cut['runs'] - cut['bad']} of {cut['runs']} runs",
                    times["oc piped"]),
-               row(f"Perry.sessions.list(name) ({len(perry_list)} sessions)", times["perry list"]),
-               row("GET /perry/api/workspaces/{name}/sessions", times["http list"]),
+               row(f"Perry.sessions.list(name), first call ({len(perry_list)} sessions; lister started)",
+                   times["perry first list"]),
+               row("Perry.sessions.list(name), nothing changed since the last (the lister)", times["perry list"]),
+               row("  the same from a new lister (its summaries file)", times["perry list new lister"]),
+               row("Perry.sessions.list(name) after one new message", times["perry list after a write"]),
+               row("  one-shot `perry-worker sessions list` exec (the way before the lister)", times["one-shot list"]),
+               row("GET /perry/api/workspaces/{name}/sessions, nothing changed", times["http list"]),
                row(f"Perry.sessions.messages(biggest, limit={PAGE}) last page", times["perry last page"]),
                row(f"Perry.sessions.messages(biggest, limit={PAGE}) first page", times["perry first page"]),
                row(f"GET .../sessions/{{id}}/messages?limit={PAGE} last page", times["http last page"]),
@@ -497,7 +563,9 @@ def main() -> int:
                    f"-n {n_all} {sizes.get('oc all', 0) / 1e3:.0f} kB;\n"
                    f"Perry {perry_size / 1e3:.0f} kB (every session with message count, tokens, cost), a page "
                    f"{page_size / 1e3:.0f} kB.\n"
-                   "Perry = its workspace lookup + one exec of perry-worker + JSON parse; GET adds a real\n"
+                   "Perry = its workspace lookup + a JSON line to its lister (a `perry-worker sessions serve`\n"
+                   "exec kept open per workspace) and one back; the first call starts the lister (one exec) and\n"
+                   "reads the store; after a write the lister re-reads the changed session. GET adds a real\n"
                    "`perry serve` (token auth, its thread pool). OpenCode 1.18 truncates JSON it writes to a pipe\n"
                    "beyond 64 kB when it exits before the pipe drained (anomalyco/opencode#29330): the complete\n"
                    "list goes through a file (`> f && cat f`). OpenCode's CLI has no paged read; export prints\n"
@@ -514,6 +582,11 @@ def main() -> int:
                        "perry_worker imported and a fresh SessionStore each time (each perry-worker process starts\n"
                        "with no cache). A page finds its session with one SELECT, counts the session's shown messages\n"
                        "and reads only the page's rows and parts; the rows in brackets are what it no longer does.")
+        print(f"\nsession list / `opencode session list`: first call "
+              f"{statistics.median(times['perry first list']) / base:.3f}x (target 0.25x), nothing changed "
+              f"{statistics.median(times['perry list']) / base:.3f}x (target 0.05x), after a write "
+              f"{statistics.median(times['perry list after a write']) / base:.3f}x; over HTTP, nothing changed "
+              f"{statistics.median(times['http list']) / base:.3f}x")
         print(f"\ntotal run time {now() - t_run:.1f} s")
         return 0
     finally:

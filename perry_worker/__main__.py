@@ -4,6 +4,7 @@
     perry-worker [--home DIR] sessions get ID [--agent A] [--json]
     perry-worker [--home DIR] sessions messages ID [--limit N] [--offset K] [--agent A] [--json]
     perry-worker [--home DIR] sessions watch [--interval 0.5] [--agent A]
+    perry-worker [--home DIR] sessions serve [--idle SECONDS]
     perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
     perry-worker changes [--dir D] [--commits N] [--json]
     perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
@@ -244,6 +245,15 @@ def cmd_sessions_watch(args: argparse.Namespace) -> int:
     return watch.run(_store(args), interval=args.interval)
 
 
+def cmd_sessions_serve(args: argparse.Namespace) -> int:
+    from .sessions import SERVE_IDLE, serve
+
+    try:
+        return serve(_store(args), sys.stdin.fileno(), sys.stdout, idle=args.idle or SERVE_IDLE)
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0  # the server went away
+
+
 @_session_command
 def cmd_usage(args: argparse.Namespace) -> int:
     report = _store(args).usage(args.session)
@@ -451,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help="poll interval")
     _add_common(p)
     p.set_defaults(func=cmd_sessions_watch, json=True)
+    p = sub.add_parser("serve", help="answer session lists, one JSON line per request line, until stdin ends")
+    p.add_argument("--idle", type=float, default=None, metavar="SECONDS",
+                   help="end after this long without a request (default 600)")
+    p.set_defaults(func=cmd_sessions_serve)
     sessions.set_defaults(func=None, parser=sessions)
 
     p = commands.add_parser("usage", help="tokens and cost per session and in total")

@@ -368,6 +368,43 @@ class SessionStore:
         return usage_report(sessions)
 
 
+SERVE_IDLE = 600.0  # seconds without a request after which `sessions serve` ends
+
+
+def serve(store: "SessionStore", fd_in: int, out: Any, idle: float = SERVE_IDLE) -> int:
+    """`sessions serve`: answer one JSON line per request line, from one long-lived store.
+
+    The store's readers keep what they read between two requests (OpenCode's database is
+    read again only when its files changed, a JSONL transcript only from where it grew), so
+    an unchanged list costs a few stats, where a new `perry-worker sessions list` costs a
+    process start and the whole read. A request is ``{"agent": null|"NAME"}``; the answer is
+    ``{"sessions": [...]}`` (that agent's only, when named) or ``{"error": {...}}``. It ends
+    at stdin's EOF (the server closed it) or after ``idle`` seconds without a request.
+    """
+    import select
+
+    pending = b""
+    while True:
+        while b"\n" not in pending:
+            ready, _, _ = select.select([fd_in], [], [], idle)
+            chunk = os.read(fd_in, 65536) if ready else b""
+            if not chunk:
+                return 0
+            pending += chunk
+        line, pending = pending.split(b"\n", 1)
+        try:
+            request = json.loads(line.decode("utf-8", "replace"))
+            agent = request.get("agent") if isinstance(request, dict) else None
+            if agent is not None and (not isinstance(agent, str) or agent not in AGENTS):
+                raise BadRequest("unknown agent %r (one of: %s)" % (agent, ", ".join(NAMES)))
+            sessions = [s for s in store.list() if agent is None or s["agent"] == agent]
+            answer: Dict[str, Any] = {"sessions": sessions}
+        except (ValueError, BadRequest) as e:
+            answer = {"error": {"code": "bad_request", "message": str(e)}}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
 def sort_sessions(sessions: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Newest first by lastActivity (sessions without one last), then by id for stability."""
     items = list(sessions)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -196,6 +195,8 @@ def write_client_file(url: str, token: str | None) -> Path:
     data: dict = {"url": url}
     if token:
         data["token"] = token
+    import tempfile  # not on `perry list`'s path, which only reads
+
     fd, tmp = tempfile.mkstemp(prefix=".client-", suffix=".json", dir=directory)  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -13,10 +13,9 @@ from typing import Any, Callable, Iterable, Iterator
 import click
 
 from perry_jupyter import present
+from perry_jupyter.cli.quick import STYLE
 from perry_jupyter.present import Cell, Conversation, Diff, Fields, Output, Stack, Table
 
-STYLE = {"strong": "bold", "muted": "dim", "error": "red", "warn": "yellow", "good": "green", "busy": "cyan",
-         "bad": "bold red"}
 ROLE_STYLE = {"user": "green"}
 
 

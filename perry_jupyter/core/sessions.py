@@ -15,6 +15,7 @@ import threading
 from typing import Any, Hashable
 
 from perry_worker import agents as agent_registry
+from perry_worker import source_digest
 
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .events import Event, EventBus
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 # The watcher ends when its stdin closes: that is how Perry stops it, from any engine.
 WATCH_COMMAND = ["sh", "-c", "perry-worker sessions watch & w=$!; cat >/dev/null; kill $w 2>/dev/null; wait $w"]
+# Ends at its stdin's EOF (Perry closed it) or after 10 idle minutes.
+LISTER_COMMAND = ["perry-worker", "sessions", "serve"]
+LISTER_TIMEOUT = 60.0  # seconds one list may take on a lister before it is given up for a new exec
 
 
 def validate_session_id(session_id: object) -> str:
@@ -52,6 +56,7 @@ class AgentSessions:
         self.workspaces = workspaces
         self.events = events
         self.watchers = SessionWatchers(self)
+        self.listers = Listers(workspaces, events)
 
     # ---------------------------------------------------------------- reads
 
@@ -59,7 +64,20 @@ class AgentSessions:
         return run_worker(self.workspaces, name, *args)
 
     def list(self, name: str, agent: str | None = None) -> list[dict[str, Any]]:
+        """Every session in the workspace (of ``agent``, when given), newest first.
+
+        Asked of the workspace's lister (a long-lived `perry-worker sessions serve`), whose
+        readers remember what they read: an unchanged store answers from memory in a round
+        trip on an open exec. A new exec and a full read cost about 40 and 100+ ms at 1,000
+        sessions. When the lister cannot answer (the workspace stopped, an older worker, an
+        engine without hijacked streams), one `perry-worker sessions list` answers instead,
+        with its errors."""
         agent = validate_agent(agent)
+        ws = self.workspaces.get(name)
+        if ws["status"] == "running":
+            sessions = self.listers.ask(name, {"agent": agent})
+            if sessions is not None:
+                return sessions
         args = ["sessions", "list", *(["--agent", agent] if agent else [])]
         answer = self._worker(name, *args)
         return answer["sessions"] if isinstance(answer, dict) else answer
@@ -134,6 +152,115 @@ class AgentSessions:
 
     def stop_all(self) -> None:
         self.watchers.stop_all()
+        self.listers.stop_all()
+
+
+class Listers:
+    """One long-lived `perry-worker sessions serve` exec per workspace whose sessions were listed.
+
+    Each keeps its readers' memory inside the workspace between two lists, so a list costs a
+    line written to an open exec and one read back. A lister that fails (the workspace
+    stopped or was replaced, its worker is older than this server, the engine went away) is
+    closed and the next list starts a new one; the list it failed answers by a one-shot exec.
+    """
+
+    def __init__(self, workspaces: WorkspaceManager, events: EventBus):
+        self.workspaces = workspaces
+        self._lock = threading.Lock()
+        self._listers: dict[str, _Lister] = {}
+        self._starting: dict[str, threading.Lock] = {}
+        events.subscribe(self._on_event)
+
+    def ask(self, name: str, request: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The lister's sessions, or None when it could not answer (the caller asks otherwise)."""
+        for _attempt in range(2):  # a lister that ended since the last list: once more with a new one
+            lister = self._get(name)
+            if lister is None:
+                return None
+            try:
+                answer = lister.ask(request)
+            except Exception as e:  # noqa: BLE001 - any failure means: a new lister, or none
+                log.info("session lister of %s failed: %s", name, e)
+                self._drop(name, lister)
+                continue
+            if isinstance(answer, dict) and isinstance(answer.get("sessions"), list):
+                return answer["sessions"]
+            self._drop(name, lister)  # a stale worker, a bad request: the one-shot exec says why
+            return None
+        return None
+
+    def _get(self, name: str) -> _Lister | None:
+        with self._lock:
+            lister = self._listers.get(name)
+            gate = self._starting.setdefault(name, threading.Lock())
+        if lister is not None:
+            return lister
+        with gate:  # one exec per workspace, however many lists arrive at once
+            with self._lock:
+                lister = self._listers.get(name)
+            if lister is not None:
+                return lister
+            try:
+                engine = self.workspaces.engine_of(name)
+                lister = _Lister(engine.exec_socket(
+                    self.workspaces.naming.container(name), LISTER_COMMAND, user="workspace",
+                    env={"HOME": HOME_DIR, "PERRY_WORKER_EXPECT": source_digest()}))
+            except Exception as e:  # noqa: BLE001 - no lister: the one-shot exec answers
+                log.info("no session lister for %s: %s", name, e)
+                return None
+            with self._lock:
+                self._listers[name] = lister
+            return lister
+
+    def _drop(self, name: str, lister: _Lister | None = None) -> None:
+        with self._lock:
+            if lister is None or self._listers.get(name) is lister:
+                lister = self._listers.pop(name, None)
+        if lister is not None:
+            lister.close()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            listers, self._listers = list(self._listers.values()), {}
+        for lister in listers:
+            lister.close()
+
+    def _on_event(self, event: Event) -> None:
+        # A stopped or deleted workspace's exec is gone with it.
+        name = event.get("workspace")
+        if name is None:
+            return
+        data = event.get("data") or {}
+        if event["type"] == "workspace.deleted" or (event["type"] == "workspace.updated" and "status" in data
+                                                     and data["status"] != "running"):
+            self._drop(name)
+
+
+class _Lister:
+    """One `perry-worker sessions serve`: a JSON line out, a JSON line back, one at a time."""
+
+    def __init__(self, sock: Any):
+        self._sock = sock
+        self._pending = b""
+        self._lock = threading.Lock()
+        if getattr(sock, "socket", None) is not None:
+            sock.socket.settimeout(LISTER_TIMEOUT)  # a paused workspace must not hang a request
+
+    def ask(self, request: dict[str, Any]) -> Any:
+        with self._lock:
+            self._sock.sendall(json.dumps(request).encode() + b"\n")
+            while b"\n" not in self._pending:
+                chunk = self._sock.recv(1 << 20)
+                if not chunk:
+                    raise EOFError("the lister ended")
+                self._pending += chunk
+            line, self._pending = self._pending.split(b"\n", 1)
+            if isinstance(getattr(self._sock, "stderr", None), bytearray):
+                self._sock.stderr.clear()  # the readers' warnings: kept by no one, so not kept
+        return json.loads(line)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 class SessionWatchers:

@@ -255,6 +255,14 @@ def test_bad_rows_and_unknown_fields_are_tolerated(home):
     store = SessionStore(str(home), ["opencode"])
     s = store.get(OC_SESSION)
     assert s["messageCount"] == 8  # the unreadable row is not a message
+    # The totals are the session row's, which OpenCode keeps (the junk above was written past it).
+    assert s["tokens"]["input"] == 31453 and s["cost"] == 0.0
+    # A database whose session rows have no totals (before OpenCode kept them) is summed, junk and all.
+    conn = sqlite3.connect(str(oc_db_path(home)))
+    conn.execute("ALTER TABLE session DROP COLUMN cost")
+    conn.commit()
+    conn.close()
+    s = SessionStore(str(home), ["opencode"]).get(OC_SESSION)
     assert s["tokens"]["input"] == 31453 + 12 and s["cost"] == 0.5
     page = store.messages(OC_SESSION)
     assert page["total"] == 8 and len(page["messages"]) == 8  # the page counts what the list counts
