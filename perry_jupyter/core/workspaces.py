@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from . import archive
+from . import archive, limits as resource_limits
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
@@ -148,6 +148,13 @@ class WorkspaceManager:
             raise NotFound(f"workspace {name!r} does not exist")
         return self._describe(name, record, container, engine_name)
 
+    def running_containers(self) -> list[tuple[str, str, str]]:
+        """(workspace, engine, container id) of every running workspace container, on the reachable
+        engines: one Docker call per engine."""
+        found, _down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        return [(name, engine_name, c["id"]) for engine_name, containers in found.items()
+                for name, c in containers.items() if c["state"] == "running"]
+
     def _unreachable(self, name: str, record: dict[str, Any], engine_name: str, why: str | None) -> dict[str, Any]:
         ws = self._describe(name, {**record, "status": "creating"}, None, engine_name)
         ws.update(status="unreachable", lastStatus=record.get("status"),
@@ -215,6 +222,7 @@ class WorkspaceManager:
             "agents": labels[AGENTS_LABEL].split() if AGENTS_LABEL in labels else None,
             "error": error,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
+            "limits": resource_limits.public(record.get("limits")),
         }
 
     def _ssh_host(self, engine_name: str) -> str:
@@ -237,10 +245,13 @@ class WorkspaceManager:
     # --------------------------------------------------------------- create
 
     def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
-               engine: str | None = None, progress: Progress = _no_progress) -> dict[str, Any]:
+               engine: str | None = None, limits: Mapping[str, Any] | None = None,
+               progress: Progress = _no_progress) -> dict[str, Any]:
+        """``limits``: {cpus, memory, pids} (see core/limits.py); those it lacks take PerryApp's defaults."""
         validate_name(name)
         clone = _validate_clone(clone)
         env = validate_env(env)
+        chosen_limits = {**resource_limits.parse(self.settings.default_limits()), **resource_limits.parse(limits or {})}
         if engine is not None:
             if not isinstance(engine, str):
                 raise InvalidInput("engine must be the name of an engine (`perry engines` lists them)")
@@ -249,10 +260,10 @@ class WorkspaceManager:
             except NotFound as e:
                 raise InvalidInput(e.message) from None
         with self.operations.hold(name, "create"):
-            return self._create(name, clone, env, engine, progress)
+            return self._create(name, clone, env, engine, chosen_limits, progress)
 
     def _create(self, name: str, clone: str | None, env: dict[str, str], engine: str | None,
-                progress: Progress) -> dict[str, Any]:
+                limits: dict[str, Any], progress: Progress) -> dict[str, Any]:
         engine = engine or self.place(name)
         self._require_image(engine)
         if self._containers(name, engine=engine):
@@ -260,7 +271,7 @@ class WorkspaceManager:
                            "is labelled as it)")
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
-        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine)
+        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine, limits=limits)
         progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
@@ -344,7 +355,8 @@ class WorkspaceManager:
                                  f"`perry build --engine {engine}` (or copy it from an engine that has it: "
                                  f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
 
-    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str) -> dict[str, Any]:
+    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
+                 limits: dict[str, Any] | None = None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
@@ -363,6 +375,7 @@ class WorkspaceManager:
                 "ports": {"ssh": port},
                 "clone": clone,
                 "env": env,
+                "limits": limits or {},
                 "dind": None,
                 "containerId": None,
                 "error": None,
@@ -416,6 +429,7 @@ class WorkspaceManager:
             restart_policy={"Name": self.settings.restart_policy} if self.settings.restart_policy != "no" else None,
             detach=True,
             stop_signal="SIGTERM",
+            **resource_limits.create_kwargs(record.get("limits") or {}),
         )
         if dind == "privileged":
             kwargs["privileged"] = True
@@ -568,6 +582,48 @@ class WorkspaceManager:
                     engine.put_archive(container["id"], "/", archive.worker_tar())
             self._complete(name, record, progress)
             return self._announce(name)
+
+    # ------------------------------------------------------------ changes
+
+    def update(self, name: str, changes: Any) -> dict[str, Any]:
+        """Change the settings of workspace ``name`` (PATCH): every field is checked before any is
+        applied, so a bad one changes nothing; each group of fields is applied by its own updater."""
+        if not isinstance(changes, Mapping) or not changes:
+            raise InvalidInput("give the fields to change, such as {\"cpus\": 2}")
+        updaters = self._updaters()
+        known = {field: group for group, (fields, _check, _apply) in updaters.items() for field in fields}
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {', '.join(map(str, unknown))}; expected {', '.join(known)}")
+        checked = {}
+        for group, (fields, check, _apply) in updaters.items():
+            given = {f: changes[f] for f in fields if f in changes}
+            if given:
+                checked[group] = check(given)
+        with self.operations.hold(name, "update"):
+            self._require_reachable(self.get(name))
+            for group, value in checked.items():
+                updaters[group][2](name, value)
+        return self._announce(name)
+
+    def _updaters(self) -> dict[str, tuple[tuple[str, ...], Callable[[dict], Any], Callable[[str, Any], None]]]:
+        """The groups of updatable fields: (fields, check(given) -> value, apply(name, value))."""
+        return {"limits": (resource_limits.FIELDS, resource_limits.parse, self._apply_limits)}
+
+    def _apply_limits(self, name: str, changes: dict[str, Any]) -> None:
+        """New limits: live on the container (stopped ones too, so a start keeps them), then saved
+        in the record for a re-created container. Docker refusing changes nothing."""
+        engine = self.engine_of(name)
+        container = self._container_or_none(name)
+        if container is not None:
+            machine = engine.facts() if None in changes.values() else {}
+            try:
+                with engine.errors(f"changing the limits of workspace {name!r}"):
+                    engine.update_container(container["id"], resource_limits.update_body(changes, machine))
+            except DockerError as e:
+                raise Conflict(f"Docker refused the new limits of workspace {name!r}: {e.detail}") from None
+        record = self.store.get_workspace(name) or {}
+        self.store.patch_workspace(name, limits={**(record.get("limits") or {}), **changes})
 
     def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
         with self.operations.hold(name, "stop", claim):
