@@ -119,8 +119,10 @@ class PerryClient:
         return self._json("GET", _ws(name))
 
     def create_workspace(self, name: str, clone: str | None = None,
-                         env: Mapping[str, str] | None = None, engine: str | None = None) -> dict:
-        body: dict[str, Any] = {"name": name}
+                         env: Mapping[str, str] | None = None, engine: str | None = None,
+                         **limits: Any) -> dict:
+        """``limits``: cpus (2, 0.5), memory (bytes or "4g"), pids; those left None take the server's defaults."""
+        body: dict[str, Any] = {"name": name, **{k: v for k, v in limits.items() if v is not None}}
         if clone:
             body["clone"] = clone
         if env:
@@ -139,6 +141,10 @@ class PerryClient:
 
     def remove_engine(self, name: str) -> None:
         self._request("DELETE", f"engines/{quote(name, safe='')}")
+
+    def update_workspace(self, name: str, **changes: Any) -> dict:
+        """PATCH a workspace: cpus, memory, pids (None lifts a limit); applied live where Docker can."""
+        return self._json("PATCH", _ws(name), body=changes)
 
     def start_workspace(self, name: str) -> dict:
         return self._json("POST", _ws(name, "start"), timeout=LONG_TIMEOUT)
