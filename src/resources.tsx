@@ -83,7 +83,7 @@ export function UseBars(props: { ws: IWorkspace }): JSX.Element | null {
       <Bar
         label="CPU"
         fraction={cpu === null || cpu === undefined ? 0 : cpu / (cpus * 100)}
-        text={cpu === null || cpu === undefined ? 'measuring…' : `${Math.round(cpu)}% of ${cpus * 100}%`}
+        text={cpu === null || cpu === undefined ? 'measuring…' : `${Math.round(cpu)}% of ${cpus} CPU${cpus === 1 ? '' : 's'}`}
         title={`CPU: ${cpu ?? '?'}% (100% is one CPU busy) of ${cpus} CPU${cpus === 1 ? '' : 's'}`}
       />
       <Bar

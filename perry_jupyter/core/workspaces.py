@@ -266,6 +266,8 @@ class WorkspaceManager:
                 limits: dict[str, Any], progress: Progress) -> dict[str, Any]:
         engine = engine or self.place(name)
         self._require_image(engine)
+        if limits.get("cpus"):
+            self._require_cpus(engine, limits["cpus"])
         if self._containers(name, engine=engine):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
@@ -354,6 +356,14 @@ class WorkspaceManager:
                 raise PerryError(f"engine {engine!r} has no workspace image {self.settings.image}: run "
                                  f"`perry build --engine {engine}` (or copy it from an engine that has it: "
                                  f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
+
+    def _require_cpus(self, engine_name: str, cpus: float) -> None:
+        """Docker refuses more CPUs than the machine has; said here as the user's mistake, not the engine's."""
+        engine = self.engines.get(engine_name)
+        with engine.errors("asking the engine about its CPUs"):
+            has = engine.facts().get("cpus")
+        if has and cpus > has:
+            raise InvalidInput(f"cpus {cpus:g} is more than the {has} CPUs engine {engine_name!r} has")
 
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
                  limits: dict[str, Any] | None = None) -> dict[str, Any]:
