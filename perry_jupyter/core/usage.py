@@ -3,7 +3,8 @@
 Docker's stats API answers for one container at a time and slowly (0.7 s a container one-shot,
 2 s when it waits for its own second reading, on the project's 2-core machine), so no request
 ever waits for it: a background thread samples every running workspace every ``interval``
-seconds while someone has asked within ``idle`` seconds, and requests read the last sample.
+seconds (longer when a round is slow) while someone has asked within ``idle`` seconds, and
+requests read the last sample.
 CPU % is the difference of two samples, so it appears from the second one on.
 """
 
@@ -68,7 +69,10 @@ class UsageSampler:
                     self._sample(pool)
                 except Exception:  # one failed round must not end the sampling
                     log.warning("sampling the workspaces' use failed", exc_info=True)
-                time.sleep(max(0.2, self.interval - (time.monotonic() - started)))
+                took = time.monotonic() - started
+                # A slow round (many containers, a busy engine) spaces the next: the engine's time
+                # spent on sampling stays about a third at most.
+                time.sleep(max(0.2, self.interval - took, 2 * took))
 
     def _sample(self, pool: ThreadPoolExecutor) -> None:
         running = self.workspaces.running_containers()
