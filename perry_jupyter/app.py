@@ -72,6 +72,15 @@ class PerryApp(ExtensionApp):
                         help="Coding agents' CLIs installed in the image: "
                              + ", ".join(agent_registry.NAMES)).tag(config=True)
     executor_workers = Int(8, help="Threads for blocking Docker calls").tag(config=True)
+    default_cpus = Float(None, allow_none=True,
+                         help="CPUs a new workspace may use (such as 2 or 0.5) when its create names "
+                              "none; default: no limit").tag(config=True)
+    default_memory = Unicode(None, allow_none=True,
+                             help="Memory a new workspace may use (such as 4g or 512m) when its create "
+                                  "names none; default: no limit").tag(config=True)
+    default_pids = Int(None, allow_none=True,
+                       help="Processes a new workspace may run when its create names none; "
+                            "default: no limit").tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -99,6 +108,16 @@ class PerryApp(ExtensionApp):
                 engine_spec(name, value)
             except PerryError as e:
                 raise TraitError(f"engines: {e.message}") from None
+        return proposal["value"]
+
+    @validate("default_cpus", "default_memory", "default_pids")
+    def _check_limit(self, proposal):
+        from .core.limits import PARSERS
+
+        try:
+            PARSERS[proposal["trait"].name[len("default_"):]](proposal["value"])
+        except PerryError as e:
+            raise TraitError(f"{proposal['trait'].name}: {e.message}") from None
         return proposal["value"]
 
     @validate("ssh_port_range")
@@ -136,6 +155,9 @@ class PerryApp(ExtensionApp):
             image_agents=agent_registry.canonical(self.image_agents),
             agent_files=tuple(self.agent_files),
             host_home=self.host_home,
+            default_cpus=self.default_cpus,
+            default_memory=self.default_memory,
+            default_pids=self.default_pids,
         )
 
     perry: Perry | None = None

@@ -121,8 +121,9 @@ class PerryClient:
 
     def create_workspace(self, name: str, clone: str | None = None,
                          env: Mapping[str, str] | None = None, engine: str | None = None,
-                         image: str | None = None) -> dict:
-        body: dict[str, Any] = {"name": name}
+                         image: str | None = None, **limits: Any) -> dict:
+        """``limits``: cpus (2, 0.5), memory (bytes or "4g"), pids; those left None take the server's defaults."""
+        body: dict[str, Any] = {"name": name, **{k: v for k, v in limits.items() if v is not None}}
         if image:
             body["image"] = image
         if clone:
@@ -143,6 +144,10 @@ class PerryClient:
 
     def remove_engine(self, name: str) -> None:
         self._request("DELETE", f"engines/{quote(name, safe='')}")
+
+    def update_workspace(self, name: str, **changes: Any) -> dict:
+        """PATCH a workspace: cpus, memory, pids (None lifts a limit); applied live where Docker can."""
+        return self._json("PATCH", _ws(name), body=changes)
 
     def start_workspace(self, name: str) -> dict:
         return self._json("POST", _ws(name, "start"), timeout=LONG_TIMEOUT)

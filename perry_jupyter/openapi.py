@@ -69,6 +69,18 @@ WS_STATE = (*WS_READ, "409")
 # ... and routes that take a body.
 BODY = ("400", "413")
 
+# A workspace's limits as create and PATCH take them (core/limits.py); null lifts one.
+LIMIT_FIELDS = {
+    "cpus": {"type": "number", "minimum": 0.01, "maximum": 1024, "nullable": True,
+             "description": "CPUs it may use (2, 0.5; default PerryApp.default_cpus)"},
+    "memory": {"oneOf": [{"type": "integer", "minimum": 6 << 20},
+                         {"type": "string", "pattern": r"^\d+(\.\d+)?\s*[bkmgtBKMGT]?([iI]?[bB])?$"}],
+               "nullable": True, "description": "Memory it may use: bytes, or a size such as 512m or 4g "
+                                                "(at least 6m; default PerryApp.default_memory)"},
+    "pids": {"type": "integer", "minimum": 16, "nullable": True,
+             "description": "Processes it may run (default PerryApp.default_pids)"},
+}
+
 NAME_PARAM = {"name": "name", "in": "path", "required": True, "description": "The workspace's name",
               "schema": {"type": "string", "pattern": _anchored(NAME_PATTERN.pattern)}}
 SESSION_PARAM = {"name": "sessionId", "in": "path", "required": True,
@@ -212,6 +224,14 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                     "responses": {"200": ws, **_errors(*WS_READ)}},
             "delete": {"summary": "Delete the container and both volumes", "parameters": [NAME_PARAM],
                        "responses": {"204": {"description": "Deleted"}, **_errors(*WS_STATE)}},
+            "patch": {"summary": "Change a workspace's settings: its limits, applied live (Docker's container "
+                                 "update) and kept for a re-created container; every field is checked first, so "
+                                 "a bad one changes nothing (400). 409 when it is busy or Docker refuses the "
+                                 "change (memory below what it uses)",
+                      "parameters": [NAME_PARAM],
+                      "requestBody": {"required": True,
+                                      "content": {"application/json": {"schema": _ref("UpdateWorkspace")}}},
+                      "responses": {"200": ws, **_errors(*BODY, *WS_STATE)}},
         },
         "/perry/api/workspaces/{name}/start": _ws_action("Start (recreating a missing container)", ws, "504"),
         "/perry/api/workspaces/{name}/stop": _ws_action("Stop", ws),
@@ -380,6 +400,20 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                          "description": "What of the devcontainer.json Perry did not apply"},
             "declaredPorts": {"type": "array", "items": {"type": "integer"},
                               "description": "The devcontainer.json's forwardPorts"},
+            "limits": {"type": "object", "description": "What it may use; null: no limit",
+                       "properties": {"cpus": {"type": "number", "nullable": True},
+                                      "memory": {"type": "integer", "nullable": True, "description": "bytes"},
+                                      "pids": {"type": "integer", "nullable": True}}},
+            "use": {"type": "object", "nullable": True,
+                    "description": "Live use from the server's last sample (taken every 2 s while asked for); "
+                                   "null unless it runs (and until the first sample of a list)",
+                    "properties": {"cpuPercent": {"type": "number", "nullable": True,
+                                                  "description": "100 is one CPU busy; null until a second sample"},
+                                   "memoryUsed": {"type": "integer"}, "memoryLimit": {"type": "integer"},
+                                   "cpus": {"type": "integer", "nullable": True,
+                                            "description": "the machine's CPUs"},
+                                   "pids": {"type": "integer", "nullable": True},
+                                   "at": {"type": "string", "format": "date-time"}}},
         }},
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
@@ -389,7 +423,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                                                             "placement rule's choice)"},
             "image": {"type": "string", "description": "An image built FROM the workspace image (POST "
                                                        "/perry/api/image/build with dockerfile and tag); 409 when "
-                                                       "the engine lacks it, 422 when it is not built FROM it"}}},
+                                                       "the engine lacks it, 422 when it is not built FROM it"},
+            **LIMIT_FIELDS}},
+        "UpdateWorkspace": {"type": "object", "minProperties": 1, "additionalProperties": False,
+                            "properties": LIMIT_FIELDS},
         "Engine": {"type": "object", "required": ["name", "address"], "properties": {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "Without credentials"},

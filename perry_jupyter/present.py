@@ -183,14 +183,50 @@ def _several_engines(found: list[dict]) -> bool:
     return len(engines) > 1 or bool(engines - {"local"})
 
 
+def size_text(value: Any) -> str:
+    """Bytes as a person reads them (1.5 GiB, 300 MiB)."""
+    if not isinstance(value, (int, float)):
+        return "-"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}" if value < 10 * size else f"{value / size:.0f} {unit}"
+    return f"{value:.0f} B"
+
+
+def limits_text(limits: Any) -> str:
+    """A workspace's limits in one line: `2 CPUs, 4.0 GiB, 512 processes` (`none` without any)."""
+    limits = limits if isinstance(limits, dict) else {}
+    parts = []
+    if limits.get("cpus"):
+        parts.append(f"{limits['cpus']:g} CPU{'s' if limits['cpus'] != 1 else ''}")
+    if limits.get("memory"):
+        parts.append(size_text(limits["memory"]))
+    if limits.get("pids"):
+        parts.append(f"{limits['pids']} processes")
+    return ", ".join(parts) or "none"
+
+
+def cpu_text(use: Any) -> str:
+    """CPU use as `docker stats` shows it (100% is one CPU busy); `-` when not running or not yet known."""
+    value = use.get("cpuPercent") if isinstance(use, dict) else None
+    return f"{value:.0f}%" if isinstance(value, (int, float)) else "-"
+
+
+def memory_use_text(use: Any) -> str:
+    if not isinstance(use, dict) or not isinstance(use.get("memoryUsed"), (int, float)):
+        return "-"
+    return f"{size_text(use['memoryUsed'])} / {size_text(use.get('memoryLimit'))}"
+
+
 def workspaces(found: list[dict], prog: str = "perry") -> Table:
     several = _several_engines(found)
     rows = [[Cell(str(ws.get("name")), "strong"), status(ws.get("status")),
              *([Cell(_text(ws.get("engine")))] if several else []),
-             Cell(ssh_line(ws) or "-", "code" if ssh_line(ws) else ""), Cell(age(ws.get("created"))),
+             Cell(ssh_line(ws) or "-", "code" if ssh_line(ws) else ""),
+             Cell(cpu_text(ws.get("use"))), Cell(memory_use_text(ws.get("use"))), Cell(age(ws.get("created"))),
              Cell(_text(ws.get("image")))]
             for ws in sorted(found, key=lambda w: str(w.get("name")))]
-    return Table(["name", "status", *(["engine"] if several else []), "ssh", "age", "image"], rows,
+    return Table(["name", "status", *(["engine"] if several else []), "ssh", "cpu", "memory", "age", "image"], rows,
                  empty=f"No workspaces yet; create one with `{prog} create NAME`.", wrap=("image",), kind="workspaces")
 
 
@@ -242,6 +278,8 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         ("docker-in-docker", Cell(_text(ws.get("dind")))),
         ("clone", Cell(_text(ws.get("clone")))),
         *_devcontainer_rows(ws),
+        ("limits", Cell(limits_text(ws.get("limits")))),
+        *([("cpu", Cell(cpu_text(ws["use"]))), ("memory", Cell(memory_use_text(ws["use"])))] if ws.get("use") else []),
     ]
     if not verb:
         if ws.get("error"):

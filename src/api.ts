@@ -24,6 +24,34 @@ export interface IWorkspace {
   agents?: string[] | null;
   error?: string | null;
   volumes?: { home?: string; docker?: string };
+  /** The Docker engine it runs on. */
+  engine?: string;
+  /** What it may use; null: no limit. */
+  limits?: { cpus?: number | null; memory?: number | null; pids?: number | null };
+  /** What it uses now (the server's last sample); null unless it runs. */
+  use?: IWorkspaceUse | null;
+}
+
+export interface IWorkspaceUse {
+  /** 100 is one CPU busy; null until a second sample. */
+  cpuPercent: number | null;
+  memoryUsed: number;
+  memoryLimit: number;
+  /** The machine's CPUs. */
+  cpus?: number;
+  pids?: number | null;
+}
+
+export interface IEngine {
+  name: string;
+  address: string;
+  reachable: boolean;
+  version?: string | null;
+  cpus?: number | null;
+  memory?: number | null;
+  rttMs?: number | null;
+  error?: string | null;
+  workspaces: { running: number; total: number };
 }
 
 export interface ICheck {
@@ -209,12 +237,19 @@ export class PerryAPI {
     return this.request<IWorkspace>(`workspaces/${enc(name)}`);
   }
 
-  create(name: string, clone?: string): Promise<IWorkspace> {
-    const body: { name: string; clone?: string } = { name };
+  create(name: string, clone?: string, engine?: string): Promise<IWorkspace> {
+    const body: { name: string; clone?: string; engine?: string } = { name };
     if (clone) {
       body.clone = clone;
     }
+    if (engine) {
+      body.engine = engine;
+    }
     return this.json<IWorkspace>('POST', 'workspaces', body);
+  }
+
+  async engines(): Promise<IEngine[]> {
+    return (await this.request<{ engines: IEngine[] }>('engines')).engines;
   }
 
   async remove(name: string): Promise<void> {

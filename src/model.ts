@@ -9,6 +9,7 @@ import { ITask, IWorkspace, PerryAPI, PerryError } from './api';
 import { ConnectionState, LiveEvents } from './events';
 import { errorMessage } from './format';
 import * as notify from './notify';
+import { EnginesState } from './resources';
 import { PerryStore } from './store';
 import { IFocusRequest, PanelState } from './ui';
 
@@ -21,7 +22,14 @@ export class PerryModel implements IDisposable {
     this.store.changed.connect(changed);
     this.ui.changed.connect(changed);
     this._live.stateChanged.connect(changed);
-    this._live.received.connect((_, event) => this.store.apply(event));
+    this.engines = new EnginesState(api);
+    this.engines.changed.connect(changed);
+    this._live.received.connect((_, event) => {
+      this.store.apply(event);
+      if (event.type.startsWith('engine.')) {
+        void this.engines.load();
+      }
+    });
     this._live.reconnected.connect(() => void this.refresh());
     this.store.taskEnded.connect((_, task) => notify.taskEnded(task));
     this.store.started.connect((_, name) => {
@@ -36,6 +44,7 @@ export class PerryModel implements IDisposable {
   }
 
   readonly store: PerryStore;
+  readonly engines: EnginesState;
   readonly ui: PanelState;
 
   /** Anything shown changed: data, UI state or the connection. */
@@ -54,7 +63,7 @@ export class PerryModel implements IDisposable {
 
   async refresh(): Promise<void> {
     this.ui.refreshing = true;
-    await Promise.all([this.store.loadInfo(), this.store.loadWorkspaces()]);
+    await Promise.all([this.store.loadInfo(), this.store.loadWorkspaces(), this.engines.load()]);
     for (const name of this.ui.expanded) {
       this._loadLists(name);
     }
@@ -92,11 +101,11 @@ export class PerryModel implements IDisposable {
 
   // ------------------------------------------------------------------ actions
 
-  async create(name: string, clone: string): Promise<IWorkspace | null> {
+  async create(name: string, clone: string, engine = ''): Promise<IWorkspace | null> {
     const started = Date.now();
     this.ui.creating = { name, clone, started };
     try {
-      const ws = await this.api.create(name, clone.trim() || undefined);
+      const ws = await this.api.create(name, clone.trim() || undefined, engine || undefined);
       this.store.put(ws);
       this.ui.creating = null;
       this.ui.selected = ws.name;

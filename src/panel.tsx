@@ -18,6 +18,7 @@ import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
+import { EngineBadge, EnginePicker, EnginesHealth, UseBars, limitsText } from './resources';
 
 // ---------------------------------------------------------------------------- health
 
@@ -75,6 +76,7 @@ function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: Re
   const creating = model.ui.creating;
   const [name, setName] = React.useState('');
   const [clone, setClone] = React.useState('');
+  const [engine, setEngine] = React.useState('');
   const [touched, setTouched] = React.useState(false);
   const error = nameError(name);
   const inProgress = !!creating && !creating.error;
@@ -85,7 +87,7 @@ function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: Re
     if (error || inProgress) {
       return;
     }
-    const ws = await model.create(name, clone);
+    const ws = await model.create(name, clone, engine);
     if (ws) {
       setName('');
       setClone('');
@@ -134,6 +136,7 @@ function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: Re
           onChange={e => setClone(e.target.value)}
         />
       </label>
+      <EnginePicker engines={model.engines} value={engine} disabled={inProgress} onChange={setEngine} />
       <div className="perry-row">
         <button type="submit" className="jp-mod-styled jp-mod-accept perry-button" disabled={inProgress || (touched && !!error)}>
           Create
@@ -322,6 +325,14 @@ function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
           <dd>{ws.clone}</dd>
         </>
       ) : null}
+      {ws.engine ? (
+        <>
+          <dt>Engine</dt>
+          <dd>{ws.engine}</dd>
+        </>
+      ) : null}
+      <dt>Limits</dt>
+      <dd className="perry-limits">{limitsText(ws)}</dd>
     </dl>
   );
 }
@@ -355,12 +366,14 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           </span>
           <span className="perry-ws-name">{ws.name}</span>
         </button>
+        <EngineBadge ws={ws} engines={model.engines} />
         <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
       </div>
       <div className="perry-ws-meta">
         <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
+      <UseBars ws={ws} />
       <WorkspaceActions model={model} commands={commands} ws={ws} />
       {ws.error ? <div className="perry-error">{ws.error}</div> : null}
       {error ? (
@@ -464,9 +477,22 @@ function Header(props: { model: PerryModel }): JSX.Element {
   );
 }
 
+/** While a workspace runs, the list again every few seconds: it carries their use (the server's cached sample). */
+function useUseSamples(model: PerryModel, everyMs = 5000): void {
+  React.useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (model.store.workspaces.some(ws => ws.status === 'running') && !document.hidden) {
+        void model.store.loadWorkspaces();
+      }
+    }, everyMs);
+    return () => window.clearInterval(timer);
+  }, [model, everyMs]);
+}
+
 function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.Element {
   const { model, commands } = props;
   useModel(model, model.ui.creating ? 1000 : 15000);
+  useUseSamples(model);
   const [showCreate, setShowCreate] = React.useState(false);
   const nameRef = React.useRef<HTMLInputElement>(null);
   const listRef = React.useRef<HTMLUListElement>(null);
@@ -500,6 +526,7 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
     <div className="perry-sidebar">
       <Header model={model} />
       <Health model={model} />
+      <EnginesHealth engines={model.engines} />
       {creatingOpen ? (
         <CreateForm
           model={model}

@@ -150,7 +150,11 @@ export class PerryStore {
   // ----------------------------------------------------------------- updates
 
   put(ws: IWorkspace): void {
-    const isNew = !this._workspaces.has(ws.name);
+    const before = this._workspaces.get(ws.name);
+    if (ws.use === undefined && before?.use && ws.status === 'running') {
+      ws = { ...ws, use: before.use }; // events carry no use: the last sample holds until the next list
+    }
+    const isNew = !before;
     this._workspaces.set(ws.name, ws);
     if (isNew && this._info && this._info.workspaces !== undefined) {
       this._info = { ...this._info, workspaces: this._workspaces.size };

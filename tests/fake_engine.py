@@ -133,6 +133,21 @@ class FakeEngine:
         self._touch("stop")
         self._get(container)["state"] = "exited"
 
+    def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
+        self._touch("update_container")
+        self._get(container).setdefault("resources", {}).update(resources)
+
+    def stats(self, container: str) -> dict[str, Any] | None:
+        self._touch("stats")
+        c = self._find(container)
+        if c is None or c["state"] != "running":
+            return None
+        self.stats_reads = getattr(self, "stats_reads", 0) + 1
+        # Half a CPU busy between two readings of a second apart, 100 MiB used of the memory limit.
+        n = self.stats_reads
+        return {"cpuTotal": n * 500_000_000, "systemTotal": n * 2_000_000_000, "onlineCpus": 2,
+                "memoryUsed": 100 << 20, "memoryLimit": c["spec"].get("mem_limit") or self.memory, "pids": 7}
+
     def remove_container(self, container: str, *, force: bool = True) -> bool:
         self._touch("remove_container")
         with self._lock:

@@ -148,9 +148,10 @@ def _clone_arg(value: str | None) -> str | None:
 
 
 def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str],
-            engine: str | None = None, image: str | None = None) -> dict:
+            engine: str | None = None, image: str | None = None, **limits: Any) -> dict:
     with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
-        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine, image=image)
+        return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine,
+                                       image=image, **limits)
 
 
 def _needs_a_terminal(why: str) -> None:
@@ -241,6 +242,15 @@ def _reported(verb: str) -> Callable[[Any, dict], Any]:
     return lambda ws, p: present.workspace(ws, verb=verb)
 
 
+def _limit_options(lift: str):
+    """--cpus, --memory and --pids, shared by `create` and `limit`."""
+    def add(command):
+        command = click.option("--pids", metavar="N", help=f"Processes it may run{lift}.")(command)
+        command = click.option("--memory", metavar="SIZE", help=f"Memory it may use, such as 4g or 512m{lift}.")(command)
+        return click.option("--cpus", metavar="N", help=f"CPUs it may use, such as 2 or 0.5{lift}.")(command)
+    return add
+
+
 @command(cli, view=_reported("Created"))
 @click.argument("name")
 @_creation_options("")
@@ -248,9 +258,23 @@ def _reported(verb: str) -> Callable[[Any, dict], Any]:
                                                "them; default: the placement rule's choice).")
 @click.option("--image", metavar="TAG", help="An image built FROM Perry's workspace image "
                                              "(`perry build --dockerfile PATH --tag TAG`); default: Perry's.")
-def create(name: str, clone: str | None, env: dict[str, str], engine: str | None, image: str | None) -> dict:
+@_limit_options(" (default: the server's)")
+def create(name: str, clone: str | None, env: dict[str, str], engine: str | None, image: str | None,
+           cpus: str | None, memory: str | None, pids: str | None) -> dict:
     """Create a workspace and wait until it is ready."""
-    return _create(_client(), name, clone, env, engine, image)
+    return _create(_client(), name, clone, env, engine, image, cpus=cpus, memory=memory, pids=pids)
+
+
+@command(cli, view=_reported("Limited"))
+@click.argument("name")
+@_limit_options("; `none` lifts the limit")
+def limit(name: str, cpus: str | None, memory: str | None, pids: str | None) -> dict:
+    """Change a workspace's CPU, memory and process limits, live where Docker can."""
+    given = {k: (None if v.lower() == "none" else v) for k, v in
+             (("cpus", cpus), ("memory", memory), ("pids", pids)) if v is not None}
+    if not given:
+        raise click.UsageError("give --cpus, --memory or --pids")
+    return _client().update_workspace(name, **given)
 
 
 class _Started(dict):

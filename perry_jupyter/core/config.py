@@ -39,6 +39,13 @@ class WorkspaceSettings:
     image_agents: tuple[str, ...]
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]]
+    # The limits of a create that names none; None: no limit.
+    default_cpus: float | None
+    default_memory: str | None
+    default_pids: int | None
+
+    def default_limits(self) -> dict[str, object]:
+        return {"cpus": self.default_cpus, "memory": self.default_memory, "pids": self.default_pids}
 
     def public_key_files(self) -> list[str]:
         found: list[str] = []

@@ -341,6 +341,33 @@ class Engine:
         with self._call("reading logs"):
             return self._api().logs(container, tail=tail).decode("utf-8", "replace")
 
+    def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
+        """Change a container's resources live: Docker's container update with ``resources``
+        (NanoCpus, Memory, MemorySwap, PidsLimit); the SDK's update_container lacks the CPU and pids ones."""
+        with self._call("updating the container's limits"):
+            api = self._api()
+            api._raise_for_status(api._post_json(api._url("/containers/{0}/update", container), data=dict(resources)))
+
+    def stats(self, container: str) -> dict[str, Any] | None:
+        """One reading of a running container's use: {cpuTotal, systemTotal (ns), onlineCpus, memoryUsed,
+        memoryLimit (bytes), pids}; None when the container is gone or stopped. CPU use is the
+        difference of two readings (one-shot: Docker does not wait a second for a second one)."""
+        with self._call("reading the container's use"):
+            try:
+                raw = self._api().stats(container, stream=False, one_shot=True)
+            except DockerNotFound:
+                return None
+        cpu, memory = raw.get("cpu_stats") or {}, raw.get("memory_stats") or {}
+        if not memory.get("usage"):
+            return None  # stopped: the engine answers with zeros
+        inner = memory.get("stats") or {}
+        # As `docker stats` counts it: the page cache the kernel can drop is not use.
+        cache = inner.get("total_inactive_file", inner.get("inactive_file", 0))
+        return {"cpuTotal": (cpu.get("cpu_usage") or {}).get("total_usage"),
+                "systemTotal": cpu.get("system_cpu_usage"), "onlineCpus": cpu.get("online_cpus"),
+                "memoryUsed": max(0, memory["usage"] - cache), "memoryLimit": memory.get("limit"),
+                "pids": (raw.get("pids_stats") or {}).get("current")}
+
     # ------------------------------------------------------------ volumes and networks
 
     def volume_exists(self, name: str) -> bool:

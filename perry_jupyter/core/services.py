@@ -19,6 +19,7 @@ from .settings import PATCHABLE, SettingsStore
 from .tasks import TaskManager
 from .state import StateStore
 from .config import WorkspaceSettings
+from .usage import UsageSampler
 from .workspaces import WorkspaceManager
 
 
@@ -44,6 +45,7 @@ class Perry:
         self.workspaces = WorkspaceManager(self.engines, self.store, settings, self.events, placement=placement)
         self.sessions = AgentSessions(self.workspaces, self.events)
         self.changes = Changes(self.workspaces, self.events)
+        self.usage = UsageSampler(self.workspaces)
         self.tasks = TaskManager(self.workspaces, self.store, self.events, on_end=self.changes.task_ended)
         self._build_lock = threading.Lock()
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from . import archive, project_setup
+from . import archive, limits as resource_limits, project_setup
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
@@ -148,6 +148,13 @@ class WorkspaceManager:
             raise NotFound(f"workspace {name!r} does not exist")
         return self._describe(name, record, container, engine_name)
 
+    def running_containers(self) -> list[tuple[str, str, str]]:
+        """(workspace, engine, container id) of every running workspace container, on the reachable
+        engines: one Docker call per engine."""
+        found, _down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        return [(name, engine_name, c["id"]) for engine_name, containers in found.items()
+                for name, c in containers.items() if c["state"] == "running"]
+
     def _unreachable(self, name: str, record: dict[str, Any], engine_name: str, why: str | None) -> dict[str, Any]:
         ws = self._describe(name, {**record, "status": "creating"}, None, engine_name)
         ws.update(status="unreachable", lastStatus=record.get("status"),
@@ -219,6 +226,7 @@ class WorkspaceManager:
             "error": error,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
             **project_setup.workspace_fields(record),
+            "limits": resource_limits.public(record.get("limits")),
         }
 
     def _ssh_host(self, engine_name: str) -> str:
@@ -241,14 +249,16 @@ class WorkspaceManager:
     # --------------------------------------------------------------- create
 
     def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
-               engine: str | None = None, image: str | None = None,
+               engine: str | None = None, image: str | None = None, limits: Mapping[str, Any] | None = None,
                progress: Progress = _no_progress) -> dict[str, Any]:
-        """``image``: one built FROM the workspace image (`perry build --dockerfile`); default Perry's."""
+        """``image``: one built FROM the workspace image (`perry build --dockerfile`); default Perry's.
+        ``limits``: {cpus, memory, pids} (see core/limits.py); those it lacks take PerryApp's defaults."""
         validate_name(name)
         clone = _validate_clone(clone)
         env = validate_env(env)
         if image is not None:
             validate_reference(image)
+        chosen_limits = {**resource_limits.parse(self.settings.default_limits()), **resource_limits.parse(limits or {})}
         if engine is not None:
             if not isinstance(engine, str):
                 raise InvalidInput("engine must be the name of an engine (`perry engines` lists them)")
@@ -257,19 +267,21 @@ class WorkspaceManager:
             except NotFound as e:
                 raise InvalidInput(e.message) from None
         with self.operations.hold(name, "create"):
-            return self._create(name, clone, env, engine, progress, image)
+            return self._create(name, clone, env, engine, chosen_limits, progress, image)
 
     def _create(self, name: str, clone: str | None, env: dict[str, str], engine: str | None,
-                progress: Progress, image: str | None = None) -> dict[str, Any]:
+                limits: dict[str, Any], progress: Progress, image: str | None = None) -> dict[str, Any]:
         engine = engine or self.place(name)
         self._require_image(engine, image)
+        if limits.get("cpus"):
+            self._require_cpus(engine, limits["cpus"])
         if self._containers(name, engine=engine):
             raise Conflict(f"workspace {name!r} already exists (a container {self.naming.container(name)} "
                            "is labelled as it)")
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
         record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
-                               image=image if image != self.settings.image else None)
+                               image=image if image != self.settings.image else None, limits=limits)
         progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
@@ -373,8 +385,16 @@ class WorkspaceManager:
                                  f"`perry build --engine {engine}` (or copy it from an engine that has it: "
                                  f"`perry build --engine {engine} --copy-from NAME`)", code="image_missing", status=409)
 
+    def _require_cpus(self, engine_name: str, cpus: float) -> None:
+        """Docker refuses more CPUs than the machine has; said here as the user's mistake, not the engine's."""
+        engine = self.engines.get(engine_name)
+        with engine.errors("asking the engine about its CPUs"):
+            has = engine.facts().get("cpus")
+        if has and cpus > has:
+            raise InvalidInput(f"cpus {cpus:g} is more than the {has} CPUs engine {engine_name!r} has")
+
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
-                 image: str | None) -> dict[str, Any]:
+                 image: str | None = None, limits: dict[str, Any] | None = None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
@@ -396,6 +416,7 @@ class WorkspaceManager:
                 "ports": {"ssh": port},
                 "clone": clone,
                 "env": env,
+                "limits": limits or {},
                 "dind": None,
                 "containerId": None,
                 "error": None,
@@ -449,6 +470,7 @@ class WorkspaceManager:
             restart_policy={"Name": self.settings.restart_policy} if self.settings.restart_policy != "no" else None,
             detach=True,
             stop_signal="SIGTERM",
+            **resource_limits.create_kwargs(record.get("limits") or {}),
         )
         if dind == "privileged":
             kwargs["privileged"] = True
@@ -611,6 +633,48 @@ class WorkspaceManager:
             # A start of a running workspace starts nothing: its postStartCommand is not run again.
             self._complete(name, record, progress, started=container is None or not already_running)
             return self._announce(name)
+
+    # ------------------------------------------------------------ changes
+
+    def update(self, name: str, changes: Any) -> dict[str, Any]:
+        """Change the settings of workspace ``name`` (PATCH): every field is checked before any is
+        applied, so a bad one changes nothing; each group of fields is applied by its own updater."""
+        if not isinstance(changes, Mapping) or not changes:
+            raise InvalidInput("give the fields to change, such as {\"cpus\": 2}")
+        updaters = self._updaters()
+        known = {field: group for group, (fields, _check, _apply) in updaters.items() for field in fields}
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {', '.join(map(str, unknown))}; expected {', '.join(known)}")
+        checked = {}
+        for group, (fields, check, _apply) in updaters.items():
+            given = {f: changes[f] for f in fields if f in changes}
+            if given:
+                checked[group] = check(given)
+        with self.operations.hold(name, "update"):
+            self._require_reachable(self.get(name))
+            for group, value in checked.items():
+                updaters[group][2](name, value)
+        return self._announce(name)
+
+    def _updaters(self) -> dict[str, tuple[tuple[str, ...], Callable[[dict], Any], Callable[[str, Any], None]]]:
+        """The groups of updatable fields: (fields, check(given) -> value, apply(name, value))."""
+        return {"limits": (resource_limits.FIELDS, resource_limits.parse, self._apply_limits)}
+
+    def _apply_limits(self, name: str, changes: dict[str, Any]) -> None:
+        """New limits: live on the container (stopped ones too, so a start keeps them), then saved
+        in the record for a re-created container. Docker refusing changes nothing."""
+        engine = self.engine_of(name)
+        container = self._container_or_none(name)
+        if container is not None:
+            machine = engine.facts() if None in changes.values() else {}
+            try:
+                with engine.errors(f"changing the limits of workspace {name!r}"):
+                    engine.update_container(container["id"], resource_limits.update_body(changes, machine))
+            except DockerError as e:
+                raise Conflict(f"Docker refused the new limits of workspace {name!r}: {e.detail}") from None
+        record = self.store.get_workspace(name) or {}
+        self.store.patch_workspace(name, limits={**(record.get("limits") or {}), **changes})
 
     def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
         with self.operations.hold(name, "stop", claim):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..core import limits as resource_limits
 from ..core.errors import InvalidInput
 from ..core.workspaces import as_reached
 from .base import PerryHandler, api
@@ -29,25 +30,41 @@ def exec_options(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in ("user", "workdir", "env") if body.get(k) is not None}
 
 
+def with_use(ws: dict[str, Any], use: dict[str, Any] | None) -> dict[str, Any]:
+    """A workspace with its live use (None unless it runs; see core/usage.py)."""
+    return {**ws, "use": use if ws.get("status") == "running" else None}
+
+
 class WorkspacesHandler(PerryHandler):
     @api
     async def get(self) -> None:
         workspaces = await self.blocking(self.perry.workspaces.list)
-        self.reply({"workspaces": [as_reached(ws, self.request.host_name) for ws in workspaces]})
+        use = self.perry.usage.read()  # the last sample: never a Docker call
+        self.reply({"workspaces": [as_reached(with_use(ws, use.get(ws["name"])), self.request.host_name)
+                                   for ws in workspaces]})
 
     @api
     async def post(self) -> None:
-        body = self.json_body("name", "clone", "env", "engine", "image")
+        body = self.json_body("name", "clone", "env", "engine", "image", *resource_limits.FIELDS)
+        limits = {k: body[k] for k in resource_limits.FIELDS if k in body}
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"),
-                                 image=body.get("image"))
+                                 image=body.get("image"), limits=limits)
         self.reply(as_reached(ws, self.request.host_name), status=201)
 
 
 class WorkspaceHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
-        self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.request.host_name))
+        ws = await self.blocking(self.perry.workspaces.get, name)
+        # One workspace's view may wait a moment for its first sample (a list never does).
+        use = await self.blocking(self.perry.usage.of, name, 3.0) if ws["status"] == "running" else None
+        self.reply(as_reached(with_use(ws, use), self.request.host_name))
+
+    @api
+    async def patch(self, name: str) -> None:
+        body = self.json_body()
+        self.reply(as_reached(await self.blocking(self.perry.workspaces.update, name, body), self.request.host_name))
 
     @api
     async def delete(self, name: str) -> None:

@@ -285,6 +285,8 @@ class _Row:
         self.name_cell = _html(f"<b>{escape(name)}</b>", width="160px")
         self.status_cell = _html(width="110px")
         self.ssh_cell = _html(width="260px")
+        self.engine_cell = _html(width="90px")
+        self.use_cell = _html(width="190px")
         self.start_button = _button("start", f"Start {name}", icon="play")
         self.stop_button = _button("stop", f"Stop {name}", icon="stop")
         self.terminal_button = _button("terminal", f"Open a terminal in {name}", icon="terminal")
@@ -303,7 +305,8 @@ class _Row:
         self.confirm_button.on_click(lambda _: manager.delete(name, confirmed=True))
         self.cancel_button.on_click(lambda _: self.ask_confirmation(False))
         self.box = W.VBox([
-            W.HBox([self.name_cell, self.status_cell, self.ssh_cell, self.start_button, self.stop_button,
+            W.HBox([self.name_cell, self.status_cell, self.engine_cell, self.use_cell, self.ssh_cell,
+                    self.start_button, self.stop_button,
                     self.terminal_button, self.delete_button]),
             self.confirm_box, self.link,
         ])
@@ -328,6 +331,11 @@ class _Row:
         self.status_cell.value = badge
         ssh = present.ssh_line(self.ws) if status == "running" else None
         self.ssh_cell.value = f"<code>{escape(ssh)}</code>" if ssh else "-"
+        engine = self.ws.get("engine")
+        self.engine_cell.value = (f'<span title="Docker engine">{escape(str(engine))}</span>' if engine else "")
+        use = self.ws.get("use") if status == "running" else None
+        self.use_cell.value = (f'<span style="{NOTE_STYLE}">cpu {escape(present.cpu_text(use))} · '
+                               f'{escape(present.memory_use_text(use))}</span>' if use else "")
         busy = bool(self.busy)
         self.start_button.disabled = busy or status in ("running", "creating")
         self.stop_button.disabled = busy or status != "running"

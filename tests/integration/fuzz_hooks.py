@@ -30,7 +30,11 @@ SAFE_SETTINGS = {"dindMode": lambda v: "auto" if v == "privileged" else v,
 
 # Excluded from the run; this guard keeps a mistaken filter from sending them anyway.
 NEVER_SENT = {"/perry/api/image/build": "it rebuilds the image every test on this engine uses"}
-LIFECYCLE_ENDS = {("DELETE", "/perry/api/workspaces/{name}"), ("POST", "/perry/api/workspaces/{name}/stop")}
+# (A PATCH may set limits that starve it: 16 processes, a hundredth of a CPU.)
+LIFECYCLE_ENDS = {("DELETE", "/perry/api/workspaces/{name}"), ("POST", "/perry/api/workspaces/{name}/stop"),
+                  ("PATCH", "/perry/api/workspaces/{name}")}
+# Limits a workspace still starts within in the time the run has; smaller valid ones are raised to them.
+LIVABLE = {"cpus": 0.5, "memory": 256 << 20, "pids": 256}
 
 # Addresses the server accepts (core/engines.py), and one of them that no engine answers.
 ENGINE_ADDRESS = re.compile(r"(unix|ssh|tcp|npipe)://|context:")
@@ -71,6 +75,12 @@ def before_call(context, case, kwargs):
         if isinstance(address, str) and ENGINE_ADDRESS.match(address):
             body["address"] = DEAD_ENGINE
     if method == "POST" and path == "/perry/api/workspaces":
+        for key, least in LIVABLE.items():
+            value = body.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < least:
+                body[key] = least
+            elif isinstance(value, str) and key == "memory":
+                body[key] = least  # a size in words the server would accept may be tiny
         clone = body.get("clone")
         # A URL is fetched, and a directory of this machine mounted into the workspace: both become the local repo.
         if isinstance(clone, str) and (GIT_URL.fullmatch(clone) or clone.startswith(LOCAL_PATHS)):

@@ -14,6 +14,7 @@ ROUTES = [
     ("GET", "image"), ("POST", "image/build"),
     ("GET", "engines"), ("POST", "engines"), ("DELETE", "engines/alpha"),
     ("GET", "workspaces"), ("POST", "workspaces"), ("GET", "workspaces/alpha"), ("DELETE", "workspaces/alpha"),
+    ("PATCH", "workspaces/alpha"),
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),
     ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),

@@ -50,6 +50,10 @@ def test_workspace_manager(server, client):
         row = manager.rows["wbox"]
         assert "Created workspace wbox: running" in manager.message.value and manager.name_input.value == ""
         assert "ssh -p" in row.ssh_cell.value
+        assert "local" in row.engine_cell.value  # the engine it runs on
+        # Its use comes with the lists (the server's sampled reading), with its memory limit.
+        until(lambda: (manager.refresh(), " / " in row.use_cell.value)[1], timeout=30, interval=1)
+        assert "cpu " in row.use_cell.value and "MiB" in row.use_cell.value
         assert row.start_button.disabled and not row.stop_button.disabled and not row.terminal_button.disabled
 
         # Terminal: a workspace terminal on the server, and how to open it.

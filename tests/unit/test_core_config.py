@@ -19,6 +19,7 @@ OTHER = {
     "clone_timeout": 8.0, "stop_timeout": 9, "ssh_public_keys": ["/k.pub"], "git_config": None,
     "terminal_shell": "zsh", "agent_files": [".x/auth.json"], "host_home": "/h",
     "image_agents": ["codex"], "workspace_env": {"A": "1"},
+    "default_cpus": 1.5, "default_memory": "2g", "default_pids": 256,
 }
 
 

@@ -65,7 +65,7 @@ def test_the_ssh_line_is_the_servers_rule():
 def test_workspaces_rows_use_the_servers_ssh_command():
     stopped = {"name": "beta", "status": "stopped", "ports": {"ssh": None}, "sshCommand": None}
     view = present.workspaces([WS, stopped])
-    assert view.columns == ["name", "status", "ssh", "age", "image"]
+    assert view.columns == ["name", "status", "ssh", "cpu", "memory", "age", "image"]
     [alpha, beta] = view.rows  # sorted by name
     assert texts(alpha)[:3] == ["alpha", "running", "ssh -p 2201 workspace@perry.example"]
     assert alpha[1].style == "good" and alpha[2].style == "code"
@@ -179,7 +179,7 @@ def test_both_faces_draw_the_same_rows():
 
 def test_the_terminal_draws_tables_fields_and_output():
     printed, code = drawn_in_terminal(present.workspaces([WS]))
-    assert re.search(r"NAME\s+STATUS\s+SSH\s+AGE\s+IMAGE", printed) and code == 0
+    assert re.search(r"NAME\s+STATUS\s+SSH\s+CPU\s+MEMORY\s+AGE\s+IMAGE", printed) and code == 0
     printed, code = drawn_in_terminal(present.workspaces([]))
     assert printed == "No workspaces yet; create one with `perry create NAME`.\n"
     printed, _ = drawn_in_terminal(present.workspace(WS))
@@ -211,10 +211,10 @@ def test_a_resumed_session_names_its_terminal_and_what_runs_there():
 
 def test_the_engine_is_a_column_once_there_is_more_than_the_local_one():
     local = {**WS, "engine": "local"}
-    assert present.workspaces([local]).columns == ["name", "status", "ssh", "age", "image"]
+    assert present.workspaces([local]).columns == ["name", "status", "ssh", "cpu", "memory", "age", "image"]
     far = {**WS, "name": "far", "engine": "gpu", "status": "unreachable"}
     view = present.workspaces([local, far])
-    assert view.columns == ["name", "status", "engine", "ssh", "age", "image"]
+    assert view.columns == ["name", "status", "engine", "ssh", "cpu", "memory", "age", "image"]
     assert texts(view.rows[1])[:3] == ["far", "unreachable", "gpu"] and view.rows[1][1].style == "bad"
 
 
@@ -228,3 +228,15 @@ def test_engines_show_health_and_counts_without_credentials():
                                    "1 ms", ""]
     assert texts(view.rows[1])[2:] == ["no", "-", "-", "-", "0/1", "-", "not reachable"]
     assert view.rows[1][2].style == "bad" and view.rows[1][8].style == "error"
+
+
+def test_limits_and_live_use_as_a_person_reads_them():
+    ws = {**WS, "limits": {"cpus": 2.0, "memory": 4 << 30, "pids": 512},
+          "use": {"cpuPercent": 37.4, "memoryUsed": 300 << 20, "memoryLimit": 4 << 30}}
+    row = texts(present.workspaces([ws]).rows[0])
+    assert row[3:5] == ["37%", "300 MiB / 4.0 GiB"]
+    fields = dict((k, c.text) for k, c in present.workspace(ws).rows)
+    assert fields["limits"] == "2 CPUs, 4.0 GiB, 512 processes" and fields["cpu"] == "37%"
+    stopped = {**WS, "status": "stopped", "limits": {"cpus": None, "memory": None, "pids": None}, "use": None}
+    assert texts(present.workspaces([stopped]).rows[0])[3:5] == ["-", "-"]
+    assert dict((k, c.text) for k, c in present.workspace(stopped).rows)["limits"] == "none"
