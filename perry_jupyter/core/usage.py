@@ -67,6 +67,10 @@ class UsageSampler:
                 started = time.monotonic()
                 try:
                     self._sample(pool)
+                except RuntimeError:  # the interpreter is exiting and its pools take no more work
+                    with self._lock:
+                        self._thread = None
+                    return
                 except Exception:  # one failed round must not end the sampling
                     log.warning("sampling the workspaces' use failed", exc_info=True)
                 took = time.monotonic() - started
