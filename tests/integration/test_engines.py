@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 
+import pexpect
 import pytest
 
 from perry_jupyter.app import PerryApp
@@ -20,6 +21,7 @@ from perry_jupyter.core.services import Perry
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
 from .conftest import PERRY, PerryServe, until
+from .test_terminals import Term
 
 # Inside the suite's prefix (so its cleanup is ours), but not a workspace of the Perry under test.
 MACHINE_PREFIX = f"{TEST_PREFIX}m-"
@@ -59,7 +61,7 @@ def perry_config(perry_config, machine, ssh_key):
     return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}}}
 
 
-async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client):
+async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client, jp_ws_fetch):
     code, body = await api("GET", "engines")
     assert code == 200, body
     engines = {e["name"]: e for e in body["engines"]}
@@ -78,9 +80,17 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     code, result = await api("POST", "workspaces/far/exec", {"command": ["sh", "-c", "hostname; id -un; echo hi > f"]})
     assert code == 200 and result["stdout"].split() == ["far", "workspace"], result
 
-    # Not there yet: a terminal there would be a pty that fails at once; it is refused saying what to use.
-    code, error = await api("POST", "workspaces/far/terminals")
-    assert code == 409 and "'far'" in error["error"]["message"] and "ssh -p" in error["error"]["message"], error
+    # SSH reaches it on its engine's machine.
+    assert far["sshHost"] == "127.0.0.1" and far["sshCommand"].endswith("workspace@127.0.0.1"), far
+
+    # A terminal there: the Docker CLI over SSH, with the host key Perry pinned for that engine.
+    term = Term(await jp_ws_fetch("perry", "terminal", "far"))
+    assert (await term.read())[0] == "setup"
+    await term.type("echo $(hostname)-$(whoami)-$((6*7)); cat f\r")
+    await term.until("far-workspace-42")
+    await term.until("hi")
+    await term.type("exit 4\r")
+    assert ["exit", 4] in await term.until_closed()
 
     code, body = await api("GET", "workspaces")
     assert {w["name"]: (w["engine"], w["status"]) for w in body["workspaces"]} == {
@@ -100,6 +110,8 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     code, result = await api("POST", "workspaces/near/exec", {"command": ["echo", "still here"]})
     assert code == 200 and result["stdout"] == "still here\n"
     code, error = await api("POST", "workspaces/far/exec", {"command": ["true"]})
+    assert code == 503 and "'far'" in error["error"]["message"], error
+    code, error = await api("POST", "workspaces/far/terminals")
     assert code == 503 and "'far'" in error["error"]["message"], error
     code, body = await api("GET", "engines")
     assert [e["reachable"] for e in body["engines"] if e["name"] == "far"] == [False]
@@ -180,6 +192,17 @@ def test_the_cli_adds_an_engine_creates_there_and_lists_it(machine, ssh_key, tmp
         listing = perry("list")
         assert re.search(r"clifar\s+running\s+far", listing), listing
         assert perry("exec", "clifar", "--", "hostname") == "clifar\n"
+        # `perry shell` there, in a real pseudo-terminal.
+        shell = pexpect.spawn(PERRY, ["shell", "clifar"], env=env, encoding="utf-8", timeout=60, dimensions=(24, 80))
+        try:
+            shell.expect(r"\$ $")
+            shell.sendline("echo on-$(hostname)-$((6*7))")
+            shell.expect("on-clifar-42")
+            shell.sendline("exit 5")
+            shell.expect(pexpect.EOF)
+        finally:
+            shell.close(force=True)
+        assert shell.exitstatus == 5, shell.before
         r = subprocess.run([PERRY, "engines", "remove", "far"], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "holds 1 workspace" in r.stdout + r.stderr
         perry("delete", "clifar", "--yes")
