@@ -9,6 +9,7 @@ far as Perry can tell. It has no registry either: the workspace image goes in by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
 import time
@@ -17,10 +18,12 @@ import pexpect
 import pytest
 
 from perry_jupyter.app import PerryApp
+from perry_jupyter.core.engines import Engines
 from perry_jupyter.core.services import Perry
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
-from .conftest import PERRY, PerryServe, until
+from .agents import CallbackServer, start_model
+from .conftest import PERRY, PerryServe, until, until_async
 from .test_terminals import Term
 
 # Inside the suite's prefix (so its cleanup is ours), but not a workspace of the Perry under test.
@@ -57,8 +60,46 @@ def machine(docker_client, workspace_image, ssh_key, tmp_path_factory):
 
 
 @pytest.fixture
-def perry_config(perry_config, machine, ssh_key):
-    return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}}}
+def engine_down_task_timeout() -> float:
+    return 3600.0  # PerryApp's default; a test parametrizes it shorter
+
+
+@pytest.fixture
+def perry_config(perry_config, machine, ssh_key, engine_down_task_timeout):
+    return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}},
+            "engine_down_task_timeout": engine_down_task_timeout}
+
+
+def far_container(machine, ssh_key, tmp_path, name: str):
+    """The SDK's container ``name`` on the second machine's engine, as the test's own client sees it."""
+    engine = Engines({"far": {"address": machine, "ssh_key": str(ssh_key)}}, tmp_path / "client").get("far")
+    return engine._sdk().containers.get(f"{TEST_PREFIX}{name}")
+
+
+@contextlib.asynccontextmanager
+async def machine_stopped(docker_client):
+    """The second machine stopped for the block, then started again with its engine answering."""
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).stop(timeout=5))
+    try:
+        yield
+    finally:
+        await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).start())
+        await loop.run_in_executor(None, lambda: until(lambda: machine_docker("info").returncode == 0, timeout=90))
+
+
+async def running_task_on_far(api, machine, ssh_key, tmp_path, name: str, hook) -> dict:
+    """A task running on a workspace of the second machine, its stand-in model slow to answer."""
+    code, ws = await api("POST", "workspaces", {"name": name, "engine": "far"})
+    assert code == 201 and ws["engine"] == "far", ws
+    start_model(far_container(machine, ssh_key, tmp_path, name), ["Finished late."], delay=120)
+    code, task = await api("POST", f"workspaces/{name}/tasks", {"prompt": "take your time", "callback": {"url": hook.url}})
+    assert code == 201, task
+
+    async def running():
+        code, t = await api("GET", f"workspaces/{name}/tasks/{task['id']}")
+        return t if t["status"] == "running" else None
+    return await until_async(running)
 
 
 async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client, jp_ws_fetch):
@@ -136,6 +177,58 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     code, _ = await api("DELETE", "workspaces/far")
     assert code == 204
     assert f"{TEST_PREFIX}far" not in machine_docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+async def test_a_task_on_a_machine_that_goes_away_calls_back_once_it_is_back(api, docker_client, machine, ssh_key,
+                                                                               tmp_path):
+    hook = CallbackServer()
+    try:
+        task = await running_task_on_far(api, machine, ssh_key, tmp_path, "tdown", hook)
+        url = f"workspaces/tdown/tasks/{task['id']}"
+
+        async with machine_stopped(docker_client):
+            async def noticed():
+                code, t = await api("GET", url)
+                return t if t.get("engineDown") else None
+            kept = await until_async(noticed, timeout=60)
+            assert kept["status"] == "running" and kept["engineDown"]["engine"] == "far", kept
+            await asyncio.sleep(5)  # the task is followed all along; nothing is called back meanwhile
+            code, kept = await api("GET", url)
+            assert kept["status"] == "running" and kept["callback"]["attempts"] == 0, kept
+            assert hook.calls == []
+
+        # Back: the task is followed again. The machine's stop ended its process, which the
+        # workspace now says; the callback goes out once.
+        await until_async(hook.delivered, timeout=180)
+        code, done = await api("GET", url)
+        assert done["status"] == "failed" and not done.get("engineDown") and done["callback"]["delivered"], done
+        await asyncio.sleep(3)
+        [call] = hook.calls
+        assert call["body"]["task"]["id"] == task["id"] and call["body"]["text"].startswith("Failed: "), call
+        code, _ = await api("DELETE", "workspaces/tdown")
+        assert code == 204
+    finally:
+        hook.close()
+
+
+@pytest.mark.parametrize("engine_down_task_timeout", [4.0])
+async def test_a_task_whose_engine_stays_away_fails_after_the_timeout(api, docker_client, machine, ssh_key, tmp_path):
+    hook = CallbackServer()
+    try:
+        task = await running_task_on_far(api, machine, ssh_key, tmp_path, "tgone", hook)
+
+        async with machine_stopped(docker_client):
+            [call] = await until_async(hook.delivered, timeout=90)
+            text = call["body"]["text"]
+            assert text.startswith("Failed: engine 'far' was unreachable for more than 4 s"), text
+            assert "engine_down_task_timeout" in text, text
+            code, failed = await api("GET", f"workspaces/tgone/tasks/{task['id']}")
+            assert failed["status"] == "failed" and failed["error"] == text[len("Failed: "):], failed
+        code, _ = await api("DELETE", "workspaces/tgone")
+        assert code == 204
+        assert len(hook.calls) == 1  # its end decided, the task is not followed again
+    finally:
+        hook.close()
 
 
 async def test_engines_added_and_removed_at_run_time(api, machine, ssh_key, perry_state_dir):
