@@ -24,6 +24,7 @@ from perry_jupyter.core.services import Perry
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
 from .agents import CallbackServer, start_model
 from .conftest import PERRY, PerryServe, until, until_async
+from .test_resume_in_terminal import INTERFACE, wait_for_screen
 from .test_terminals import Term
 
 # Inside the suite's prefix (so its cleanup is ours), but not a workspace of the Perry under test.
@@ -78,9 +79,10 @@ def far_container(machine, ssh_key, tmp_path, name: str):
 
 @contextlib.asynccontextmanager
 async def machine_stopped(docker_client):
-    """The second machine stopped for the block, then started again with its engine answering."""
+    """The second machine off for the block (at once, as a power cut: a shutdown would stop its
+    workspaces before its engine, which would then answer that they stopped), then on again."""
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).stop(timeout=5))
+    await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).kill())
     try:
         yield
     finally:
@@ -102,7 +104,8 @@ async def running_task_on_far(api, machine, ssh_key, tmp_path, name: str, hook) 
     return await until_async(running)
 
 
-async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client, jp_ws_fetch):
+async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client, jp_ws_fetch, machine,
+                                                                     ssh_key, tmp_path):
     code, body = await api("GET", "engines")
     assert code == 200, body
     engines = {e["name"]: e for e in body["engines"]}
@@ -132,6 +135,25 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     await term.until("hi")
     await term.type("exit 4\r")
     assert ["exit", 4] in await term.until_closed()
+
+    # An OpenCode session made there by a task, resumed in a terminal there: OpenCode's own interface.
+    start_model(far_container(machine, ssh_key, tmp_path, "far"), [], default="Resumable answer.")
+    code, task = await api("POST", "workspaces/far/tasks", {"prompt": "Say something"})
+    assert code == 201, task
+
+    async def ended():
+        code, t = await api("GET", f"workspaces/far/tasks/{task['id']}")
+        return t if t["status"] not in ("queued", "running") else None
+    done = await until_async(ended, timeout=180)
+    assert done["status"] == "succeeded" and done["sessionId"], done
+    code, resumed = await api("POST", "workspaces/far/terminals", {"session": done["sessionId"]})
+    assert code == 201 and resumed["resumes"]["sessionId"] == done["sessionId"], resumed
+    tui = Term(await jp_ws_fetch("terminals", "websocket", resumed["name"]))
+    await tui.send("set_size", 40, 120)
+    for text in INTERFACE["opencode"]:
+        await wait_for_screen(tui, text)
+    code, _ = await api("DELETE", f"workspaces/far/terminals/{resumed['name']}")
+    assert code == 204
 
     code, body = await api("GET", "workspaces")
     assert {w["name"]: (w["engine"], w["status"]) for w in body["workspaces"]} == {
