@@ -137,7 +137,8 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     assert ["exit", 4] in await term.until_closed()
 
     # An OpenCode session made there by a task, resumed in a terminal there: OpenCode's own interface.
-    start_model(far_container(machine, ssh_key, tmp_path, "far"), [], default="Resumable answer.")
+    far_sdk = far_container(machine, ssh_key, tmp_path, "far")
+    start_model(far_sdk, [], default="Resumable answer.")
     code, task = await api("POST", "workspaces/far/tasks", {"prompt": "Say something"})
     assert code == 201, task
 
@@ -150,8 +151,12 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     assert code == 201 and resumed["resumes"]["sessionId"] == done["sessionId"], resumed
     tui = Term(await jp_ws_fetch("terminals", "websocket", resumed["name"]))
     await tui.send("set_size", 40, 120)
-    for text in INTERFACE["opencode"]:
-        await wait_for_screen(tui, text)
+    try:
+        for text in INTERFACE["opencode"]:
+            await wait_for_screen(tui, text, timeout=180)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nprocesses there: {far_sdk.exec_run(['ps', '-ef']).output.decode()}\n"
+                             f"raw: {tui.out[-3000:]!r}") from None
     code, _ = await api("DELETE", f"workspaces/far/terminals/{resumed['name']}")
     assert code == 204
 
