@@ -203,6 +203,8 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     assert code == 409 and "configuration" in error["error"]["message"]
     code, _ = await api("DELETE", "workspaces/far")
     assert code == 204
+    code, _ = await api("DELETE", "workspaces/near")
+    assert code == 204
     assert f"{TEST_PREFIX}far" not in machine_docker("ps", "-a", "--format", "{{.Names}}").stdout
 
 
