@@ -170,10 +170,13 @@ class Engine:
 
         class Adapter(unixconn.UnixHTTPAdapter):
             def get_connection(self, url, proxies=None):
+                # One pool for every URL: the SDK's adapter keeps a pool per whole URL, so each new path
+                # (each volume, container, exec id) would open a connection, here a new ssh process.
                 with self.pools.lock:
-                    pool = self.pools.get(url)
+                    pool = self.pools.get("engine")
                     if pool is None:
-                        pool = self.pools[url] = Pool(url, self.socket_path, self.timeout, maxsize=self.max_pool_size)
+                        pool = self.pools["engine"] = Pool(url, self.socket_path, self.timeout,
+                                                           maxsize=self.max_pool_size)
                 return pool
 
         # A fixed version first: "auto" would ask the engine before the adapter is in place.
