@@ -92,6 +92,7 @@ class Engine:
         self.ssh_options = list(ssh_options or [])
         self.ssh_log: str | None = None  # where ssh's own messages go (a host key that changed...)
         self.cli_dir: str | None = None  # where cli() writes the `ssh` the Docker CLI is to run
+        self._cli_tmp: str | None = None  # its folder when there is no cli_dir
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self.doing = Doing()  # see errors()
@@ -208,7 +209,7 @@ class Engine:
     def _ssh_wrapper(self) -> str:
         """The folder of an `ssh` that runs the real one with this engine's options (written once)."""
         with self._lock:
-            folder = self.cli_dir or getattr(self, "_cli_tmp", None)
+            folder = self.cli_dir or self._cli_tmp
             if folder is None:
                 folder = self._cli_tmp = tempfile.mkdtemp(prefix="perry-ssh-")
             wrapper = os.path.join(folder, "ssh")
