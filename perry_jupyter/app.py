@@ -54,6 +54,10 @@ class PerryApp(ExtensionApp):
     ready_timeout = Float(120.0, help="Seconds to wait for a new workspace to be ready").tag(config=True)
     clone_timeout = Float(900.0, help="Seconds a workspace's clone of its repository may take").tag(config=True)
     stop_timeout = Int(10, help="Seconds a stopping workspace gets before it is killed").tag(config=True)
+    engine_down_task_timeout = Float(3600.0, help="Seconds a running task's engine may stay unreachable: "
+                                                  "the task keeps its record and its callback goes out "
+                                                  "once the engine is back; after this long it is marked "
+                                                  "failed (its end unknown) and called back").tag(config=True)
     ssh_public_keys = List(Unicode(), default_value=["~/.ssh/*.pub"],
                            help="Public key files (paths or glob patterns, expanded at each copy) "
                                 "copied into workspaces' authorized_keys").tag(config=True)
@@ -148,6 +152,7 @@ class PerryApp(ExtensionApp):
             ready_timeout=self.ready_timeout,
             clone_timeout=self.clone_timeout,
             stop_timeout=self.stop_timeout,
+            engine_down_task_timeout=self.engine_down_task_timeout,
             ssh_public_keys=list(self.ssh_public_keys),
             git_config=self.git_config,
             extra_env=self.workspace_env,
@@ -248,7 +253,7 @@ class PerryApp(ExtensionApp):
         terminals = WorkspaceTerminals(
             web_settings.get("terminal_manager"),
             self.perry.workspaces.naming.container,
-            docker_host=self.docker_host,
+            docker=lambda workspace: self.perry.workspaces.engine_of(workspace).cli(),
             shell=lambda: self.perry.settings.terminal_shell,
             reap=lambda workspace, command: self.perry.workspaces.run(workspace, command, user="root"),
             run_blocking=lambda fn, *args: IOLoop.current().run_in_executor(

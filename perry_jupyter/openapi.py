@@ -515,6 +515,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                       "description": "Why a failed task failed: the agent's own reason in one readable line (the "
                                      "same `agent_failed` reasons a conversation answers with 502); the callback's "
                                      "text is `Failed: <error>`"},
+            "engineDown": {"type": "object", "nullable": True, "description": (
+                "Set while the task's engine is unreachable: the task is followed again (and called back) once it "
+                "is back, or marked failed after PerryApp.engine_down_task_timeout"), "properties": {
+                "engine": {"type": "string"}, "since": {"type": "string"}}},
             "callback": {"type": "object", "nullable": True, "properties": {
                 "url": {"type": "string"}, "delivered": {"type": "boolean"}, "attempts": {"type": "integer"},
                 "lastError": {"type": "string", "nullable": True},

@@ -1,7 +1,7 @@
 """Workspace terminals: terminado terminals in Jupyter's own terminal manager.
 
 A workspace terminal is an ordinary Jupyter terminal whose command is
-`docker exec -it` into the workspace, so JupyterLab opens it in its own terminal
+`docker exec -it` into the workspace, on the workspace's engine (`Engine.cli`), so JupyterLab opens it in its own terminal
 widget, lists it under Running Terminals and culls it. Names are
 ``perry_<workspace>_<n>`` (hyphens become underscores: terminal names must match
 ``\\w+``, and workspace names never hold underscores, so the mapping is reversible);
@@ -116,18 +116,19 @@ class WorkspaceTerminals:
     """Creates, lists and closes the terminals of workspaces in Jupyter's terminal manager."""
 
     def __init__(self, manager: TerminalManager | None, container_name: Callable[[str], str], *,
-                 docker_host: str | None = None, shell: Callable[[], str] = lambda: "bash",
-                 docker_cli: str | None = None, reap: Callable[[str, list[str]], Any] | None = None,
+                 docker: Callable[[str], list[str]],
+                 shell: Callable[[], str] = lambda: "bash",
+                 reap: Callable[[str, list[str]], Any] | None = None,
                  run_blocking: Callable[..., Any] | None = None):
+        """``docker(workspace)``: the Docker CLI command reaching the workspace's engine (`Engine.cli`)."""
         self.manager = manager
         # reap(workspace, command) runs a command as root in the workspace (a blocking Docker call,
         # so through run_blocking); it ends the shells of closed terminals.
         self.reap = reap
         self.run_blocking = run_blocking
         self.container_name = container_name
-        self.docker_host = docker_host
+        self.docker = docker
         self.shell = shell
-        self.docker_cli = docker_cli
         # The session each resuming terminal was opened on (this server's lifetime only).
         self.resumed: dict[str, dict[str, Any]] = {}
         # Why this server makes no workspace terminals, if it makes none.
@@ -159,8 +160,8 @@ class WorkspaceTerminals:
         script = (f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1" && '
                   'if command -v "$0" >/dev/null 2>&1; then exec "$0" -l; else exec bash -l; fi')
         return terminal_command(self.container_name(workspace), ["sh", "-c", script, self.shell(), name],
-                                docker_host=self.docker_host, user="workspace", workdir=HOME_DIR,
-                                env=TERMINAL_ENV, docker_cli=self.docker_cli)
+                                docker=self.docker(workspace), user="workspace", workdir=HOME_DIR,
+                                env=TERMINAL_ENV)
 
     def resume_command(self, workspace: str, name: str, target: dict[str, Any]) -> list[str]:
         """The agent's interactive CLI on a session, in the session's directory, then a login shell.
@@ -179,13 +180,12 @@ class WorkspaceTerminals:
                   'if command -v "$shell" >/dev/null 2>&1; then exec "$shell" -l; else exec bash -l; fi')
         return terminal_command(self.container_name(workspace),
                                 ["sh", "-c", script, self.shell(), name, target["directory"], *target["command"]],
-                                docker_host=self.docker_host, user="workspace", workdir=HOME_DIR,
-                                env=TERMINAL_ENV, docker_cli=self.docker_cli)
+                                docker=self.docker(workspace), user="workspace", workdir=HOME_DIR,
+                                env=TERMINAL_ENV)
 
     def restore_command(self, workspace: str, name: str) -> list[str]:
         """For a terminal re-created by name (a restored JupyterLab layout): checks first."""
-        probe = container_running_command(self.container_name(workspace), docker_host=self.docker_host,
-                                          docker_cli=self.docker_cli)
+        probe = container_running_command(self.container_name(workspace), docker=self.docker(workspace))
         return [sys.executable, "-m", "perry_jupyter.attach", workspace, json.dumps(probe),
                 "--", *self.exec_command(workspace, name)]
 

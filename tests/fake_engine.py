@@ -99,6 +99,9 @@ class FakeEngine:
     def close(self) -> None:
         pass
 
+    def cli(self, docker_cli: str | None = None) -> list[str]:
+        return [docker_cli or "docker", "-H", self.address]
+
     def containers(self, labels: Mapping[str, str], name: str | None = None) -> list[dict[str, Any]]:
         self._touch("containers")
         with self._lock:

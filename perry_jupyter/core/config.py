@@ -29,6 +29,7 @@ class WorkspaceSettings:
     ready_timeout: float
     clone_timeout: float
     stop_timeout: int
+    engine_down_task_timeout: float
     # Paths or glob patterns, expanded at each copy, so a key made later counts.
     ssh_public_keys: list[str]
     git_config: str | None

@@ -17,8 +17,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from urllib.parse import urlsplit, urlunsplit
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
@@ -89,6 +92,8 @@ class Engine:
         self.tls = dict(tls) if tls else None
         self.ssh_options = list(ssh_options or [])
         self.ssh_log: str | None = None  # where ssh's own messages go (a host key that changed...)
+        self.cli_dir: str | None = None  # where cli() writes the `ssh` the Docker CLI is to run
+        self._cli_tmp: str | None = None  # its folder when there is no cli_dir
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self.doing = Doing()  # see errors()
@@ -167,10 +172,13 @@ class Engine:
 
         class Adapter(unixconn.UnixHTTPAdapter):
             def get_connection(self, url, proxies=None):
+                # One pool for every URL: the SDK's adapter keeps a pool per whole URL, so each new path
+                # (each volume, container, exec id) would open a connection, here a new ssh process.
                 with self.pools.lock:
-                    pool = self.pools.get(url)
+                    pool = self.pools.get("engine")
                     if pool is None:
-                        pool = self.pools[url] = Pool(url, self.socket_path, self.timeout, maxsize=self.max_pool_size)
+                        pool = self.pools["engine"] = Pool(url, self.socket_path, self.timeout,
+                                                           maxsize=self.max_pool_size)
                 return pool
 
         # A fixed version first: "auto" would ask the engine before the adapter is in place.
@@ -180,6 +188,49 @@ class Engine:
         client.api._custom_adapter = adapter
         client.api._version = client.api.version(api_version=False)["ApiVersion"]
         return client
+
+    def cli(self, docker_cli: str | None = None) -> list[str]:
+        """The command line start of the Docker CLI reaching this engine as the SDK does: the same
+        address, TLS files and, for ``ssh://``, the same ssh options (the pinned known_hosts): the CLI
+        runs whatever `ssh` is first on PATH, so it gets a wrapper with them, on a PATH of its own."""
+        docker = [docker_cli or "docker"]
+        if not self.base_url:
+            return docker
+        flags = ["-H", self.base_url]
+        if self.tls:  # verified as the SDK does: against the CA given, else the system's
+            flags.append("--tlsverify")
+            for key, flag in (("ca", "--tlscacert"), ("cert", "--tlscert"), ("key", "--tlskey")):
+                if self.tls.get(key):
+                    flags += [flag, self.tls[key]]
+        if not self.base_url.startswith("ssh://"):
+            return [*docker, *flags]
+        wrapper_dir = self._ssh_wrapper()
+        return ["env", f"PATH={wrapper_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}", *docker, *flags]
+
+    def _ssh_wrapper(self) -> str:
+        """The folder of an `ssh` that runs the real one with this engine's options (written once)."""
+        with self._lock:
+            folder = self.cli_dir or self._cli_tmp
+            if folder is None:
+                folder = self._cli_tmp = tempfile.mkdtemp(prefix="perry-ssh-")
+            wrapper = os.path.join(folder, "ssh")
+            real = shutil.which("ssh", path=os.pathsep.join(
+                p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if os.path.abspath(p) != folder))
+            text = ("#!/bin/sh\n# Perry's options for this engine (pinned host keys, no prompts), "
+                    "then the Docker CLI's own.\n"
+                    f"exec {shlex.quote(real or 'ssh')} {shlex.join(self.ssh_options)} \"$@\"\n")
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            try:
+                current = open(wrapper, encoding="utf-8").read()
+            except OSError:
+                current = None
+            if current != text:
+                temporary = f"{wrapper}.{os.getpid()}.tmp"
+                with open(temporary, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.chmod(temporary, 0o700)
+                os.replace(temporary, wrapper)  # a terminal starting meanwhile never runs half a file
+            return folder
 
     def _count(self, response, *args, **kwargs):
         self.api_calls += 1
@@ -701,17 +752,16 @@ def _short(cause: object) -> str:
 
 
 # A terminal needs a pty on this side, which terminado gives a process, not an SDK call: terminals
-# run the Docker CLI, against the engine the SDK talks to (``docker_host``, else DOCKER_HOST).
+# run the Docker CLI, started by ``docker`` (`Engine.cli`: the command reaching the workspace's engine).
 
-def terminal_command(container: str, argv: list[str], *, docker_host: str | None, user: str, workdir: str,
-                     env: dict[str, str], docker_cli: str | None = None) -> list[str]:
+def terminal_command(container: str, argv: list[str], *, docker: list[str], user: str, workdir: str,
+                     env: dict[str, str]) -> list[str]:
     """The `docker exec -it` command line running ``argv`` in ``container`` on a terminal."""
-    return [docker_cli or "docker", *(["-H", docker_host] if docker_host else []), "exec", "-it", "-u", user, "-w", workdir,
+    return [*docker, "exec", "-it", "-u", user, "-w", workdir,
             *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")), container, *argv]
 
 
-def container_running_command(container: str, *, docker_host: str | None, docker_cli: str | None = None) -> list[str]:
+def container_running_command(container: str, *, docker: list[str]) -> list[str]:
     """A command line that prints ``true`` while ``container`` runs, ``false`` while it is stopped,
     and fails when there is no such container: for a process that must not import the SDK."""
-    return [docker_cli or "docker", *(["-H", docker_host] if docker_host else []), "inspect", "-f", "{{.State.Running}}",
-            container]
+    return [*docker, "inspect", "-f", "{{.State.Running}}", container]

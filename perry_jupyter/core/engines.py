@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import re
+import stat
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +87,21 @@ def engine_host(address: str) -> str | None:
     """The machine an address names (None for a local socket)."""
     parts = urlsplit(address)
     return parts.hostname if parts.scheme in ("ssh", "tcp") else None
+
+
+def control_socket(identity: str) -> str | None:
+    """A path for ssh's shared connection of ``identity``, short enough for a unix socket (ssh adds a
+    suffix to it while it binds, and state directories can be long): in a folder of this user's
+    own under the temporary directory; None when that folder is not safely ours."""
+    folder = Path(tempfile.gettempdir()) / f"perry-ssh-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None  # made by someone else: a socket there could be theirs
+    return str(folder / hashlib.sha256(identity.encode()).hexdigest()[:24])
 
 
 def default_placement(workspace: str, candidates: list[dict[str, Any]]) -> str:
@@ -171,25 +188,35 @@ class Engines:
         if address and address.startswith("context:"):
             address, context_tls = context_endpoint(address[len("context:"):])
             tls = tls or context_tls
-        ssh_options = self._ssh_options(spec) if address and address.startswith("ssh://") else None
+        ssh_options = self._ssh_options(name, spec, address) if address and address.startswith("ssh://") else None
         # The implicit local engine keeps the errors of the days of one engine.
         engine = self._factory(address, name=None if name == LOCAL and self.single else name, tls=tls,
                                ssh_options=ssh_options)
         if ssh_options and self.state_dir is not None:
             engine.ssh_log = str(self.state_dir / "engines" / f"{name}.ssh.log")
+            engine.cli_dir = str(self.state_dir / "engines" / f"{name}.bin")  # the terminals' `ssh`
         return engine
 
-    def _ssh_options(self, spec: Mapping[str, Any]) -> list[str]:
+    def _ssh_options(self, name: str, spec: Mapping[str, Any], address: str) -> list[str]:
         """Host keys accepted the first time, then pinned (a changed one fails); no prompts; a dead
-        machine noticed within seconds. (Connections are pooled by the client, so each API call does
-        not pay a handshake.)"""
+        machine noticed within seconds; and one SSH connection per engine that every `ssh` shares.
+
+        The sharing (ssh's ControlMaster) is what makes a remote engine fast: the client pools its
+        plain API connections, but each exec takes a connection of its own, and a new SSH
+        connection costs a handshake (about 0.4 s here) where a new session on a shared one costs
+        a few milliseconds. The shared connection is this engine's alone (its socket is named by
+        the state directory, the engine and its settings), so another engine at the same address
+        still checks the host key for itself."""
         known_hosts = (self.state_dir / "engines" / "known_hosts") if self.state_dir is not None else None
         if known_hosts is not None:
             known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         options = {"BatchMode": "yes", "StrictHostKeyChecking": "accept-new", "ConnectTimeout": "5",
-                   "ServerAliveInterval": "10", "ServerAliveCountMax": "3", "LogLevel": "ERROR"}
+                   "ServerAliveInterval": "5", "ServerAliveCountMax": "2", "LogLevel": "ERROR"}
         if known_hosts is not None:
             options["UserKnownHostsFile"] = str(known_hosts)
+            control = control_socket(f"{self.state_dir.resolve()}\0{name}\0{address}\0{spec.get('ssh_key')}")
+            if control is not None:
+                options.update(ControlMaster="auto", ControlPath=control, ControlPersist="60")
         if spec.get("ssh_key"):
             options["IdentityFile"] = str(Path(spec["ssh_key"]).expanduser())
             options["IdentitiesOnly"] = "yes"
@@ -267,6 +294,12 @@ class Engines:
             if down is None or time.monotonic() >= down["retry"]:
                 return None
             return down["message"]
+
+    def unreachable(self, name: str) -> str | None:
+        """Why engine ``name`` was found unreachable, until a call on it (or the probe) succeeds again."""
+        with self._lock:
+            down = self._down.get(name)
+            return down["message"] if down else None
 
     def failed(self, name: str, error: PerryError) -> None:
         with self._lock:

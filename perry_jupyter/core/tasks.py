@@ -22,7 +22,7 @@ import requests
 
 from perry_worker import agents as agent_registry
 
-from .errors import Conflict, InvalidInput, NotFound, PerryError
+from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .names import HOME_DIR, validate_name, validate_text
 from .sessions import validate_agent_name, validate_session_id
@@ -100,6 +100,7 @@ class TaskManager:
             raise InvalidInput(f"invalid model {model!r}")
         callback = _validate_callback(callback)
         ws = self.workspaces.get(name)
+        self.workspaces.require_reachable(ws)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
         if ws.get("agents") is not None and agent not in ws["agents"]:
@@ -203,20 +204,51 @@ class TaskManager:
 
     def _poll(self, task: dict[str, Any]) -> None:
         name = task["workspace"]
-        try:
-            result = self._worker(name, "task", "status", task["id"])
-        except NotFound as e:
-            gone = "the workspace no longer exists" if "does not exist" in e.message else \
-                "the workspace has no record of it (it never started)"
-            result = {"status": "failed", "ended": _now(), "error": gone}
-        except Conflict:
-            result = {"status": "failed", "ended": _now(), "error": "the workspace stopped while the task ran"}
-        except PerryError as e:
-            log.info("task %s: cannot reach its workspace yet: %s", task["id"], e.message)
+        engine = self.workspaces.engine_name(name)
+        # An engine known to be down is not asked (that would hold up the other tasks for its
+        # connection timeout): the engines' probe notices its return.
+        down = self.workspaces.engines.unreachable(engine)
+        if down is None:
+            try:
+                result = self._worker(name, "task", "status", task["id"])
+            except NotFound as e:
+                gone = "the workspace no longer exists" if "does not exist" in e.message else \
+                    "the workspace has no record of it (it never started)"
+                result = {"status": "failed", "ended": _now(), "error": gone}
+            except Conflict:
+                result = {"status": "failed", "ended": _now(), "error": "the workspace stopped while the task ran"}
+            except EngineUnavailable as e:
+                down = e.message
+            except PerryError as e:
+                log.info("task %s: cannot reach its workspace yet: %s", task["id"], e.message)
+                return
+        if down is not None:
+            self._engine_down(task, engine, down)
             return
+        if task.get("engineDown"):
+            log.info("task %s: engine %s is back", task["id"], engine)
+            self._update(task["id"], engineDown=None)
         updated = self._merge(task["id"], result)
         if updated["status"] in FINAL:
             self._deliver(updated)
+
+    def _engine_down(self, task: dict[str, Any], engine: str, why: str) -> None:
+        """The task's engine is unreachable: its record stays, and it is followed again once the engine
+        is back; after ``engine_down_task_timeout`` seconds it is marked failed and called back."""
+        since = (task.get("engineDown") or {}).get("since")
+        if since is None:
+            log.warning("task %s: its engine %s is unreachable; following it again when it is back", task["id"], engine)
+            self._update(task["id"], engineDown={"engine": engine, "since": _now()})
+            return
+        timeout = self.workspaces.settings.engine_down_task_timeout
+        if (datetime.now(timezone.utc) - datetime.fromisoformat(since)).total_seconds() < timeout:
+            return
+        self._update(task["id"], engineDown=None)
+        failed = self._merge(task["id"], {
+            "status": "failed", "ended": _now(),
+            "error": f"engine {engine!r} was unreachable for more than {timeout:g} s (since {since}), so what became "
+                     f"of the task there is unknown (PerryApp.engine_down_task_timeout); last error: {why}"})
+        self._deliver(failed)
 
     def _deliver(self, task: dict[str, Any]) -> None:
         callback = task.get("callback")

@@ -20,6 +20,7 @@ def run_worker(workspaces, name: str, *args: str, on_event: Callable[[dict], Non
     ``{"event": {...}}`` the worker prints before its answer go to ``on_event`` as they come.
     """
     ws = workspaces.get(name)
+    workspaces.require_reachable(ws)  # a 503 naming the engine, not "not running"
     if ws["status"] != "running":
         raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
     result = _call(workspaces, name, args, on_event, user)

@@ -689,7 +689,7 @@ class WorkspaceManager:
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
         with self.operations.hold(name, "delete", claim):
-            self._require_reachable(self.get(name))
+            self.require_reachable(self.get(name))
             engine = self.engine_of(name)
             with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
@@ -708,14 +708,14 @@ class WorkspaceManager:
             return engine.container(self.naming.container(name))
 
     @staticmethod
-    def _require_reachable(ws: dict[str, Any]) -> None:
+    def require_reachable(ws: dict[str, Any]) -> None:
         if ws["status"] == "unreachable":
             raise EngineUnavailable(f"workspace {ws['name']!r} is on engine {ws['engine']!r}, which is not "
                                     f"reachable: {ws['error']}")
 
     def _require_running(self, name: str) -> None:
         ws = self.get(name)
-        self._require_reachable(ws)
+        self.require_reachable(ws)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
 

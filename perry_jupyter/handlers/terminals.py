@@ -16,14 +16,12 @@ TERMINALS = ("execute", "terminals")
 
 
 async def require_running(handler: PerryMixin, workspace: str) -> None:
-    """404 for an unknown workspace, 409 for one that is not running: never a pty that dies at once."""
+    """404 for an unknown workspace, 503 for one whose engine is unreachable, 409 for one that is not
+    running: never a pty that dies at once."""
     ws = await handler.blocking(handler.perry.workspaces.get, workspace)
+    handler.perry.workspaces.require_reachable(ws)
     if ws["status"] != "running":
         raise Conflict(f"workspace {workspace!r} is {ws['status']}, not running: `perry start {workspace}` first")
-    if ws.get("engine", handler.perry.engines.default) != handler.perry.engines.default:
-        # Terminals run the Docker CLI against the default engine (see core/engine.py terminal_command).
-        raise Conflict(f"workspace {workspace!r} is on engine {ws['engine']!r}, where Perry's terminals do not "
-                       f"reach yet: use its sshCommand ({ws.get('sshCommand') or 'no SSH port'}) or `perry exec`")
 
 
 class TerminalsHandler(PerryHandler):

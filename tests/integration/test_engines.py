@@ -9,17 +9,23 @@ far as Perry can tell. It has no registry either: the workspace image goes in by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
 import time
 
+import pexpect
 import pytest
 
 from perry_jupyter.app import PerryApp
+from perry_jupyter.core.engines import Engines
 from perry_jupyter.core.services import Perry
 
 from ..conftest import IMAGE_TAG, SSH_PORTS, TEST_PREFIX
-from .conftest import PERRY, PerryServe, until
+from .agents import CallbackServer, start_model
+from .conftest import PERRY, PerryServe, until, until_async
+from .test_resume_in_terminal import INTERFACE, wait_for_screen
+from .test_terminals import Term
 
 # Inside the suite's prefix (so its cleanup is ours), but not a workspace of the Perry under test.
 MACHINE_PREFIX = f"{TEST_PREFIX}m-"
@@ -55,11 +61,51 @@ def machine(docker_client, workspace_image, ssh_key, tmp_path_factory):
 
 
 @pytest.fixture
-def perry_config(perry_config, machine, ssh_key):
-    return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}}}
+def engine_down_task_timeout() -> float:
+    return 3600.0  # PerryApp's default; a test parametrizes it shorter
 
 
-async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client):
+@pytest.fixture
+def perry_config(perry_config, machine, ssh_key, engine_down_task_timeout):
+    return {**perry_config, "engines": {"local": "", "far": {"address": machine, "ssh_key": str(ssh_key)}},
+            "engine_down_task_timeout": engine_down_task_timeout}
+
+
+def far_container(machine, ssh_key, tmp_path, name: str):
+    """The SDK's container ``name`` on the second machine's engine, as the test's own client sees it."""
+    engine = Engines({"far": {"address": machine, "ssh_key": str(ssh_key)}}, tmp_path / "client").get("far")
+    return engine._sdk().containers.get(f"{TEST_PREFIX}{name}")
+
+
+@contextlib.asynccontextmanager
+async def machine_stopped(docker_client):
+    """The second machine off for the block (at once, as a power cut: a shutdown would stop its
+    workspaces before its engine, which would then answer that they stopped), then on again."""
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).kill())
+    try:
+        yield
+    finally:
+        await loop.run_in_executor(None, lambda: docker_client.containers.get(MACHINE).start())
+        await loop.run_in_executor(None, lambda: until(lambda: machine_docker("info").returncode == 0, timeout=90))
+
+
+async def running_task_on_far(api, machine, ssh_key, tmp_path, name: str, hook) -> dict:
+    """A task running on a workspace of the second machine, its stand-in model slow to answer."""
+    code, ws = await api("POST", "workspaces", {"name": name, "engine": "far"})
+    assert code == 201 and ws["engine"] == "far", ws
+    start_model(far_container(machine, ssh_key, tmp_path, name), ["Finished late."], delay=120)
+    code, task = await api("POST", f"workspaces/{name}/tasks", {"prompt": "take your time", "callback": {"url": hook.url}})
+    assert code == 201, task
+
+    async def running():
+        code, t = await api("GET", f"workspaces/{name}/tasks/{task['id']}")
+        return t if t["status"] == "running" else None
+    return await until_async(running)
+
+
+async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_client, jp_ws_fetch, machine,
+                                                                     ssh_key, tmp_path):
     code, body = await api("GET", "engines")
     assert code == 200, body
     engines = {e["name"]: e for e in body["engines"]}
@@ -78,9 +124,41 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     code, result = await api("POST", "workspaces/far/exec", {"command": ["sh", "-c", "hostname; id -un; echo hi > f"]})
     assert code == 200 and result["stdout"].split() == ["far", "workspace"], result
 
-    # Not there yet: a terminal there would be a pty that fails at once; it is refused saying what to use.
-    code, error = await api("POST", "workspaces/far/terminals")
-    assert code == 409 and "'far'" in error["error"]["message"] and "ssh -p" in error["error"]["message"], error
+    # SSH reaches it on its engine's machine.
+    assert far["sshHost"] == "127.0.0.1" and far["sshCommand"].endswith("workspace@127.0.0.1"), far
+
+    # A terminal there: the Docker CLI over SSH, with the host key Perry pinned for that engine.
+    term = Term(await jp_ws_fetch("perry", "terminal", "far"))
+    assert (await term.read())[0] == "setup"
+    await term.type("echo $(hostname)-$(whoami)-$((6*7)); cat f\r")
+    await term.until("far-workspace-42")
+    await term.until("hi")
+    await term.type("exit 4\r")
+    assert ["exit", 4] in await term.until_closed()
+
+    # An OpenCode session made there by a task, resumed in a terminal there: OpenCode's own interface.
+    far_sdk = far_container(machine, ssh_key, tmp_path, "far")
+    start_model(far_sdk, [], default="Resumable answer.")
+    code, task = await api("POST", "workspaces/far/tasks", {"prompt": "Say something"})
+    assert code == 201, task
+
+    async def ended():
+        code, t = await api("GET", f"workspaces/far/tasks/{task['id']}")
+        return t if t["status"] not in ("queued", "running") else None
+    done = await until_async(ended, timeout=180)
+    assert done["status"] == "succeeded" and done["sessionId"], done
+    code, resumed = await api("POST", "workspaces/far/terminals", {"session": done["sessionId"]})
+    assert code == 201 and resumed["resumes"]["sessionId"] == done["sessionId"], resumed
+    tui = Term(await jp_ws_fetch("terminals", "websocket", resumed["name"]))
+    await tui.send("set_size", 40, 120)
+    try:
+        for text in INTERFACE["opencode"]:
+            await wait_for_screen(tui, text, timeout=180)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nprocesses there: {far_sdk.exec_run(['ps', '-ef']).output.decode()}\n"
+                             f"raw: {tui.out[-3000:]!r}") from None
+    code, _ = await api("DELETE", f"workspaces/far/terminals/{resumed['name']}")
+    assert code == 204
 
     code, body = await api("GET", "workspaces")
     assert {w["name"]: (w["engine"], w["status"]) for w in body["workspaces"]} == {
@@ -100,6 +178,8 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     code, result = await api("POST", "workspaces/near/exec", {"command": ["echo", "still here"]})
     assert code == 200 and result["stdout"] == "still here\n"
     code, error = await api("POST", "workspaces/far/exec", {"command": ["true"]})
+    assert code == 503 and "'far'" in error["error"]["message"], error
+    code, error = await api("POST", "workspaces/far/terminals")
     assert code == 503 and "'far'" in error["error"]["message"], error
     code, body = await api("GET", "engines")
     assert [e["reachable"] for e in body["engines"] if e["name"] == "far"] == [False]
@@ -123,7 +203,61 @@ async def test_workspaces_on_two_engines_and_one_machine_going_away(api, docker_
     assert code == 409 and "configuration" in error["error"]["message"]
     code, _ = await api("DELETE", "workspaces/far")
     assert code == 204
+    code, _ = await api("DELETE", "workspaces/near")
+    assert code == 204
     assert f"{TEST_PREFIX}far" not in machine_docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+async def test_a_task_on_a_machine_that_goes_away_calls_back_once_it_is_back(api, docker_client, machine, ssh_key,
+                                                                               tmp_path):
+    hook = CallbackServer()
+    try:
+        task = await running_task_on_far(api, machine, ssh_key, tmp_path, "tdown", hook)
+        url = f"workspaces/tdown/tasks/{task['id']}"
+
+        async with machine_stopped(docker_client):
+            async def noticed():
+                code, t = await api("GET", url)
+                return t if t.get("engineDown") else None
+            kept = await until_async(noticed, timeout=60)
+            assert kept["status"] == "running" and kept["engineDown"]["engine"] == "far", kept
+            await asyncio.sleep(5)  # the task is followed all along; nothing is called back meanwhile
+            code, kept = await api("GET", url)
+            assert kept["status"] == "running" and kept["callback"]["attempts"] == 0, kept
+            assert hook.calls == []
+
+        # Back: the task is followed again. The machine's stop ended its process, which the
+        # workspace now says; the callback goes out once.
+        await until_async(hook.delivered, timeout=180)
+        code, done = await api("GET", url)
+        assert done["status"] == "failed" and not done.get("engineDown") and done["callback"]["delivered"], done
+        await asyncio.sleep(3)
+        [call] = hook.calls
+        assert call["body"]["task"]["id"] == task["id"] and call["body"]["text"].startswith("Failed: "), call
+        code, _ = await api("DELETE", "workspaces/tdown")
+        assert code == 204
+    finally:
+        hook.close()
+
+
+@pytest.mark.parametrize("engine_down_task_timeout", [4.0])
+async def test_a_task_whose_engine_stays_away_fails_after_the_timeout(api, docker_client, machine, ssh_key, tmp_path):
+    hook = CallbackServer()
+    try:
+        task = await running_task_on_far(api, machine, ssh_key, tmp_path, "tgone", hook)
+
+        async with machine_stopped(docker_client):
+            [call] = await until_async(hook.delivered, timeout=90)
+            text = call["body"]["text"]
+            assert text.startswith("Failed: engine 'far' was unreachable for more than 4 s"), text
+            assert "engine_down_task_timeout" in text, text
+            code, failed = await api("GET", f"workspaces/tgone/tasks/{task['id']}")
+            assert failed["status"] == "failed" and failed["error"] == text[len("Failed: "):], failed
+        code, _ = await api("DELETE", "workspaces/tgone")
+        assert code == 204
+        assert len(hook.calls) == 1  # its end decided, the task is not followed again
+    finally:
+        hook.close()
 
 
 async def test_engines_added_and_removed_at_run_time(api, machine, ssh_key, perry_state_dir):
@@ -180,6 +314,17 @@ def test_the_cli_adds_an_engine_creates_there_and_lists_it(machine, ssh_key, tmp
         listing = perry("list")
         assert re.search(r"clifar\s+running\s+far", listing), listing
         assert perry("exec", "clifar", "--", "hostname") == "clifar\n"
+        # `perry shell` there, in a real pseudo-terminal.
+        shell = pexpect.spawn(PERRY, ["shell", "clifar"], env=env, encoding="utf-8", timeout=60, dimensions=(24, 80))
+        try:
+            shell.expect(r"\$ $")
+            shell.sendline("echo on-$(hostname)-$((6*7))")
+            shell.expect("on-clifar-42")
+            shell.sendline("exit 5")
+            shell.expect(pexpect.EOF)
+        finally:
+            shell.close(force=True)
+        assert shell.exitstatus == 5, shell.before
         r = subprocess.run([PERRY, "engines", "remove", "far"], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "holds 1 workspace" in r.stdout + r.stderr
         perry("delete", "clifar", "--yes")
