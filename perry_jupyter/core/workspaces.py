@@ -652,7 +652,7 @@ class WorkspaceManager:
             if given:
                 checked[group] = check(given)
         with self.operations.hold(name, "update"):
-            self._require_reachable(self.get(name))
+            self.require_reachable(self.get(name))
             for group, value in checked.items():
                 updaters[group][2](name, value)
         return self._announce(name)
