@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
@@ -10,6 +12,8 @@ from ..core.errors import Conflict, InvalidInput
 from ..core.names import validate_name
 from ..terminals import validate_terminal_name
 from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
+
+log = logging.getLogger(__name__)
 
 # What Jupyter's own terminal socket needs; Perry's terminals and `exec` need it too.
 TERMINALS = ("execute", "terminals")
@@ -26,6 +30,13 @@ async def require_running(handler: PerryMixin, workspace: str) -> None:
                        f"reach yet: use its sshCommand ({ws.get('sshCommand') or 'no SSH port'}) or `perry exec`")
 
 
+def _log_failed_wake(done: asyncio.Future) -> None:
+    # The terminal that waits says it could not attach; the server log says why.
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("waking a workspace for a terminal failed: %s",
+                    getattr(done.exception(), "message", done.exception()))
+
+
 class TerminalsHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
@@ -38,12 +49,19 @@ class TerminalsHandler(PerryHandler):
         await self.require(*TERMINALS)
         body = self.json_body("session", "agent")
         self.settings["perry_terminals"].require_available()
+        workspaces = self.perry.workspaces
         if body:
             if body.get("session") is None:
                 raise InvalidInput("`agent` names the agent of a session to resume: give `session` too")
-            resume = await self.blocking(self.perry.sessions.resume_target, name, body["session"], body.get("agent"))
+            resume = await self.blocking(workspaces.woken, name, lambda: self.perry.sessions.resume_target(
+                name, body["session"], body.get("agent")))
         else:
-            await require_running(self, name)
+            try:
+                await require_running(self, name)
+            except Conflict:
+                if not await self.blocking(workspaces.wake, name):
+                    raise
+                await require_running(self, name)
             resume = None
         self.reply(self.settings["perry_terminals"].create(name, resume=resume), status=201)
 
@@ -85,6 +103,12 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
         if wanted is not None:
             terminals.get(workspace, validate_terminal_name(wanted))
             name = wanted
+        elif await self.blocking(self.perry.workspaces.wakes, workspace):
+            # Stopped while idle: the terminal opens at once and says it is starting the workspace,
+            # its shell following once the container runs.
+            waking = asyncio.ensure_future(self.blocking(self.perry.workspaces.wake, workspace))
+            waking.add_done_callback(_log_failed_wake)
+            name = terminals.create(workspace, waking=True)["name"]
         else:
             await require_running(self, workspace)
             name = terminals.create(workspace)["name"]

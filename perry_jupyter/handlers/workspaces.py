@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..core import updates
 from ..core.errors import InvalidInput
 from ..core.workspaces import as_reached
 from .base import PerryHandler, api
@@ -37,9 +38,10 @@ class WorkspacesHandler(PerryHandler):
 
     @api
     async def post(self) -> None:
-        body = self.json_body("name", "clone", "env", "engine")
+        body = self.json_body("name", "clone", "env", "engine", "idleTimeout")
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
-                                 clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"))
+                                 clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"),
+                                 idle_timeout=body.get("idleTimeout"))
         self.reply(as_reached(ws, self.request.host_name), status=201)
 
 
@@ -47,6 +49,12 @@ class WorkspaceHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
         self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.request.host_name))
+
+    @api
+    async def patch(self, name: str) -> None:
+        body = self.json_body(*updates.FIELDS)
+        ws = await self.blocking(self.perry.workspaces.update, name, body)
+        self.reply(as_reached(ws, self.request.host_name))
 
     @api
     async def delete(self, name: str) -> None:
