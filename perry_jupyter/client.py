@@ -119,8 +119,11 @@ class PerryClient:
         return self._json("GET", _ws(name))
 
     def create_workspace(self, name: str, clone: str | None = None,
-                         env: Mapping[str, str] | None = None, engine: str | None = None) -> dict:
+                         env: Mapping[str, str] | None = None, engine: str | None = None,
+                         idle_timeout: int | None = None) -> dict:
         body: dict[str, Any] = {"name": name}
+        if idle_timeout is not None:
+            body["idleTimeout"] = idle_timeout
         if clone:
             body["clone"] = clone
         if env:
@@ -139,6 +142,10 @@ class PerryClient:
 
     def remove_engine(self, name: str) -> None:
         self._request("DELETE", f"engines/{quote(name, safe='')}")
+
+    def update_workspace(self, name: str, **changes: Any) -> dict:
+        """PATCH a workspace's fields (as the API names them, e.g. ``idleTimeout=1800``)."""
+        return self._json("PATCH", _ws(name), body=changes)
 
     def start_workspace(self, name: str) -> dict:
         return self._json("POST", _ws(name, "start"), timeout=LONG_TIMEOUT)

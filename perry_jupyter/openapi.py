@@ -17,6 +17,7 @@ from .core.names import NAME_PATTERN
 from .core.sessions import SESSION_ID
 from .core.settings import PATCHABLE
 from .core.tasks import MODEL, TASK_ID
+from .core.updates import MAX_IDLE_TIMEOUT
 from .core.config import DIND_MODES
 from .core.engines import ENGINE_NAME
 from .core.workspaces import ENV_KEY
@@ -90,6 +91,10 @@ IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(agent_
 ENV = {"type": "object", "description": f"variable names match {ENV_KEY.pattern}",
        "additionalProperties": {"type": "string"}}
 NON_BLANK = {"type": "string", "pattern": "\\S"}  # at least one character that is not white space
+IDLE_TIMEOUT = {"type": "integer", "minimum": 0, "maximum": MAX_IDLE_TIMEOUT, "nullable": True,
+                "description": "Seconds without use (no task, agent at work, terminal or SSH activity, exec or "
+                               "proxied request) before the workspace stops with stopReason `idle`; 0 never; "
+                               "null the server's PerryApp.idle_timeout"}
 
 # The value of each run-time setting (core/settings.py PATCHABLE, which validates them).
 SETTING_SCHEMAS = {
@@ -201,6 +206,11 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/workspaces/{name}": {
             "get": {"summary": "One workspace", "parameters": [NAME_PARAM],
                     "responses": {"200": ws, **_errors(*WS_READ)}},
+            "patch": {"summary": "Change a workspace's settings (every field checked first: a bad one changes "
+                                 "nothing)", "parameters": [NAME_PARAM],
+                      "requestBody": {"required": True,
+                                      "content": {"application/json": {"schema": _ref("UpdateWorkspace")}}},
+                      "responses": {"200": ws, **_errors(*BODY, *WS_STATE)}},
             "delete": {"summary": "Delete the container and both volumes", "parameters": [NAME_PARAM],
                        "responses": {"204": {"description": "Deleted"}, **_errors(*WS_STATE)}},
         },
@@ -362,14 +372,25 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "agents": {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)},
                        "nullable": True, "description": "Agents' CLIs in its image; null when unknown"},
             "error": {"type": "string", "nullable": True},
+            "idleTimeout": {"type": "integer", "minimum": 0,
+                            "description": "Seconds without use before it stops (its own, else the server's); "
+                                           "0 never"},
+            "stopReason": {"type": "string", "enum": ["idle", "user"], "nullable": True,
+                           "description": "While stopped: `idle` (the idle check stopped it; a terminal, exec, "
+                                          "task, conversation or proxied request starts it again when "
+                                          "PerryApp.auto_start is on), `user` (stopped through the API; it "
+                                          "stays stopped), null (stopped outside Perry)"},
             "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
         }},
+        "UpdateWorkspace": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "idleTimeout": IDLE_TIMEOUT}},
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
             "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
             "env": ENV,
             "engine": {**ENGINE_NAME_SCHEMA, "description": "The engine to create it on (default: the "
-                                                            "placement rule's choice)"}}},
+                                                            "placement rule's choice)"},
+            "idleTimeout": IDLE_TIMEOUT}},
         "Engine": {"type": "object", "required": ["name", "address"], "properties": {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "Without credentials"},

@@ -241,6 +241,7 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         ("docker volume", Cell(_text(volumes.get("docker")))),
         ("docker-in-docker", Cell(_text(ws.get("dind")))),
         ("clone", Cell(_text(ws.get("clone")))),
+        *idle_rows(ws),
     ]
     if not verb:
         if ws.get("error"):
@@ -251,6 +252,29 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         title.append(f"  ({ssh})")
     notes = [(Cell(f"error: {ws['error']}", "error"),)] if ws.get("error") else []
     return Fields(title=tuple(title), rows=rows, notes=notes, terse=True, kind="workspace")
+
+
+def idle_words(seconds: Any) -> str:
+    """An idle timeout as people say it: 90s, 30 min, 2 h."""
+    if not isinstance(seconds, int) or seconds <= 0:
+        return "off"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def idle_rows(ws: dict) -> list:
+    """The idle timeout, and why a stopped workspace stopped (an idle one wakes when used)."""
+    if "idleTimeout" not in ws:
+        return []  # a server from before idle stop
+    rows = [("idle stop", Cell(f"after {idle_words(ws['idleTimeout'])} unused"
+                               if ws.get("idleTimeout") else "off"))]
+    if ws.get("stopReason") == "idle":
+        rows.append(("stopped", Cell(f"after {idle_words(ws.get('idleTimeout'))} idle; it starts again "
+                                     "when used", "muted")))
+    elif ws.get("stopReason") == "user":
+        rows.append(("stopped", Cell("by a user", "muted")))
+    return rows
 
 
 def deleted(name: str) -> Fields:
