@@ -24,6 +24,10 @@ export interface IWorkspace {
   agents?: string[] | null;
   error?: string | null;
   volumes?: { home?: string; docker?: string };
+  /** Seconds without use before it stops; 0 never. */
+  idleTimeout?: number;
+  /** While stopped: "idle" (the idle check stopped it; using it starts it again), "user", or null. */
+  stopReason?: 'idle' | 'user' | null;
 }
 
 export interface ICheck {

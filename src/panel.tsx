@@ -18,6 +18,7 @@ import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
+import { stopTooltip, stopWhy } from './idle';
 
 // ---------------------------------------------------------------------------- health
 
@@ -355,10 +356,15 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           </span>
           <span className="perry-ws-name">{ws.name}</span>
         </button>
-        <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
+        <StatusBadge
+          status={busy ? 'busy' : ws.status}
+          label={busy ? `${busy}…` : ws.status}
+          title={busy ? undefined : stopTooltip(ws)}
+        />
       </div>
       <div className="perry-ws-meta">
         <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
+        {stopWhy(ws) ? <span className="perry-stop-reason">{stopWhy(ws)}</span> : null}
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
       <WorkspaceActions model={model} commands={commands} ws={ws} />
