@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from .agents import start_model
-from .conftest import next_event, until_async as until
+from .conftest import next_event, until, until_async
+from .test_cli import perry
 from .test_terminals import open_term
 from ..conftest import TEST_PREFIX
 
@@ -84,7 +86,7 @@ async def test_a_running_task_keeps_the_workspace_up(api, jp_ws_fetch, docker_cl
     async def ended():
         code, t = await api("GET", f"workspaces/busy/tasks/{task['id']}")
         return t if t["status"] not in ("queued", "running") else None
-    done = await until(ended)
+    done = await until_async(ended)
     assert done["status"] == "succeeded", done
     # The whole task long (many timeouts), the workspace ran: no idle stop came.
     assert (await status(api, "busy"))["status"] == "running"
@@ -126,3 +128,29 @@ async def test_a_user_stopped_workspace_does_not_wake_and_patch_checks_its_input
     assert code == 409, err
     assert "not running" in err["error"]["message"]
     assert (await status(api, "manual"))["status"] == "stopped"
+
+
+def test_the_idle_check_survives_a_restart_and_the_cli_wakes_the_workspace(server, served):
+    """`perry create --idle-timeout`, a crash of `perry serve` right after: the restarted server
+    rebuilds the deadline from the state and stops the workspace; `perry exec` wakes it."""
+    perry(served, "create", "phoenix", "--idle-timeout", "4s")
+    assert json.loads(perry(served, "info", "phoenix", "--json").stdout)["idleTimeout"] == 4
+    server.kill()
+    server.start()
+
+    def stopped():
+        ws = requests.get(f"{server.url}/perry/api/workspaces/phoenix", headers=server.headers, timeout=60).json()
+        return ws if ws["status"] == "stopped" else None
+    ws = until(stopped)
+    assert ws["stopReason"] == "idle"
+    r = perry(served, "info", "phoenix")
+    assert "after 4s idle" in r.stdout, r.stdout
+
+    r = perry(served, "exec", "phoenix", "--", "sh", "-c", "echo woke as $(whoami)")
+    assert r.stdout.strip() == "woke as workspace", r.stdout
+    ws = requests.get(f"{server.url}/perry/api/workspaces/phoenix", headers=server.headers, timeout=60).json()
+    assert (ws["status"], ws["stopReason"]) == ("running", None)
+    perry(served, "update", "phoenix", "--idle-timeout", "off")
+    assert json.loads(perry(served, "info", "phoenix", "--json").stdout)["idleTimeout"] == 0
+    r = perry(served, "update", "phoenix", "--idle-timeout", "soon", check=False)
+    assert r.returncode != 0 and "not a duration" in r.stderr
