@@ -27,3 +27,8 @@ export function stopTooltip(ws: IWorkspace): string | undefined {
   }
   return ws.stopReason === 'idle' ? `${why}; a terminal, task or request starts it again` : why;
 }
+
+/** Whether using the workspace starts it first (the server's auto_start, on by default, refuses otherwise). */
+export function wakesOnUse(ws: IWorkspace): boolean {
+  return ws.status === 'stopped' && ws.stopReason === 'idle';
+}

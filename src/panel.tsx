@@ -18,7 +18,7 @@ import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
-import { stopTooltip, stopWhy } from './idle';
+import { stopTooltip, stopWhy, wakesOnUse } from './idle';
 
 // ---------------------------------------------------------------------------- health
 
@@ -267,7 +267,8 @@ function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry;
     <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
       <button
         className="perry-button"
-        disabled={disabled || !running}
+        disabled={disabled || !(running || wakesOnUse(ws))}
+        title={wakesOnUse(ws) ? 'Start the workspace (stopped while idle) and open a terminal' : undefined}
         onClick={() => {
           model.ui.selected = ws.name;
           void props.commands.execute(CommandIDs.openTerminal, { workspace: ws.name });

@@ -26,11 +26,15 @@ def test_an_idle_stopped_workspace_says_why(page, lab):
         "title", "stopped after 3 s idle; a terminal, task or request starts it again")
     page.shot("idle-stopped")
 
-    # Stopped by a user, it says that instead.
-    assert lab.api("POST", f"workspaces/{NAME}/start").status_code == 200
-    expect()(item).to_have_attribute("data-status", "running", timeout=60_000)
-    expect()(item.locator(".perry-stop-reason")).to_have_count(0)
+    # Its Terminal button stays usable: the terminal starts the workspace first.
     assert lab.api("PATCH", f"workspaces/{NAME}", json={"idleTimeout": 0}).status_code == 200
+    item.get_by_role("button", name="Terminal").click()
+    expect()(item).to_have_attribute("data-status", "running", timeout=120_000)
+    terminal = page.locator(".jp-Terminal").last
+    expect()(terminal.locator(".xterm-accessibility-tree")).to_contain_text(f"workspace@{NAME}", timeout=60_000)
+    expect()(item.locator(".perry-stop-reason")).to_have_count(0)
+
+    # Stopped by a user, it says that instead.
     assert lab.api("POST", f"workspaces/{NAME}/stop").status_code == 200
     expect()(item.locator(".perry-stop-reason")).to_have_text("stopped by a user", timeout=60_000)
     assert not page.perry_errors
