@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from .errors import PerryError
+from .errors import Conflict, PerryError
 from .tasks import FINAL
 from .worker import run_worker
 
@@ -87,6 +87,8 @@ class IdleWatcher:
         """Ask the workspace (one exec); it counts as busy when it cannot say."""
         try:
             seen = run_worker(self.workspaces, name, "activity")
+        except Conflict:
+            return True  # not running after all (stopped outside Perry, or busy): nothing to stop
         except PerryError as e:
             log.info("idle check: cannot ask workspace %s (%s); leaving it running", name, e.message)
             return True
@@ -112,5 +114,5 @@ class IdleWatcher:
             log.info("idle check: could not stop workspace %s: %s", name, e.message)
             return
         self._agent_cpu.pop(name, None)
-        self.workspaces.events.publish("workspace.idle_stopped", name,
-                                       data={"idleTimeout": timeout, "workspace": ws})
+        # The workspace itself (with its stopReason and idleTimeout), as workspace.updated carries it.
+        self.workspaces.events.publish("workspace.idle_stopped", name, data=ws)

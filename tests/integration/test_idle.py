@@ -48,8 +48,8 @@ async def test_idle_workspace_stops_and_wakes_for_an_exec_and_a_terminal(api, jp
     await create(api, "dozy")
 
     event, _ = await next_event(events, idle_stopped, timeout=60)
-    assert event["data"]["idleTimeout"] == TIMEOUT
-    assert event["data"]["workspace"]["status"] == "stopped"
+    assert (event["data"]["status"], event["data"]["stopReason"], event["data"]["idleTimeout"]) == (
+        "stopped", "idle", TIMEOUT)
     ws = await status(api, "dozy")
     assert (ws["status"], ws["stopReason"]) == ("stopped", "idle")
     # Kept in the state file, so a restarted server still knows why (and still wakes it).
@@ -92,6 +92,10 @@ async def test_a_running_task_keeps_the_workspace_up(api, jp_ws_fetch, docker_cl
     assert (await status(api, "busy"))["status"] == "running"
     await next_event(events, idle_stopped, timeout=60)  # once it ended, the workspace idles and stops
     assert (await status(api, "busy"))["stopReason"] == "idle"
+    # A dispatch wakes it and answers (the model inside stopped with it: the task itself fails).
+    code, task = await api("POST", "workspaces/busy/tasks", {"agent": "opencode", "prompt": "again"})
+    assert code == 201, task
+    assert (await status(api, "busy"))["status"] == "running"
 
 
 async def test_a_terminal_with_output_keeps_the_workspace_up(api, jp_ws_fetch):
