@@ -116,7 +116,7 @@ async def test_a_user_stopped_workspace_does_not_wake_and_patch_checks_its_input
 
     for body, words in [({"idleTimeout": -1}, "idleTimeout must be"), ({"idleTimeout": "60"}, "idleTimeout must be"),
                         ({"idleTimeout": True}, "idleTimeout must be"), ({"idleTimeout": 10**9}, "idleTimeout must be"),
-                        ({"idleTimeout": 60, "cpu": 2}, "unknown field"), ({}, "give the fields")]:
+                        ({"idleTimeout": 60, "colour": "red"}, "unknown field"), ({}, "give the fields")]:
         code, err = await api("PATCH", "workspaces/manual", body)
         assert code == 400, (body, err)
         assert words in err["error"]["message"], err
