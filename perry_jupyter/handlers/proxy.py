@@ -96,6 +96,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         self.on_finish()
 
     def on_finish(self) -> None:
+        super().on_finish()
         if self._use is not None:
             self.perry.workspaces.activity.end(self._use)
 

@@ -103,7 +103,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
         if wanted is not None:
             terminals.get(workspace, validate_terminal_name(wanted))
             name = wanted
-        elif await self.blocking(self.perry.workspaces.wakes, workspace):
+        elif await self.blocking(self._wakes_here, workspace):
             # Stopped while idle: the terminal opens at once and says it is starting the workspace,
             # its shell following once the container runs.
             waking = asyncio.ensure_future(self.blocking(self.perry.workspaces.wake, workspace))
@@ -113,6 +113,11 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
             await require_running(self, workspace)
             name = terminals.create(workspace)["name"]
         await super().get(name)
+
+    def _wakes_here(self, workspace: str) -> bool:
+        """Whether opening a terminal starts ``workspace`` first (idle-stopped, on the engine terminals reach)."""
+        workspaces = self.perry.workspaces
+        return workspaces.wakes(workspace) and workspaces.engine_name(workspace) == self.perry.engines.default
 
     def on_pty_died(self) -> None:
         status = self.terminal.ptyproc.exitstatus if self.terminal is not None else None
