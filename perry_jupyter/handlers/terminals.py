@@ -30,8 +30,13 @@ async def require_running(handler: PerryMixin, workspace: str) -> None:
                        f"reach yet: use its sshCommand ({ws.get('sshCommand') or 'no SSH port'}) or `perry exec`")
 
 
+# The starts terminals wait for: held here, since the loop keeps only weak references to tasks.
+WAKING: set[asyncio.Future] = set()
+
+
 def _log_failed_wake(done: asyncio.Future) -> None:
     # The terminal that waits says it could not attach; the server log says why.
+    WAKING.discard(done)
     if not done.cancelled() and done.exception() is not None:
         log.warning("waking a workspace for a terminal failed: %s",
                     getattr(done.exception(), "message", done.exception()))
@@ -107,6 +112,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
             # Stopped while idle: the terminal opens at once and says it is starting the workspace,
             # its shell following once the container runs.
             waking = asyncio.ensure_future(self.blocking(self.perry.workspaces.wake, workspace))
+            WAKING.add(waking)
             waking.add_done_callback(_log_failed_wake)
             name = terminals.create(workspace, waking=True)["name"]
         else:
