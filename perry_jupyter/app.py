@@ -9,7 +9,7 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
-from traitlets import Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
+from traitlets import Bool, Callable, Dict, Enum, Float, Int, List, Tuple, Unicode, Union, default, validate
 from traitlets import TraitError
 
 from perry_worker import agents as agent_registry
@@ -85,6 +85,21 @@ class PerryApp(ExtensionApp):
     default_pids = Int(None, allow_none=True,
                        help="Processes a new workspace may run when its create names none; "
                             "default: no limit").tag(config=True)
+
+    idle_timeout = Int(0, help="Seconds without use (no task, agent at work, terminal or SSH activity, exec "
+                               "or proxied request) before a workspace stops; 0 never. A workspace's own "
+                               "idleTimeout (create, PATCH) wins").tag(config=True)
+    auto_start = Bool(True, help="Start a workspace stopped for idleness when a terminal, exec, task, "
+                                 "conversation or proxied request uses it (one a user stopped stays "
+                                 "stopped)").tag(config=True)
+
+    @validate("idle_timeout")
+    def _check_idle_timeout(self, proposal):
+        from .core.updates import MAX_IDLE_TIMEOUT
+
+        if not 0 <= proposal["value"] <= MAX_IDLE_TIMEOUT:
+            raise TraitError(f"idle_timeout must be 0 (never) to {MAX_IDLE_TIMEOUT} seconds")
+        return proposal["value"]
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -163,11 +178,14 @@ class PerryApp(ExtensionApp):
             default_cpus=self.default_cpus,
             default_memory=self.default_memory,
             default_pids=self.default_pids,
+            idle_timeout=self.idle_timeout,
+            auto_start=self.auto_start,
         )
 
     perry: Perry | None = None
     _config_error: Exception | None = None
     _probing: threading.Event | None = None
+    _idle = None
 
     def _link_jupyter_server_extension(self, serverapp) -> None:
         from .terminals import use_workspace_terminal_manager
@@ -263,6 +281,23 @@ class PerryApp(ExtensionApp):
             self.log.warning("Perry: no workspace terminals: %s", terminals.refusal.message)
         web_settings["perry_terminals"] = terminals
         self.handlers.extend(routes())
+        self._start_idle_check(terminals)
+
+    def _start_idle_check(self, terminals) -> None:
+        """The idle check's thread; it closes a workspace's terminals on the server's loop before stopping it."""
+        import asyncio
+
+        from .core.idle import IdleWatcher
+
+        loop = (getattr(self.serverapp, "io_loop", None) or IOLoop.current()).asyncio_loop
+
+        def close_terminals(name: str) -> None:
+            closing = terminals.close_all(name, f"workspace {name} was idle and is stopping")
+            asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=60)
+
+        self._idle = IdleWatcher(self.perry.workspaces, last_terminal_use=terminals.last_use,
+                                 before_stop=close_terminals)
+        self._idle.start()
 
     async def stop_extension(self) -> None:
         if self.perry is None:
@@ -271,6 +306,8 @@ class PerryApp(ExtensionApp):
             self._probing.set()
         self.perry.tasks.close()
         self.perry.sessions.stop_all()
+        if self._idle is not None:
+            self._idle.close()
 
 
 main = launch_new_instance = PerryApp.launch_instance

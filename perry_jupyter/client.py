@@ -121,11 +121,13 @@ class PerryClient:
 
     def create_workspace(self, name: str, clone: str | None = None,
                          env: Mapping[str, str] | None = None, engine: str | None = None,
-                         image: str | None = None, **limits: Any) -> dict:
+                         image: str | None = None, idle_timeout: int | None = None, **limits: Any) -> dict:
         """``limits``: cpus (2, 0.5), memory (bytes or "4g"), pids; those left None take the server's defaults."""
         body: dict[str, Any] = {"name": name, **{k: v for k, v in limits.items() if v is not None}}
         if image:
             body["image"] = image
+        if idle_timeout is not None:
+            body["idleTimeout"] = idle_timeout
         if clone:
             body["clone"] = clone
         if env:
@@ -146,7 +148,8 @@ class PerryClient:
         self._request("DELETE", f"engines/{quote(name, safe='')}")
 
     def update_workspace(self, name: str, **changes: Any) -> dict:
-        """PATCH a workspace: cpus, memory, pids (None lifts a limit); applied live where Docker can."""
+        """PATCH a workspace's fields as the API names them: idleTimeout, cpus, memory, pids (None lifts
+        a limit); limits apply live where Docker can."""
         return self._json("PATCH", _ws(name), body=changes)
 
     def start_workspace(self, name: str) -> dict:

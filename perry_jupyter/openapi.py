@@ -17,6 +17,7 @@ from .core.names import NAME_PATTERN
 from .core.sessions import SESSION_ID
 from .core.settings import PATCHABLE
 from .core.tasks import MODEL, TASK_ID
+from .core.updates import MAX_IDLE_TIMEOUT
 from .core.config import DIND_MODES
 from .core.engines import ENGINE_NAME
 from .core.workspaces import ENV_KEY
@@ -102,6 +103,10 @@ IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(agent_
 ENV = {"type": "object", "description": f"variable names match {ENV_KEY.pattern}",
        "additionalProperties": {"type": "string"}}
 NON_BLANK = {"type": "string", "pattern": "\\S"}  # at least one character that is not white space
+IDLE_TIMEOUT = {"type": "integer", "minimum": 0, "maximum": MAX_IDLE_TIMEOUT, "nullable": True,
+                "description": "Seconds without use (no task, agent at work, terminal or SSH activity, exec or "
+                               "proxied request) before the workspace stops with stopReason `idle`; 0 never; "
+                               "null the server's PerryApp.idle_timeout"}
 
 # The value of each run-time setting (core/settings.py PATCHABLE, which validates them).
 SETTING_SCHEMAS = {
@@ -224,7 +229,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                     "responses": {"200": ws, **_errors(*WS_READ)}},
             "delete": {"summary": "Delete the container and both volumes", "parameters": [NAME_PARAM],
                        "responses": {"204": {"description": "Deleted"}, **_errors(*WS_STATE)}},
-            "patch": {"summary": "Change a workspace's settings: its limits, applied live (Docker's container "
+            "patch": {"summary": "Change a workspace's settings: its idle timeout, and its limits, applied live (Docker's container "
                                  "update) and kept for a re-created container; every field is checked first, so "
                                  "a bad one changes nothing (400). 409 when it is busy or Docker refuses the "
                                  "change (memory below what it uses)",
@@ -392,6 +397,14 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "agents": {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)},
                        "nullable": True, "description": "Agents' CLIs in its image; null when unknown"},
             "error": {"type": "string", "nullable": True},
+            "idleTimeout": {"type": "integer", "minimum": 0,
+                            "description": "Seconds without use before it stops (its own, else the server's); "
+                                           "0 never"},
+            "stopReason": {"type": "string", "enum": ["idle", "user"], "nullable": True,
+                           "description": "While stopped: `idle` (the idle check stopped it; a terminal, exec, "
+                                          "task, conversation or proxied request starts it again when "
+                                          "PerryApp.auto_start is on), `user` (stopped through the API; it "
+                                          "stays stopped), null (stopped outside Perry)"},
             "volumes": {"type": "object", "properties": {"home": {"type": "string"}, "docker": {"type": "string"}}},
             "displayName": {"type": "string", "nullable": True, "description": "The devcontainer.json's name"},
             "devcontainer": {"type": "string", "nullable": True,
@@ -415,6 +428,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                                    "pids": {"type": "integer", "nullable": True},
                                    "at": {"type": "string", "format": "date-time"}}},
         }},
+        "UpdateWorkspace": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "idleTimeout": IDLE_TIMEOUT, **LIMIT_FIELDS}},
         "CreateWorkspace": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": NAME_PARAM["schema"],
             "clone": {"type": "string", "description": "git URL or absolute path on the server's machine"},
@@ -424,9 +439,8 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "image": {"type": "string", "description": "An image built FROM the workspace image (POST "
                                                        "/perry/api/image/build with dockerfile and tag); 409 when "
                                                        "the engine lacks it, 422 when it is not built FROM it"},
+            "idleTimeout": IDLE_TIMEOUT,
             **LIMIT_FIELDS}},
-        "UpdateWorkspace": {"type": "object", "minProperties": 1, "additionalProperties": False,
-                            "properties": LIMIT_FIELDS},
         "Engine": {"type": "object", "required": ["name", "address"], "properties": {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "Without credentials"},

@@ -280,6 +280,7 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         *_devcontainer_rows(ws),
         ("limits", Cell(limits_text(ws.get("limits")))),
         *([("cpu", Cell(cpu_text(ws["use"]))), ("memory", Cell(memory_use_text(ws["use"])))] if ws.get("use") else []),
+        *idle_rows(ws),
     ]
     if not verb:
         if ws.get("error"):
@@ -303,6 +304,29 @@ def _devcontainer_rows(ws: dict) -> list:
         ("declared ports", Cell(", ".join(map(str, ws.get("declaredPorts") or [])) or "-")),
         *[("warning", Cell(str(w), "warn")) for w in ws.get("warnings") or []],
     ]
+
+
+def idle_words(seconds: Any) -> str:
+    """An idle timeout as people say it: 90s, 30 min, 2 h."""
+    if not isinstance(seconds, int) or seconds <= 0:
+        return "off"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def idle_rows(ws: dict) -> list:
+    """The idle timeout, and why a stopped workspace stopped (an idle one wakes when used)."""
+    if "idleTimeout" not in ws:
+        return []  # a server from before idle stop
+    rows = [("idle stop", Cell(f"after {idle_words(ws['idleTimeout'])} unused"
+                               if ws.get("idleTimeout") else "off"))]
+    if ws.get("stopReason") == "idle":
+        rows.append(("stopped", Cell(f"after {idle_words(ws.get('idleTimeout'))} idle; it starts again "
+                                     "when used", "muted")))
+    elif ws.get("stopReason") == "user":
+        rows.append(("stopped", Cell("by a user", "muted")))
+    return rows
 
 
 def deleted(name: str) -> Fields:

@@ -36,6 +36,7 @@ TERMINAL_NAME = re.compile(r"perry_([a-z0-9_]+)_(?:Resume_([a-z]+)_)?(\d+)")
 PID_DIR = "/tmp/.perry-terminals"  # in the workspace: terminal name -> its shell's pid
 TERMINAL_ENV = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "workspace"}
 MANAGER_SETTING = "TerminalsExtensionApp.terminal_manager_class"
+WAKE_WAIT = 300.0  # seconds a terminal waits for its idle-stopped workspace to start
 
 
 def use_workspace_terminal_manager(serverapp) -> bool:
@@ -183,18 +184,21 @@ class WorkspaceTerminals:
                                 docker=self.docker(workspace), user="workspace", workdir=HOME_DIR,
                                 env=TERMINAL_ENV)
 
-    def restore_command(self, workspace: str, name: str) -> list[str]:
-        """For a terminal re-created by name (a restored JupyterLab layout): checks first."""
+    def restore_command(self, workspace: str, name: str, wait: float = 0.0) -> list[str]:
+        """For a terminal re-created by name (a restored JupyterLab layout): checks first.
+        With ``wait``, one whose workspace is starting (woken): it says so and waits up to that long."""
         probe = container_running_command(self.container_name(workspace), docker=self.docker(workspace))
-        return [sys.executable, "-m", "perry_jupyter.attach", workspace, json.dumps(probe),
+        waiting = ["--wait", str(wait)] if wait else []
+        return [sys.executable, "-m", "perry_jupyter.attach", workspace, json.dumps(probe), *waiting,
                 "--", *self.exec_command(workspace, name)]
 
     # ------------------------------------------------------------ terminals
 
-    def create(self, workspace: str, resume: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(self, workspace: str, resume: dict[str, Any] | None = None, waking: bool = False) -> dict[str, Any]:
         """A new terminal in a workspace the caller has checked is running.
 
-        ``resume``: a session to resume there (`AgentSessions.resume_target`'s answer).
+        ``resume``: a session to resume there (`AgentSessions.resume_target`'s answer);
+        ``waking``: the workspace is being started for it, and the terminal waits for that.
         """
         self.require_available()
         agent = resume["agent"] if resume else None
@@ -202,7 +206,10 @@ class WorkspaceTerminals:
             name = terminal_name(workspace, n, agent)
             if name not in self.manager.terminals:
                 break
-        command = self.resume_command(workspace, name, resume) if resume else self.exec_command(workspace, name)
+        if waking:
+            command = self.restore_command(workspace, name, wait=WAKE_WAIT)
+        else:
+            command = self.resume_command(workspace, name, resume) if resume else self.exec_command(workspace, name)
         self.manager.create(name=name, shell_command=command)
         if resume:
             self.resumed[name] = {k: resume[k] for k in ("sessionId", "agent", "directory", "command")}
@@ -230,6 +237,16 @@ class WorkspaceTerminals:
 
     def list(self, workspace: str) -> list[dict[str, Any]]:
         return [self.model(n) for n in self.names(workspace)]
+
+    def last_use(self, workspace: str) -> float | None:
+        """When a terminal of ``workspace`` last had output or input (epoch seconds), or None.
+        Jupyter's terminal manager notes it on every pty read and client message, so it costs nothing."""
+        if self.refusal is not None:
+            return None
+        # Called from the idle check's thread: a copy, taken at once, of what the loop may change.
+        terminals = list(self.manager.terminals.items())
+        times = [getattr(t, "last_activity", None) for n, t in terminals if workspace_of(n) == workspace]
+        return max((t.timestamp() for t in times if t is not None), default=None)
 
     def get(self, workspace: str, name: str) -> dict[str, Any]:
         if name not in self.names(workspace):

@@ -10,6 +10,7 @@
     perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
     perry-worker ports [--json]
     perry-worker connect PORT
+    perry-worker activity [--json]
 
 Errors (unknown session, bad argument) exit with status 2; with --json they are printed on
 stdout as ``{"error": {"code": "not_found"|"bad_request", "message": ...}}``.
@@ -409,6 +410,13 @@ def cmd_ports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_activity(args: argparse.Namespace) -> int:
+    from .activity import report
+
+    _print_json(report())
+    return 0
+
+
 def cmd_connect(args: argparse.Namespace) -> int:
     from .ports import relay
 
@@ -528,6 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("connect", help="relay stdin and stdout to 127.0.0.1:PORT")
     p.add_argument("port", type=_port, metavar="PORT")
     p.set_defaults(func=cmd_connect)
+
+    p = commands.add_parser("activity", help="terminal writes, SSH commands and agents' CPU (for idle checks)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (always)")
+    p.set_defaults(func=cmd_activity)
 
     p = commands.add_parser("health", help="report whether sshd, docker and the workspace are up")
     p.add_argument(

@@ -30,6 +30,10 @@ export interface IWorkspace {
   limits?: { cpus?: number | null; memory?: number | null; pids?: number | null };
   /** What it uses now (the server's last sample); null unless it runs. */
   use?: IWorkspaceUse | null;
+  /** Seconds without use before it stops; 0 never. */
+  idleTimeout?: number;
+  /** While stopped: "idle" (the idle check stopped it; using it starts it again), "user", or null. */
+  stopReason?: 'idle' | 'user' | null;
 }
 
 export interface IWorkspaceUse {

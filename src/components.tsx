@@ -19,9 +19,9 @@ export function useModel(model: PerryModel, tickMs = 0): void {
   }, [model, tickMs]);
 }
 
-export function StatusBadge(props: { status: string; label?: string }): JSX.Element {
+export function StatusBadge(props: { status: string; label?: string; title?: string }): JSX.Element {
   return (
-    <span className={`perry-badge perry-badge-${props.status}`} data-status={props.status}>
+    <span className={`perry-badge perry-badge-${props.status}`} data-status={props.status} title={props.title}>
       {props.label ?? props.status}
     </span>
   );

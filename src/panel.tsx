@@ -19,6 +19,7 @@ import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
 import { EngineBadge, EnginePicker, EnginesHealth, UseBars, limitsText } from './resources';
+import { stopTooltip, stopWhy, wakesOnUse } from './idle';
 
 // ---------------------------------------------------------------------------- health
 
@@ -269,7 +270,8 @@ function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry;
     <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
       <button
         className="perry-button"
-        disabled={disabled || !running}
+        disabled={disabled || !(running || wakesOnUse(ws))}
+        title={wakesOnUse(ws) ? 'Start the workspace (stopped while idle) and open a terminal' : undefined}
         onClick={() => {
           model.ui.selected = ws.name;
           void props.commands.execute(CommandIDs.openTerminal, { workspace: ws.name });
@@ -367,10 +369,15 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           <span className="perry-ws-name">{ws.name}</span>
         </button>
         <EngineBadge ws={ws} engines={model.engines} />
-        <StatusBadge status={busy ? 'busy' : ws.status} label={busy ? `${busy}…` : ws.status} />
+        <StatusBadge
+          status={busy ? 'busy' : ws.status}
+          label={busy ? `${busy}…` : ws.status}
+          title={busy ? undefined : stopTooltip(ws)}
+        />
       </div>
       <div className="perry-ws-meta">
         <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
+        {stopWhy(ws) ? <span className="perry-stop-reason">{stopWhy(ws)}</span> : null}
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
       <UseBars ws={ws} />

@@ -15,6 +15,7 @@ click exceptions and never call sys.exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any, Callable
@@ -135,6 +136,39 @@ def _parse_env(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return env
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _parse_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """Seconds from `90`, `90s`, `30m` or `2h`; `0` or `off` is never."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "off":
+        return 0
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    if not number.isdigit():
+        raise click.BadParameter(f"{value!r} is not a duration such as 90s, 30m or 2h (or off)", ctx, param)
+    return int(number) * DURATION_UNITS[unit]
+
+
+def _idle_timeout_option(command):
+    return click.option("--idle-timeout", callback=_parse_duration, metavar="DURATION",
+                        help="Stop the workspace after this long unused (90s, 30m, 2h; off: never; "
+                             "default: the server's PerryApp.idle_timeout).")(command)
+
+
+def _waking(client: PerryClient, name: str):
+    """A spinner while a use wakes a workspace the idle check stopped (the server starts it first)."""
+    try:
+        ws = client.get_workspace(name)
+    except PerryClientError:
+        return contextlib.nullcontext()  # the call itself says what is wrong
+    if ws.get("status") == "stopped" and ws.get("stopReason") == "idle":
+        return _face().working(f"Starting workspace {name} (stopped while idle)...")
+    return contextlib.nullcontext()
+
+
 def _clone_arg(value: str | None) -> str | None:
     """URLs and scp-like git addresses go as they are; local paths become absolute."""
     if not value:
@@ -148,10 +182,11 @@ def _clone_arg(value: str | None) -> str | None:
 
 
 def _create(client: PerryClient, name: str, clone: str | None, env: dict[str, str],
-            engine: str | None = None, image: str | None = None, **limits: Any) -> dict:
+            engine: str | None = None, image: str | None = None, idle_timeout: int | None = None,
+            **limits: Any) -> dict:
     with _face().working(f"Creating workspace {name} (the first start can take a minute)..."):
         return client.create_workspace(name, clone=_clone_arg(clone), env=env or None, engine=engine,
-                                       image=image, **limits)
+                                       image=image, idle_timeout=idle_timeout, **limits)
 
 
 def _needs_a_terminal(why: str) -> None:
@@ -259,10 +294,16 @@ def _limit_options(lift: str):
 @click.option("--image", metavar="TAG", help="An image built FROM Perry's workspace image "
                                              "(`perry build --dockerfile PATH --tag TAG`); default: Perry's.")
 @_limit_options(" (default: the server's)")
+@_idle_timeout_option
 def create(name: str, clone: str | None, env: dict[str, str], engine: str | None, image: str | None,
-           cpus: str | None, memory: str | None, pids: str | None) -> dict:
+           cpus: str | None, memory: str | None, pids: str | None, idle_timeout: int | None) -> dict:
     """Create a workspace and wait until it is ready."""
-    return _create(_client(), name, clone, env, engine, image, cpus=cpus, memory=memory, pids=pids)
+    return _create(_client(), name, clone, env, engine, image, idle_timeout, cpus=cpus, memory=memory, pids=pids)
+
+
+def _limit_changes(cpus: str | None, memory: str | None, pids: str | None) -> dict[str, Any]:
+    return {k: (None if v.lower() == "none" else v) for k, v in
+            (("cpus", cpus), ("memory", memory), ("pids", pids)) if v is not None}
 
 
 @command(cli, view=_reported("Limited"))
@@ -270,11 +311,23 @@ def create(name: str, clone: str | None, env: dict[str, str], engine: str | None
 @_limit_options("; `none` lifts the limit")
 def limit(name: str, cpus: str | None, memory: str | None, pids: str | None) -> dict:
     """Change a workspace's CPU, memory and process limits, live where Docker can."""
-    given = {k: (None if v.lower() == "none" else v) for k, v in
-             (("cpus", cpus), ("memory", memory), ("pids", pids)) if v is not None}
+    given = _limit_changes(cpus, memory, pids)
     if not given:
         raise click.UsageError("give --cpus, --memory or --pids")
     return _client().update_workspace(name, **given)
+
+
+@command(cli, view=_reported("Updated"))
+@click.argument("name")
+@_idle_timeout_option
+@_limit_options("; `none` lifts the limit")
+def update(name: str, idle_timeout: int | None, cpus: str | None, memory: str | None, pids: str | None) -> dict:
+    """Change a workspace's settings (those given; the rest stay as they are)."""
+    changes = {"idleTimeout": idle_timeout} if idle_timeout is not None else {}
+    changes.update(_limit_changes(cpus, memory, pids))
+    if not changes:
+        raise click.UsageError("give a setting to change, such as --idle-timeout 30m or --memory 4g")
+    return _client().update_workspace(name, **changes)
 
 
 class _Started(dict):
@@ -385,7 +438,9 @@ class _ExecCommand(PerryCommand):
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(user: str | None, workdir: str | None, env: dict[str, str], name: str, command: tuple[str, ...]) -> dict:
     """Run a command in a workspace: perry exec NAME -- CMD [ARGS...]."""
-    return _client().exec(name, list(command), user=user, workdir=workdir, env=env or None)
+    client = _client()
+    with _waking(client, name):
+        return client.exec(name, list(command), user=user, workdir=workdir, env=env or None)
 
 
 @command(cli, view=lambda result, p: present.exec_result(result))

@@ -38,6 +38,10 @@ class WorkspaceSettings:
     agent_files: tuple[str, ...]
     host_home: str
     image_agents: tuple[str, ...]
+    # Seconds without use before a workspace stops (0: never), unless it has its own.
+    idle_timeout: int
+    # Whether a workspace the idle check stopped starts again when used.
+    auto_start: bool
     # A dict, or a callable taking the workspace name, for per-workspace values.
     extra_env: Mapping[str, str] | Callable[[str], Mapping[str, str]]
     # The limits of a create that names none; None: no limit.

@@ -126,8 +126,10 @@ class AgentSessions:
             if event.get("type") == "reply.part":
                 self.events.publish("session.reply", name, data={"sessionId": session_id, "part": event.get("part")})
 
-        return run_worker(self.workspaces, name, "chat", session_id, f"--text={text}", "--timeout", str(timeout),
-                          "--stream", on_event=publish)
+        with self.workspaces.activity.using(name):
+            return self.workspaces.woken(name, lambda: run_worker(
+                self.workspaces, name, "chat", session_id, f"--text={text}", "--timeout", str(timeout),
+                "--stream", on_event=publish))
 
     def usage(self, name: str) -> dict[str, Any]:
         return self._worker(name, "usage")

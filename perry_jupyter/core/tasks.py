@@ -72,6 +72,15 @@ def _validate_callback(callback: object) -> dict[str, Any] | None:
             "deliveredAt": None, "nextAttempt": 0.0}
 
 
+def _running(workspaces: Any, name: str) -> dict[str, Any]:
+    """Workspace ``name`` if it runs: 503 when its engine is unreachable, 409 when it is not running."""
+    ws = workspaces.get(name)
+    workspaces.require_reachable(ws)
+    if ws["status"] != "running":
+        raise Conflict(f"workspace {ws['name']!r} is {ws['status']}, not running: `perry start {ws['name']}` first")
+    return ws
+
+
 class TaskManager:
     def __init__(self, workspaces: WorkspaceManager, store: StateStore, events: EventBus,
                  post: Callable[..., Any] = requests.post,
@@ -99,10 +108,7 @@ class TaskManager:
         if model is not None and (not isinstance(model, str) or not MODEL.fullmatch(model)):
             raise InvalidInput(f"invalid model {model!r}")
         callback = _validate_callback(callback)
-        ws = self.workspaces.get(name)
-        self.workspaces.require_reachable(ws)
-        if ws["status"] != "running":
-            raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+        ws = self.workspaces.woken(name, lambda: _running(self.workspaces, name))
         if ws.get("agents") is not None and agent not in ws["agents"]:
             wanted = ",".join(agent_registry.canonical([*ws["agents"], agent]))
             raise Conflict(f"{agent} is not installed in workspace {name!r} (its image has: "

@@ -12,11 +12,13 @@ import logging
 import os
 import re
 import socket
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from . import archive, limits as resource_limits, project_setup
+from . import archive, limits as resource_limits, project_setup, updates
+from .activity import Activity
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
@@ -83,6 +85,10 @@ class WorkspaceManager:
         # What `auto` settled on for each engine's host, so later creates skip the failed try.
         self._dind_resolved: dict[str, str] = {}
         self.operations = WorkspaceOperations()
+        # When each workspace was last used (the idle check reads it; see core/idle.py).
+        self.activity = Activity()
+        self._waking: dict[str, threading.Lock] = {}
+        self._waking_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -224,6 +230,9 @@ class WorkspaceManager:
             # None when that is not known (no container, or an image from before the label).
             "agents": labels[AGENTS_LABEL].split() if AGENTS_LABEL in labels else None,
             "error": error,
+            "idleTimeout": self.idle_timeout(record),
+            # Why Perry stopped it ("idle" or "user"); None when it stopped otherwise (Docker, a crash).
+            "stopReason": record.get("stopReason") if status == "stopped" else None,
             "volumes": {"home": self.naming.home_volume(name), "docker": self.naming.docker_volume(name)},
             **project_setup.workspace_fields(record),
             "limits": resource_limits.public(record.get("limits")),
@@ -250,6 +259,7 @@ class WorkspaceManager:
 
     def create(self, name: str, *, clone: str | None = None, env: Mapping[str, Any] | None = None,
                engine: str | None = None, image: str | None = None, limits: Mapping[str, Any] | None = None,
+               idle_timeout: Any = None,
                progress: Progress = _no_progress) -> dict[str, Any]:
         """``image``: one built FROM the workspace image (`perry build --dockerfile`); default Perry's.
         ``limits``: {cpus, memory, pids} (see core/limits.py); those it lacks take PerryApp's defaults."""
@@ -259,6 +269,7 @@ class WorkspaceManager:
         if image is not None:
             validate_reference(image)
         chosen_limits = {**resource_limits.parse(self.settings.default_limits()), **resource_limits.parse(limits or {})}
+        idle_timeout = updates.validate_idle_timeout(idle_timeout)
         if engine is not None:
             if not isinstance(engine, str):
                 raise InvalidInput("engine must be the name of an engine (`perry engines` lists them)")
@@ -267,10 +278,11 @@ class WorkspaceManager:
             except NotFound as e:
                 raise InvalidInput(e.message) from None
         with self.operations.hold(name, "create"):
-            return self._create(name, clone, env, engine, chosen_limits, progress, image)
+            return self._create(name, clone, env, engine, chosen_limits, progress, image, idle_timeout)
 
     def _create(self, name: str, clone: str | None, env: dict[str, str], engine: str | None,
-                limits: dict[str, Any], progress: Progress, image: str | None = None) -> dict[str, Any]:
+                limits: dict[str, Any], progress: Progress, image: str | None = None,
+                idle_timeout: int | None = None) -> dict[str, Any]:
         engine = engine or self.place(name)
         self._require_image(engine, image)
         if limits.get("cpus"):
@@ -281,7 +293,8 @@ class WorkspaceManager:
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
         record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
-                               image=image if image != self.settings.image else None, limits=limits)
+                               image=image if image != self.settings.image else None, limits=limits,
+                               idle_timeout=idle_timeout)
         progress = self._publishing(name, progress)
         self.events.publish("workspace.created", name, data=self._describe(name, record, None, engine))
         created_volumes: list[str] = []
@@ -320,7 +333,8 @@ class WorkspaceManager:
         self._wait_ready(name, progress)
         progress("copying keys, git config and the worker")
         self._copy_user_files(name)
-        changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None, "setupFailed": None}
+        changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None, "setupFailed": None,
+                                   "stopReason": None}
         if _unfinished(record):
             clone = clone_source or record.get("clone")
             changes["projectDir"] = self._clone(name, clone, record.get("env") or {}, progress) if clone else HOME_DIR
@@ -333,6 +347,7 @@ class WorkspaceManager:
             self.store.patch_workspace(name, **{**changes, "status": "error", "error": e.message, "setupFailed": True})
             raise
         self.store.patch_workspace(name, **changes)
+        self.activity.touch(name)  # a start is a use: its idle time counts from now
         progress("ready")
 
     def _announce(self, name: str) -> dict[str, Any]:
@@ -394,7 +409,8 @@ class WorkspaceManager:
             raise InvalidInput(f"cpus {cpus:g} is more than the {has} CPUs engine {engine_name!r} has")
 
     def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
-                 image: str | None = None, limits: dict[str, Any] | None = None) -> dict[str, Any]:
+                 image: str | None = None, limits: dict[str, Any] | None = None,
+                 idle_timeout: int | None = None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
         with self.store.transaction() as data:
             if name in data["workspaces"]:
@@ -420,6 +436,7 @@ class WorkspaceManager:
                 "dind": None,
                 "containerId": None,
                 "error": None,
+                "idleTimeout": idle_timeout,
             }
             data["workspaces"][name] = record
             return copy.deepcopy(record)
@@ -641,27 +658,23 @@ class WorkspaceManager:
         applied, so a bad one changes nothing; each group of fields is applied by its own updater."""
         if not isinstance(changes, Mapping) or not changes:
             raise InvalidInput("give the fields to change, such as {\"cpus\": 2}")
-        updaters = self._updaters()
-        known = {field: group for group, (fields, _check, _apply) in updaters.items() for field in fields}
-        unknown = sorted(set(changes) - set(known))
+        unknown = sorted(str(k) for k in changes if k not in updates.FIELDS)
         if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(map(str, unknown))}; expected {', '.join(known)}")
+            raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(updates.FIELDS)}")
         checked = {}
-        for group, (fields, check, _apply) in updaters.items():
-            given = {f: changes[f] for f in fields if f in changes}
+        for group_name, group in updates.GROUPS.items():
+            given = {f: changes[f] for f in group.fields if f in changes}
             if given:
-                checked[group] = check(given)
+                checked[group_name] = group.check(given)
         with self.operations.hold(name, "update"):
             self.require_reachable(self.get(name))
-            for group, value in checked.items():
-                updaters[group][2](name, value)
-        return self._announce(name)
+            if self.store.get_workspace(name) is None:
+                raise Conflict(f"workspace {name!r} is not in Perry's state yet: `perry start {name}` adopts it")
+            for group_name, value in checked.items():
+                updates.GROUPS[group_name].apply(self, name, value)
+            return self._announce(name)
 
-    def _updaters(self) -> dict[str, tuple[tuple[str, ...], Callable[[dict], Any], Callable[[str, Any], None]]]:
-        """The groups of updatable fields: (fields, check(given) -> value, apply(name, value))."""
-        return {"limits": (resource_limits.FIELDS, resource_limits.parse, self._apply_limits)}
-
-    def _apply_limits(self, name: str, changes: dict[str, Any]) -> None:
+    def apply_limits(self, name: str, changes: dict[str, Any]) -> None:
         """New limits: live on the container (stopped ones too, so a start keeps them), then saved
         in the record for a re-created container. Docker refusing changes nothing."""
         engine = self.engine_of(name)
@@ -676,7 +689,9 @@ class WorkspaceManager:
         record = self.store.get_workspace(name) or {}
         self.store.patch_workspace(name, limits={**(record.get("limits") or {}), **changes})
 
-    def stop(self, name: str, *, claim: Claim | None = None) -> dict[str, Any]:
+    def stop(self, name: str, *, claim: Claim | None = None, reason: str = "user") -> dict[str, Any]:
+        """Stop the container; ``reason`` ("user", or "idle" from the idle check) is kept as its
+        stopReason, and only an idle-stopped workspace wakes on use."""
         with self.operations.hold(name, "stop", claim):
             self.get(name)  # 404 for unknown names
             container = self._container_or_none(name)
@@ -684,7 +699,7 @@ class WorkspaceManager:
             with engine.errors(f"stopping workspace {name!r}"):
                 if container is not None and container["state"] in ("running", "restarting", "paused"):
                     engine.stop(container["id"], timeout=self.settings.stop_timeout)
-            self.store.patch_workspace(name, status="stopped")
+            self.store.patch_workspace(name, status="stopped", stopReason=reason)
             return self._announce(name)
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
@@ -697,6 +712,7 @@ class WorkspaceManager:
                     engine.remove_volume(vol)
                 project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
             self.store.remove_workspace(name)
+            self.activity.forget(name)
             self.events.publish("workspace.deleted", name)
 
     def _remove_container(self, name: str) -> None:
@@ -712,6 +728,47 @@ class WorkspaceManager:
         if ws["status"] == "unreachable":
             raise EngineUnavailable(f"workspace {ws['name']!r} is on engine {ws['engine']!r}, which is not "
                                     f"reachable: {ws['error']}")
+
+    # ----------------------------------------------------- idle and waking
+
+    def idle_timeout(self, record: Mapping[str, Any]) -> int:
+        """Seconds without use before workspace ``record`` stops: its own, else the server's; 0 never."""
+        own = record.get("idleTimeout")
+        return int(self.settings.idle_timeout if own is None else own)
+
+    def wake(self, name: str, progress: Progress = _no_progress) -> bool:
+        """Start workspace ``name`` if the idle check stopped it (and PerryApp.auto_start allows);
+        whether it did. Anything else (running, stopped by a user) is left for the caller's
+        own checks. Callers at once wait for the one start."""
+        if not self.wakes(name):
+            return False
+        with self._waking_lock:
+            lock = self._waking.setdefault(name, threading.Lock())
+        with lock:
+            record = self.store.get_workspace(name)
+            if not record or record.get("stopReason") != "idle" or self.get(name)["status"] != "stopped":
+                return False
+            log.info("waking workspace %s, stopped while idle", name)
+            self.events.publish("workspace.waking", name, data={"reason": "idle"})
+            progress(f"starting workspace {name} (stopped while idle)")
+            self.start(name, self._publishing(name, progress))
+            return True
+
+    def woken(self, name: str, call: Callable[[], Any], progress: Progress = _no_progress) -> Any:
+        """``call()``; when it is refused (409) because the idle check stopped ``name``, wake it and
+        call again. A running workspace costs nothing more than the call."""
+        try:
+            return call()
+        except Conflict:
+            if not self.wake(name, progress):
+                raise
+        return call()
+
+    def wakes(self, name: str) -> bool:
+        """Whether a use of ``name`` would wake it (the state file only, no Docker call)."""
+        record = self.store.get_workspace(name) or {}
+        return bool(self.settings.auto_start and record.get("status") == "stopped"
+                    and record.get("stopReason") == "idle")
 
     def _require_running(self, name: str) -> None:
         ws = self.get(name)
@@ -777,8 +834,9 @@ class WorkspaceManager:
         if not isinstance(user, str) or not user:
             raise InvalidInput("user must be a non-empty string")
         env = validate_env(env)
-        self._require_running(name)
-        return self.run(name, command, user=user, workdir=workdir, env=env)
+        self.woken(name, lambda: self._require_running(name))
+        with self.activity.using(name):
+            return self.run(name, command, user=user, workdir=workdir, env=env)
 
     def run(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
             env: Mapping[str, str] | None = None,

@@ -28,7 +28,9 @@ class PortsHandler(PerryHandler):
 async def tunnel_bridge(handler: Any, name: str, port: str) -> tuple[int, proxy.Direct | proxy.Bridge]:
     validate_name(name)
     number = validate_port(port)
-    return number, proxy.connect(await handler.blocking(open_tunnel, handler.perry.workspaces, name, number))
+    workspaces = handler.perry.workspaces
+    tunnel = await handler.blocking(workspaces.woken, name, lambda: open_tunnel(workspaces, name, number))
+    return number, proxy.connect(tunnel)
 
 
 @web.stream_request_body
@@ -41,6 +43,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
     exchange: proxy.Exchange | None = None
+    _use: object | None = None  # the workspace's activity record holds it busy while the request runs
 
     def initialize(self, absolute: bool = False) -> None:
         self.absolute = absolute
@@ -74,6 +77,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
             return self.redirect(self.request.path + "/" + query)
         port, bridge = await tunnel_bridge(self, self.path_kwargs["name"], self.path_kwargs["port"])
         self.exchange = proxy.Exchange(bridge)
+        self._use = self.perry.workspaces.activity.begin(self.path_kwargs["name"])
         target, headers = self._forwarded(port)
         has_body = "Content-Length" in self.request.headers or "Transfer-Encoding" in self.request.headers
         try:
@@ -89,6 +93,12 @@ class ProxyHandler(SocketMixin, JupyterHandler):
     def on_connection_close(self) -> None:
         if self.exchange is not None:
             self.exchange.bridge.close()
+        self.on_finish()
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        if self._use is not None:
+            self.perry.workspaces.activity.end(self._use)
 
     def _headers_received(self, start_line, headers) -> None:
         self.set_status(start_line.code, start_line.reason)
@@ -137,6 +147,8 @@ class ProxyHandler(SocketMixin, JupyterHandler):
     async def _websocket(self, name: str, port: str) -> None:
         await self.refuse_unless_allowed(("write", AUTH_RESOURCE))
         number, bridge = await tunnel_bridge(self, name, port)
+        # Its opening is a use; an open socket is not (a page left open would keep the workspace up).
+        self.perry.workspaces.activity.touch(name)
         target, headers = self._forwarded(number)
         headers["Connection"] = "Upgrade"
         headers["Upgrade"] = self.request.headers["Upgrade"]
@@ -189,6 +201,7 @@ class PortSocket(PerrySocket):
         self.close()
 
     async def on_message(self, message: str | bytes) -> None:
+        self.perry.workspaces.activity.touch(self.path_kwargs["name"])
         data = message.encode() if isinstance(message, str) else message
         try:
             if data:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
@@ -10,6 +12,8 @@ from ..core.errors import Conflict, InvalidInput
 from ..core.names import validate_name
 from ..terminals import validate_terminal_name
 from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
+
+log = logging.getLogger(__name__)
 
 # What Jupyter's own terminal socket needs; Perry's terminals and `exec` need it too.
 TERMINALS = ("execute", "terminals")
@@ -24,6 +28,18 @@ async def require_running(handler: PerryMixin, workspace: str) -> None:
         raise Conflict(f"workspace {workspace!r} is {ws['status']}, not running: `perry start {workspace}` first")
 
 
+# The starts terminals wait for: held here, since the loop keeps only weak references to tasks.
+WAKING: set[asyncio.Future] = set()
+
+
+def _log_failed_wake(done: asyncio.Future) -> None:
+    # The terminal that waits says it could not attach; the server log says why.
+    WAKING.discard(done)
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("waking a workspace for a terminal failed: %s",
+                    getattr(done.exception(), "message", done.exception()))
+
+
 class TerminalsHandler(PerryHandler):
     @api
     async def get(self, name: str) -> None:
@@ -36,12 +52,19 @@ class TerminalsHandler(PerryHandler):
         await self.require(*TERMINALS)
         body = self.json_body("session", "agent")
         self.settings["perry_terminals"].require_available()
+        workspaces = self.perry.workspaces
         if body:
             if body.get("session") is None:
                 raise InvalidInput("`agent` names the agent of a session to resume: give `session` too")
-            resume = await self.blocking(self.perry.sessions.resume_target, name, body["session"], body.get("agent"))
+            resume = await self.blocking(workspaces.woken, name, lambda: self.perry.sessions.resume_target(
+                name, body["session"], body.get("agent")))
         else:
-            await require_running(self, name)
+            try:
+                await require_running(self, name)
+            except Conflict:
+                if not await self.blocking(workspaces.wake, name):
+                    raise
+                await require_running(self, name)
             resume = None
         self.reply(self.settings["perry_terminals"].create(name, resume=resume), status=201)
 
@@ -83,10 +106,22 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
         if wanted is not None:
             terminals.get(workspace, validate_terminal_name(wanted))
             name = wanted
+        elif await self.blocking(self._wakes_here, workspace):
+            # Stopped while idle: the terminal opens at once and says it is starting the workspace,
+            # its shell following once the container runs.
+            waking = asyncio.ensure_future(self.blocking(self.perry.workspaces.wake, workspace))
+            WAKING.add(waking)
+            waking.add_done_callback(_log_failed_wake)
+            name = terminals.create(workspace, waking=True)["name"]
         else:
             await require_running(self, workspace)
             name = terminals.create(workspace)["name"]
         await super().get(name)
+
+    def _wakes_here(self, workspace: str) -> bool:
+        """Whether opening a terminal starts ``workspace`` first (idle-stopped, on the engine terminals reach)."""
+        workspaces = self.perry.workspaces
+        return workspaces.wakes(workspace) and workspaces.engine_name(workspace) == self.perry.engines.default
 
     def on_pty_died(self) -> None:
         status = self.terminal.ptyproc.exitstatus if self.terminal is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..core import limits as resource_limits
+from ..core import limits as resource_limits, updates
 from ..core.errors import InvalidInput
 from ..core.workspaces import as_reached
 from .base import PerryHandler, api
@@ -45,11 +45,11 @@ class WorkspacesHandler(PerryHandler):
 
     @api
     async def post(self) -> None:
-        body = self.json_body("name", "clone", "env", "engine", "image", *resource_limits.FIELDS)
+        body = self.json_body("name", "clone", "env", "engine", "image", "idleTimeout", *resource_limits.FIELDS)
         limits = {k: body[k] for k in resource_limits.FIELDS if k in body}
         ws = await self.blocking(self.perry.workspaces.create, body.get("name"),
                                  clone=body.get("clone"), env=body.get("env"), engine=body.get("engine"),
-                                 image=body.get("image"), limits=limits)
+                                 image=body.get("image"), limits=limits, idle_timeout=body.get("idleTimeout"))
         self.reply(as_reached(ws, self.request.host_name), status=201)
 
 
@@ -65,6 +65,12 @@ class WorkspaceHandler(PerryHandler):
     async def patch(self, name: str) -> None:
         body = self.json_body()
         self.reply(as_reached(await self.blocking(self.perry.workspaces.update, name, body), self.request.host_name))
+
+    @api
+    async def patch(self, name: str) -> None:
+        body = self.json_body(*updates.FIELDS)
+        ws = await self.blocking(self.perry.workspaces.update, name, body)
+        self.reply(as_reached(ws, self.request.host_name))
 
     @api
     async def delete(self, name: str) -> None:

@@ -28,6 +28,10 @@ SAFE_SETTINGS = {"dindMode": lambda v: "auto" if v == "privileged" else v,
                  "readyTimeout": lambda v: max(v, 120) if isinstance(v, (int, float)) and not isinstance(v, bool)
                  else v}
 
+# An idle timeout shorter than the run would stop the workspace the other routes need (each use
+# then waits for it to start again): an accepted one becomes long. Refused values stay as generated.
+SAFE_IDLE_TIMEOUT = 3600
+
 # Excluded from the run; this guard keeps a mistaken filter from sending them anyway.
 NEVER_SENT = {"/perry/api/image/build": "it rebuilds the image every test on this engine uses"}
 # (A PATCH may set limits that starve it: 16 processes, a hundredth of a CPU.)
@@ -65,6 +69,11 @@ def before_call(context, case, kwargs):
             body["callback"] = {**callback, "url": LOCAL_CALLBACK}
         if isinstance(body.get("model"), str) and MODEL.fullmatch(body["model"]):
             body["model"] = LOCAL_MODEL
+    idle = body.get("idleTimeout")
+    if isinstance(idle, int) and not isinstance(idle, bool) and 0 < idle < SAFE_IDLE_TIMEOUT and (
+            (method == "PATCH" and path == "/perry/api/workspaces/{name}")
+            or (method == "POST" and path == "/perry/api/workspaces")):
+        body["idleTimeout"] = SAFE_IDLE_TIMEOUT
     if method == "PATCH" and path == "/perry/api/config":
         for key, safe in SAFE_SETTINGS.items():
             if key in body:

@@ -18,7 +18,7 @@ OTHER = {
     "bind_address": "0.0.0.0", "dind_mode": "off", "restart_policy": "always", "ready_timeout": 7.0,
     "clone_timeout": 8.0, "stop_timeout": 9, "engine_down_task_timeout": 11.0, "ssh_public_keys": ["/k.pub"], "git_config": None,
     "terminal_shell": "zsh", "agent_files": [".x/auth.json"], "host_home": "/h",
-    "image_agents": ["codex"], "workspace_env": {"A": "1"},
+    "image_agents": ["codex"], "workspace_env": {"A": "1"}, "idle_timeout": 600, "auto_start": False,
     "default_cpus": 1.5, "default_memory": "2g", "default_pids": 256,
 }
 
