@@ -5,6 +5,7 @@
     perry-worker [--home DIR] sessions messages ID [--limit N] [--offset K] [--agent A] [--json]
     perry-worker [--home DIR] sessions watch [--interval 0.5] [--agent A]
     perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
+    perry-worker [--home DIR] task start|status|cancel|output|list ...
     perry-worker changes [--dir D] [--commits N] [--json]
     perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
     perry-worker ports [--json]
@@ -308,6 +309,12 @@ def cmd_task_cancel(args: argparse.Namespace) -> object:
     return tasks.cancel(_home(args), args.id)
 
 
+def cmd_task_output(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return tasks.output(_home(args), args.id, args.offset)
+
+
 def cmd_task_list(args: argparse.Namespace) -> object:
     from . import tasks
 
@@ -475,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id", metavar="ID")
         _add_common(p, agent=False)
         p.set_defaults(func=_task_command(func))
+    p = sub.add_parser("output", help="a task's output from a byte offset on, in whole lines")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--offset", type=_count, default=0, help="bytes of the output already read")
+    _add_common(p, agent=False)
+    p.set_defaults(func=_task_command(cmd_task_output))
     p = sub.add_parser("list", help="every task of this workspace")
     _add_common(p, agent=False)
     p.set_defaults(func=_task_command(cmd_task_list))

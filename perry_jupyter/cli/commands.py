@@ -401,9 +401,23 @@ def sync(name: str) -> dict:
 @click.argument("name")
 @click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
               help="How many lines from the end.")
-def logs(name: str, tail: int) -> str:
+@click.option("--since", help="Only lines from this time on: seconds since the epoch or ISO 8601 (2026-11-30T03:00:00Z).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing lines as they come, until the workspace stops.")
+def logs(name: str, tail: int, since: str | None, follow: bool) -> str | None:
     """Print a workspace container's logs."""
-    return _client().logs(name, tail=tail)
+    if not follow:
+        return _client().logs(name, tail=tail, since=since)
+    _follow(_client().follow_logs(name, tail=tail, since=since), f"following {name}'s log")
+    return None
+
+
+def _follow(lines, what: str) -> None:
+    _needs_a_terminal(f"{what} would block this kernel; run it in a terminal")
+    try:
+        for line in lines:
+            click.echo(line)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a user stops following
 
 
 @command(cli, view=lambda found, p: present.ports(found, p["name"], p["prog"]))
@@ -594,13 +608,17 @@ def tasks(name: str) -> list:
     return _client().list_tasks(name)
 
 
-@command(cli, view=lambda found, p: present.task(found, output=True))
+@command(cli, view=lambda found, p: present.task(found, output=not p["follow"]))
 @click.argument("name")
 @click.argument("task_id")
+@click.option("--follow", "-f", is_flag=True, help="Print the task's whole output as it comes, until it ends.")
 @json_option("the task")
-def task(name: str, task_id: str) -> dict:
+def task(name: str, task_id: str, follow: bool) -> dict:
     """Show one task: status, session, exit code, the last lines of its output."""
-    return _client().get_task(name, task_id)
+    client = _client()
+    if follow:
+        _follow(client.follow_task(name, task_id), f"following task {task_id}")
+    return client.get_task(name, task_id)
 
 
 @command(cli, view=lambda found, p: present.task(found))

@@ -8,6 +8,7 @@ from typing import Any
 from ..core.errors import InvalidInput
 from ..core.workspaces import as_reached
 from .base import PerryHandler, api
+from .follow import EventStreamHandler, follow_argument, since_argument, tail_argument
 from .terminals import TERMINALS
 
 # A user name or uid, optionally with a group, as `docker exec -u` takes it.
@@ -72,16 +73,23 @@ class WorkspaceActionHandler(PerryHandler):
         self.reply(as_reached(result, self.request.host_name))
 
 
-class LogsHandler(PerryHandler):
+class LogsHandler(EventStreamHandler):
     @api
     async def get(self, name: str) -> None:
-        try:
-            tail = int(self.get_argument("tail", "200"))
-        except ValueError:
-            raise InvalidInput("tail must be a whole number of lines") from None
-        if tail < 1:
-            raise InvalidInput("tail must be at least 1")
-        self.reply({"logs": await self.blocking(self.perry.workspaces.logs, name, tail=tail)})
+        tail, since, follow = tail_argument(self), since_argument(self), follow_argument(self)
+        manager = self.perry.workspaces
+        if not follow:
+            self.reply({"logs": await self.blocking(manager.logs, name, tail=tail, since=since)})
+            return
+        log = await self.blocking(manager.follow_logs, name, tail=tail, since=since)
+
+        def produce(emit, left) -> None:
+            for line in log.lines():
+                emit("message", line)
+            if not left.is_set():
+                emit("end", {"reason": "the workspace stopped"})
+
+        await self.stream(produce, cancel=log.close)
 
 
 class ExecHandler(PerryHandler):
