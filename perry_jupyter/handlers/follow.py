@@ -144,6 +144,7 @@ class EventStreamHandler(PerryHandler):
 
 class TaskOutputHandler(EventStreamHandler):
     """A task's output: what there is (JSON), or followed as it grows (``follow=true``)."""
+    auth_resource = "perry:tasks"
 
     @api
     async def get(self, name: str, task_id: str) -> None:

@@ -9,7 +9,7 @@ from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
 from ..core.errors import Conflict, InvalidInput
 from ..core.names import validate_name
 from ..terminals import validate_terminal_name
-from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
+from .base import PerryHandler, PerryMixin, SocketMixin, api
 
 # What Jupyter's own terminal socket needs; Perry's terminals and `exec` need it too.
 TERMINALS = ("execute", "terminals")
@@ -27,6 +27,8 @@ async def require_running(handler: PerryMixin, workspace: str) -> None:
 
 
 class TerminalsHandler(PerryHandler):
+    auth_resource = "perry:terminals"
+
     @api
     async def get(self, name: str) -> None:
         await self.blocking(self.perry.workspaces.get, name)
@@ -49,6 +51,8 @@ class TerminalsHandler(PerryHandler):
 
 
 class TerminalHandler(PerryHandler):
+    auth_resource = "perry:terminals"
+
     @api
     async def get(self, name: str, term: str) -> None:
         validate_name(name)
@@ -69,7 +73,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
     ends, clients get ``["exit", status]`` before terminado's ``["disconnect", 1]``.
     """
 
-    auth_resource = "terminals"
+    auth_resource = "perry:terminals"  # Jupyter's TermSocket.get asks for execute on it too
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         JupyterTermSocket.initialize(self, name="jupyter_server_terminals",
@@ -78,7 +82,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
     async def get(self, workspace: str) -> None:  # type: ignore[override]
         wanted = self.get_argument("terminal", None)
         # Attaching is what GET .../terminals/{term} allows, creating what POST .../terminals does.
-        await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", AUTH_RESOURCE))
+        await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", self.auth_resource))
         terminals = self.settings["perry_terminals"]
         terminals.require_available()
         validate_name(workspace)

@@ -31,6 +31,8 @@ def exec_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class WorkspacesHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self) -> None:
         workspaces = await self.blocking(self.perry.workspaces.list)
@@ -45,6 +47,8 @@ class WorkspacesHandler(PerryHandler):
 
 
 class WorkspaceHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
         self.reply(as_reached(await self.blocking(self.perry.workspaces.get, name), self.request.host_name))
@@ -61,6 +65,8 @@ class WorkspaceHandler(PerryHandler):
 
 
 class WorkspaceActionHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
@@ -74,6 +80,8 @@ class WorkspaceActionHandler(PerryHandler):
 
 
 class LogsHandler(EventStreamHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
         tail, since, follow = tail_argument(self), since_argument(self), follow_argument(self)
@@ -93,6 +101,8 @@ class LogsHandler(EventStreamHandler):
 
 
 class ExecHandler(PerryHandler):
+    auth_resource = "perry:exec"
+
     @api
     async def post(self, name: str) -> None:
         await self.require(*TERMINALS)
