@@ -267,6 +267,12 @@ class PerryClient:
     def cancel_task(self, name: str, task_id: str) -> dict:
         return self._json("DELETE", _ws(name, f"tasks/{quote(task_id, safe='')}"), timeout=LONG_TIMEOUT)
 
+    def search_sessions(self, text: str, workspace: str | None = None, agent: str | None = None,
+                        limit: int = 50) -> dict:
+        params = {"q": text, "limit": int(limit), **({"workspace": workspace} if workspace else {}),
+                  **({"agent": agent} if agent else {})}
+        return self._json("GET", "sessions/search", params=params, timeout=LONG_TIMEOUT)
+
     def usage(self, name: str | None = None) -> dict:
         return self._json("GET", _ws(name, "usage") if name else "usage")
 

@@ -233,6 +233,25 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "responses": {"200": _json(_ref("ExecResult")), **_errors(*WS_STATE, "413")}}},
         "/perry/api/usage": {"get": {"summary": "Token use and cost of every running workspace",
                                      "responses": {"200": _json(_ref("AllUsage")), **_errors("502", "503")}}},
+        "/perry/api/sessions/search": {"get": {
+            "summary": "The messages of every agent session in the running workspaces (or one) holding a text, "
+                       "case-insensitive, newest first; each workspace searches its own stores, in parallel "
+                       "(one that fails is named in errors)",
+            "parameters": [{"name": "q", "in": "query", "required": True, "description": "the text",
+                            "schema": {"type": "string", "pattern": "\\S", "maxLength": 200}},
+                           {"name": "workspace", "in": "query", "schema": NAME_PARAM["schema"]},
+                           {"name": "agent", "in": "query", "schema": AGENT},
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                      "maximum": 500}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "query": {"type": "string"}, "truncated": {"type": "boolean"},
+                "results": {"type": "array", "items": {"type": "object", "properties": {
+                    "workspace": {"type": "string"}, "agent": AGENT, "sessionId": {"type": "string"},
+                    "messageId": {"type": "string", "nullable": True}, "role": {"type": "string"},
+                    "time": {"type": "string", "nullable": True}, "snippet": {"type": "string"}}}},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {
+                    "workspace": {"type": "string"}, "message": {"type": "string"}}}}}}),
+                **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/usage": {"get": {
             "summary": "Token use and cost per session and in total", "parameters": [NAME_PARAM],
             "responses": {"200": _json(_ref("Usage")), **_errors(*WS_STATE)}}},

@@ -519,6 +519,17 @@ def sessions_list(name: str, agent: str | None) -> list:
     return _client().list_sessions(name, agent=agent)
 
 
+@command(sessions, name="search", view=lambda found, p: present.search_results(found))
+@click.argument("text")
+@click.option("--workspace", "-w", help="Only this workspace (default: every running one).")
+@click.option("--agent", type=click.Choice(agent_registry.NAMES), help="Only this agent's sessions.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500), help="Messages at most.")
+@json_option("the results")
+def sessions_search(text: str, workspace: str | None, agent: str | None, limit: int) -> dict:
+    """Find the messages of agent sessions that hold TEXT (case-insensitive), across workspaces."""
+    return _client().search_sessions(text, workspace=workspace, agent=agent, limit=limit)
+
+
 @command(sessions, name="show", view=lambda shown, p: present.conversation(shown))
 @click.argument("name")
 @click.argument("session_id")

@@ -15,6 +15,7 @@ def routes() -> list[tuple]:
     from .engines import EngineHandler, EnginesHandler
     from .events import EventsSocket
     from .follow import TaskOutputHandler
+    from .search import SessionSearchHandler
     from .image import ImageBuildHandler, ImageHandler
     from .proxy import PortSocket, PortsHandler, ProxyHandler, ProxyScriptHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
@@ -45,6 +46,7 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/logs", LogsHandler),
         (f"{api}/workspaces/{NAME}/exec", ExecHandler),
         (f"{api}/usage", AllUsageHandler),
+        (f"{api}/sessions/search", SessionSearchHandler),
         (f"{api}/workspaces/{NAME}/usage", UsageHandler),
         (f"{api}/workspaces/{NAME}/sessions", SessionsHandler),
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}", SessionHandler),
