@@ -191,7 +191,7 @@ def serve(args: tuple[str, ...]) -> None:
 
 @cli.group()
 def agent() -> None:
-    """The Perry server as an agent (alias of `perry serve`)."""
+    """The Perry server as an agent: `run` it here, or `install` it as a systemd service."""
 
 
 @agent.command("run", context_settings=PASS_THROUGH, add_help_option=False)
@@ -706,6 +706,11 @@ def config_show() -> None:
     click.echo(f"token:      {'set' if cfg.token else 'not set'}"
                + (f"  ({cfg.token_source})" if cfg.token_source else ""))
     click.echo(f"config dir: {clientconfig.config_dir()}")
+
+
+from perry_jupyter.cli import service  # noqa: E402 (it adds install, uninstall and status to `perry agent`)
+
+service.register(agent)
 
 
 def main() -> None:
