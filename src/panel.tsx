@@ -18,6 +18,8 @@ import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
 import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
+import { LogsSection } from './logs';
+import { SessionSearch } from './search';
 
 // ---------------------------------------------------------------------------- health
 
@@ -378,6 +380,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           <TasksSection model={model} commands={commands} ws={ws} />
           <ChangesSection model={model} ws={ws} />
           <PortsSection model={model} ws={ws} />
+          <LogsSection model={model} ws={ws} />
         </div>
       ) : null}
     </li>
@@ -510,6 +513,7 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
           }}
         />
       ) : null}
+      {model.store.workspaces.length ? <SessionSearch model={model} /> : null}
       <WorkspaceList model={model} commands={commands} listRef={listRef} createOpen={creatingOpen} />
       {model.store.info ? (
         <footer className="perry-footer">

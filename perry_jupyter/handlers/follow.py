@@ -71,7 +71,8 @@ def follow_argument(handler: PerryHandler) -> bool:
 
 def event_text(kind: str, data: Any) -> str:
     """One server-sent event; a line of text goes as it is (a carriage return would end it early)."""
-    text = data if isinstance(data, str) else json.dumps(data)
+    # A terminal's line end (\r\n, as sshd writes) is one end, not an empty line more.
+    text = data.removesuffix("\r") if isinstance(data, str) else json.dumps(data)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     head = "" if kind == "message" else f"event: {kind}\n"
     return head + "".join(f"data: {line}\n" for line in lines) + "\n"
