@@ -176,7 +176,7 @@ def _codex(home: str, env: Dict[str, str], needle: str, limit: int) -> List[Dict
     return hits[:limit]
 
 
-SEARCHERS = {"opencode": _opencode, "claude": _claude, "codex": _codex}
+SEARCHERS = {opencode.AGENT: _opencode, claude.AGENT: _claude, codex.AGENT: _codex}
 
 
 def search(home: str, query: str, agent: Optional[str] = None, limit: int = 50,
