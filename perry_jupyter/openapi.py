@@ -91,8 +91,10 @@ SINCE_PARAM = {"name": "since", "in": "query", "description": "only lines from t
                                                             "epoch, or ISO 8601 with a zone (2026-11-30T03:00:00Z)",
                "schema": {"type": "string"}}
 FOLLOW_PARAM = {"name": "follow", "in": "query", "schema": {"type": "string", "enum": ["true", "false", "1", "0"]}}
-# A followed stream: `data:` lines of text; `event: end` (JSON: why it ended) or `event: error` (an error body).
-EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
+# A followed stream, one schema per event: `message` events carry a line of output; then `end`
+# (JSON: why it ended) or `error` (an error body).
+EVENT_STREAM = {"text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string", "enum": ["message", "end", "error"]}, "data": {"type": "string"}}}}}
 
 AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
 IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)}, "uniqueItems": True}
