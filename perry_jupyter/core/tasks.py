@@ -184,6 +184,8 @@ class TaskManager:
                 on_text(part["output"])
             offset = part["offset"]
             if part["ended"]:
+                # Taken in now, not at the next poll: whoever followed it to its end reads it ended.
+                self._merge(task_id, self._worker(name, "task", "status", task_id))
                 return {"status": part["status"], "reason": "the task ended"}
             if stop.wait(interval):
                 return None

@@ -168,7 +168,9 @@ def test_cli_follows_a_task_and_a_log(served, docker_client):
     start_model(docker_client.containers.get(f"{TEST_PREFIX}clifollow"), ["Followed from the CLI."])
     task_id = json.loads(perry("dispatch", "clifollow", "say it", "--json"))["id"]
     out = perry("task", "-f", "clifollow", task_id)
-    assert "Followed from the CLI." in out and "succeeded" in out
+    assert f"task {task_id} in clifollow (opencode): succeeded" in out  # the task as it ended, at once
+    task = json.loads(perry("task", "clifollow", task_id, "--json"))
+    assert task["summary"] and task["summary"] in out  # the agent's words came through the stream
 
     logs = subprocess.Popen([PERRY, "logs", "-f", "clifollow"], env=env, stdout=subprocess.PIPE, text=True)
     try:
