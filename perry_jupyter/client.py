@@ -164,8 +164,23 @@ class PerryClient:
     def delete_workspace(self, name: str) -> None:
         self._request("DELETE", _ws(name), timeout=LONG_TIMEOUT)
 
-    def logs(self, name: str, tail: int = 200) -> str:
-        return self._json("GET", _ws(name, "logs"), params={"tail": int(tail)}).get("logs", "")
+    def logs(self, name: str, tail: int = 200, since: str | float | None = None) -> str:
+        params = {"tail": int(tail), **({"since": since} if since is not None else {})}
+        return self._json("GET", _ws(name, "logs"), params=params).get("logs", "")
+
+    def follow_logs(self, name: str, tail: int = 200, since: str | float | None = None) -> Iterator[str]:
+        """The workspace's log lines as they come, until it stops (then the iterator ends)."""
+        params = {"follow": "true", "tail": int(tail), **({"since": since} if since is not None else {})}
+        for kind, data in self._events(_ws(name, "logs"), params):
+            if kind == "message":
+                yield data
+
+    def follow_task(self, name: str, task_id: str) -> Iterator[str]:
+        """The task's output lines from the start and as they come, until the task ends."""
+        path = _ws(name, f"tasks/{quote(task_id, safe='')}/output")
+        for kind, data in self._events(path, {"follow": "true"}):
+            if kind == "message":
+                yield data
 
     def exec(self, name: str, command: Sequence[str] | str, user: str | None = None,
              workdir: str | None = None, env: Mapping[str, str] | None = None,
@@ -264,6 +279,12 @@ class PerryClient:
     def cancel_task(self, name: str, task_id: str) -> dict:
         return self._json("DELETE", _ws(name, f"tasks/{quote(task_id, safe='')}"), timeout=LONG_TIMEOUT)
 
+    def search_sessions(self, text: str, workspace: str | None = None, agent: str | None = None,
+                        limit: int = 50) -> dict:
+        params = {"q": text, "limit": int(limit), **({"workspace": workspace} if workspace else {}),
+                  **({"agent": agent} if agent else {})}
+        return self._json("GET", "sessions/search", params=params, timeout=LONG_TIMEOUT)
+
     def usage(self, name: str | None = None) -> dict:
         return self._json("GET", _ws(name, "usage") if name else "usage")
 
@@ -341,6 +362,38 @@ class PerryClient:
             raise PerryClientError(None, "incomplete", "the build stream ended without a result")
 
     # -- plumbing --------------------------------------------------------------------
+
+    def _events(self, path: str, params: Mapping) -> Iterator[tuple[str, str]]:
+        """(event, data) of a server-sent event stream until its ``end`` event; an ``error``
+        event raises. The server sends a comment at least every 15 s, so silence is a fault."""
+        response = self._request("GET", path, params=params, timeout=60, stream=True)
+        kind, data = "message", []
+        try:
+            for line in response.iter_lines(decode_unicode=False):
+                text = line.decode("utf-8", "replace")
+                if text.startswith(":"):
+                    continue
+                if text:
+                    field, _, value = text.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if field == "event":
+                        kind = value
+                    elif field == "data":
+                        data.append(value)
+                    continue
+                if kind == "error":
+                    error = json.loads("\n".join(data)).get("error", {})
+                    code = str(error.get("code") or "error")
+                    raise PerryClientError(_CODE_STATUS.get(code, 500), code, str(error.get("message")))
+                if kind == "end":
+                    return
+                yield kind, "\n".join(data)
+                kind, data = "message", []
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+            raise ServerUnreachable(None, "unreachable", f"lost the connection to the Perry server at "
+                                                         f"{self.url} ({_reason(e)})") from None
+        finally:
+            response.close()
 
     def _endpoint(self, path: str) -> str:
         return f"{self.url}/perry/api/{path}"

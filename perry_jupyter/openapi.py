@@ -98,6 +98,17 @@ ENGINE_PARAM = {"name": "name", "in": "path", "required": True, "description": "
                 "schema": ENGINE_NAME_SCHEMA}
 TERM_PARAM = {"name": "term", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^\\w+$"}}
 
+TAIL_PARAM = {"name": "tail", "in": "query", "description": "lines from the end (default 200)",
+              "schema": {"type": "integer", "minimum": 1, "maximum": 100_000}}
+SINCE_PARAM = {"name": "since", "in": "query", "description": "only lines from this time on: seconds since the "
+                                                            "epoch, or ISO 8601 with a zone (2026-11-30T03:00:00Z)",
+               "schema": {"type": "string"}}
+FOLLOW_PARAM = {"name": "follow", "in": "query", "schema": {"type": "string", "enum": ["true", "false", "1", "0"]}}
+# A followed stream, one schema per event: `message` events carry a line of output; then `end`
+# (JSON: why it ended) or `error` (an error body).
+EVENT_STREAM = {"text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string", "enum": ["message", "end", "error"]}, "data": {"type": "string"}}}}}
+
 AGENT = {"type": "string", "enum": list(agent_registry.NAMES)}
 IMAGE_AGENTS = {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)}, "uniqueItems": True}
 ENV = {"type": "object", "description": f"variable names match {ENV_KEY.pattern}",
@@ -244,16 +255,39 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             {"type": "object", "properties": {"workspace": _ref("Workspace"),
                                               "copied": {"type": "array", "items": {"type": "string"}}}})),
         "/perry/api/workspaces/{name}/logs": {"get": {
-            "summary": "Container logs", "parameters": [NAME_PARAM, {"name": "tail", "in": "query",
-                                                                       "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _json({"type": "object", "properties": {"logs": {"type": "string"}}}),
-                          **_errors(*WS_READ)}}},
+            "summary": "Container logs; with follow=true, a stream of server-sent events: one `message` event per "
+                       "line as the log grows, then `end` when the workspace stops (409 when it is not running)",
+            "parameters": [NAME_PARAM, TAIL_PARAM, SINCE_PARAM, FOLLOW_PARAM],
+            "responses": {"200": {"description": "The log (JSON), or with follow=true its lines as they come",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object", "properties": {"logs": {"type": "string"}}}},
+                                              **EVENT_STREAM}},
+                          **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/exec": {"post": {
             "summary": "Run a command in a running workspace", "parameters": [NAME_PARAM],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Exec")}}},
             "responses": {"200": _json(_ref("ExecResult")), **_errors(*WS_STATE, "413")}}},
         "/perry/api/usage": {"get": {"summary": "Token use and cost of every running workspace",
                                      "responses": {"200": _json(_ref("AllUsage")), **_errors("502", "503")}}},
+        "/perry/api/sessions/search": {"get": {
+            "summary": "The messages of every agent session in the running workspaces (or one) holding a text, "
+                       "case-insensitive, newest first; each workspace searches its own stores, in parallel "
+                       "(one that fails is named in errors)",
+            "parameters": [{"name": "q", "in": "query", "required": True, "description": "the text",
+                            "schema": {"type": "string", "pattern": "\\S", "maxLength": 200}},
+                           {"name": "workspace", "in": "query", "schema": NAME_PARAM["schema"]},
+                           {"name": "agent", "in": "query", "schema": AGENT},
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                      "maximum": 500}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "query": {"type": "string"}, "truncated": {"type": "boolean"},
+                "results": {"type": "array", "items": {"type": "object", "properties": {
+                    "workspace": {"type": "string"}, "agent": AGENT, "sessionId": {"type": "string"},
+                    "messageId": {"type": "string", "nullable": True}, "role": {"type": "string"},
+                    "time": {"type": "string", "nullable": True}, "snippet": {"type": "string"}}}},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {
+                    "workspace": {"type": "string"}, "message": {"type": "string"}}}}}}),
+                **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/usage": {"get": {
             "summary": "Token use and cost per session and in total", "parameters": [NAME_PARAM],
             "responses": {"200": _json(_ref("Usage")), **_errors(*WS_STATE)}}},
@@ -303,6 +337,19 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "delete": {"summary": "Cancel the task (its agent process ends)", "parameters": [NAME_PARAM, TASK_PARAM],
                        "responses": {"200": _json(_ref("Task")), **_errors(*WS_STATE)}},
         },
+        "/perry/api/workspaces/{name}/tasks/{taskId}/output": {"get": {
+            "summary": "The task's output from a byte offset on, in whole lines; with follow=true, a stream of "
+                       "server-sent events: one `message` event per line from the start and as it comes, then "
+                       "`end` with the task's status when it ends",
+            "parameters": [NAME_PARAM, TASK_PARAM, FOLLOW_PARAM,
+                           {"name": "offset", "in": "query", "description": "bytes already read (without follow)",
+                            "schema": {"type": "integer", "minimum": 0}}],
+            "responses": {"200": {"description": "The output (JSON), or with follow=true its lines as they come",
+                                  "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                      "output": {"type": "string"}, "offset": {"type": "integer"},
+                                      "status": {"type": "string"}, "ended": {"type": "boolean"}}}},
+                                              **EVENT_STREAM}},
+                          **_errors(*WS_STATE)}}},
         "/perry/api/workspaces/{name}/changes": {"get": {
             "summary": "The project's git state: branch, upstream, ahead/behind, HEAD, changed files with line "
                        "counts, last commits (no repository, an empty one or a detached HEAD is a state)",

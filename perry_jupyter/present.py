@@ -395,6 +395,17 @@ def sessions(found: list[dict], workspace: str = "") -> Table:
                  empty=f"No agent sessions {where} yet.", wrap=("title",), kind="sessions")
 
 
+def search_results(found: dict) -> Table:
+    """Session search: one row per message holding the text, newest first."""
+    rows = [[Cell(str(h.get("workspace"))), Cell(str(h.get("agent"))), Cell(str(h.get("sessionId")), "code"),
+             Cell(str(h.get("role"))), Cell(f"{age(h.get('time'))} ago" if h.get("time") else "-"),
+             Cell(str(h.get("snippet") or ""))] for h in found.get("results", [])]
+    unread = "; ".join(f"{e.get('workspace')}: {e.get('message')}" for e in found.get("errors", []))
+    return Table(["workspace", "agent", "session", "role", "when", "snippet"], rows, wrap=("snippet",),
+                 kind="search", empty=f"No session message holds {found.get('query')!r}"
+                                      + (f" (not searched: {unread})" if unread else "") + ".")
+
+
 def part(data: dict) -> Part:
     kind = str(data.get("type"))
     if kind in ("text", "reasoning", "error"):

@@ -6,6 +6,8 @@
     perry-worker [--home DIR] sessions watch [--interval 0.5] [--agent A]
     perry-worker [--home DIR] sessions serve [--idle SECONDS]
     perry-worker [--home DIR] usage [--session ID] [--agent A] [--json]
+    perry-worker [--home DIR] search TEXT [--agent A] [--limit N] [--json]
+    perry-worker [--home DIR] task start|status|cancel|output|list ...
     perry-worker changes [--dir D] [--commits N] [--json]
     perry-worker changes diff [--dir D] [--file F] [--base REF] [--max-bytes N] [--json]
     perry-worker ports [--json]
@@ -301,6 +303,24 @@ def _task_command(func: Callable[[argparse.Namespace], object]) -> Callable[[arg
     return run
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import search
+
+    try:
+        text = args.text_option if args.text_option is not None else args.text
+        found = search(_home(args), text or "", agent=args.agent, limit=args.limit)
+    except ValueError as e:
+        _print_json({"error": {"code": "bad_request", "message": str(e)}})
+        return 2
+    if args.json:
+        _print_json(found)
+        return 0
+    for hit in found["results"]:
+        print("%s %-9s %-38s %-9s %s" % (_short_time(hit["time"]), hit["agent"], hit["sessionId"], hit["role"],
+                                         hit["snippet"]))
+    return 0
+
+
 def cmd_task_start(args: argparse.Namespace) -> object:
     from . import tasks
 
@@ -317,6 +337,12 @@ def cmd_task_cancel(args: argparse.Namespace) -> object:
     from . import tasks
 
     return tasks.cancel(_home(args), args.id)
+
+
+def cmd_task_output(args: argparse.Namespace) -> object:
+    from . import tasks
+
+    return tasks.output(_home(args), args.id, args.offset)
 
 
 def cmd_task_list(args: argparse.Namespace) -> object:
@@ -480,6 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_usage)
 
+    p = commands.add_parser("search", help="messages of every agent session holding a text (case-insensitive)")
+    p.add_argument("text", metavar="TEXT", nargs="?")
+    p.add_argument("--text", dest="text_option", metavar="TEXT", help="the text, when it may start with a dash")
+    p.add_argument("--limit", type=_count, default=50, help="at most this many messages, newest first (default 50)")
+    _add_common(p)
+    p.set_defaults(func=cmd_search)
+
     task = commands.add_parser("task", help="agent tasks dispatched by Perry, run detached in this workspace")
     sub = task.add_subparsers(dest="task_command", metavar="SUBCOMMAND")
     p = sub.add_parser("start", help="start an agent on a prompt in the background")
@@ -497,6 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id", metavar="ID")
         _add_common(p, agent=False)
         p.set_defaults(func=_task_command(func))
+    p = sub.add_parser("output", help="a task's output from a byte offset on, in whole lines")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--offset", type=_count, default=0, help="bytes of the output already read")
+    _add_common(p, agent=False)
+    p.set_defaults(func=_task_command(cmd_task_output))
     p = sub.add_parser("list", help="every task of this workspace")
     _add_common(p, agent=False)
     p.set_defaults(func=_task_command(cmd_task_list))

@@ -263,6 +263,24 @@ def status(home: str, task_id: str) -> dict:
     return task
 
 
+def output(home: str, task_id: str, offset: int = 0, limit: int = 1_000_000) -> dict:
+    """The task's output from byte ``offset`` on, in whole lines (a line still being written
+    waits for its end, unless the task has ended), the offset to read from next and the status."""
+    task = status(home, task_id)
+    ended = task["status"] in FINAL
+    try:
+        with open(os.path.join(_task_dir(home, task_id), "output.log"), "rb") as f:
+            f.seek(offset)
+            chunk = f.read(limit)
+    except FileNotFoundError:
+        chunk = b""
+    if not ended or len(chunk) == limit:
+        chunk = chunk[:chunk.rfind(b"\n") + 1]
+    text = ANSI.sub("", chunk.decode("utf-8", "replace"))
+    return {"output": text, "offset": offset + len(chunk), "status": task["status"],
+            "ended": ended and len(chunk) < limit}
+
+
 def cancel(home: str, task_id: str) -> dict:
     task = status(home, task_id)
     if task["status"] in FINAL:

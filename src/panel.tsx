@@ -20,6 +20,8 @@ import { ChangesSection } from './changes';
 import { PortsSection } from './ports';
 import { EngineBadge, EnginePicker, EnginesHealth, UseBars, limitsText } from './resources';
 import { stopTooltip, stopWhy, wakesOnUse } from './idle';
+import { LogsSection } from './logs';
+import { SessionSearch } from './search';
 
 // ---------------------------------------------------------------------------- health
 
@@ -398,6 +400,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
           <TasksSection model={model} commands={commands} ws={ws} />
           <ChangesSection model={model} ws={ws} />
           <PortsSection model={model} ws={ws} />
+          <LogsSection model={model} ws={ws} />
         </div>
       ) : null}
     </li>
@@ -544,6 +547,7 @@ function Sidebar(props: { model: PerryModel; commands: CommandRegistry }): JSX.E
           }}
         />
       ) : null}
+      {model.store.workspaces.length ? <SessionSearch model={model} /> : null}
       <WorkspaceList model={model} commands={commands} listRef={listRef} createOpen={creatingOpen} />
       {model.store.info ? (
         <footer className="perry-footer">

@@ -160,10 +160,15 @@ class FakeEngine:
             del self.containers_[found["id"]]
             return True
 
-    def logs(self, container: str, tail: int = 200) -> str:
+    def logs(self, container: str, tail: int = 200, since: float | None = None) -> str:
         self._touch("logs")
         self._get(container)
         return ""
+
+    def follow_logs(self, container: str, tail: int = 200, since: float | None = None):
+        self._touch("follow_logs")
+        self._get(container)
+        return _EmptyLog()
 
     def volume_exists(self, name: str) -> bool:
         self._touch("volume_exists")
@@ -405,3 +410,13 @@ def make_manager(state_dir, engine: FakeEngine, **settings: Any):
     defaults = dict(prefix=TEST_PREFIX, image=IMAGE, ssh_port_range=(2640, 2699), ssh_public_keys=[],
                     git_config=None, agent_files=(), host_home=str(state_dir))
     return WorkspaceManager(engine, StateStore(state_dir), core_config(**{**defaults, **settings}))
+
+
+class _EmptyLog:
+    """A followed log that has nothing and ends at once."""
+
+    def lines(self):
+        return iter(())
+
+    def close(self) -> None:
+        pass

@@ -227,7 +227,7 @@ def serve(args: tuple[str, ...]) -> None:
 
 @cli.group()
 def agent() -> None:
-    """The Perry server as an agent (alias of `perry serve`)."""
+    """The Perry server as an agent: `run` it here, or `install` it as a systemd service."""
 
 
 @agent.command("run", context_settings=PASS_THROUGH, add_help_option=False)
@@ -489,9 +489,23 @@ def sync(name: str) -> dict:
 @click.argument("name")
 @click.option("--tail", "-n", default=200, show_default=True, type=click.IntRange(min=1),
               help="How many lines from the end.")
-def logs(name: str, tail: int) -> str:
+@click.option("--since", help="Only lines from this time on: seconds since the epoch or ISO 8601 (2026-11-30T03:00:00Z).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing lines as they come, until the workspace stops.")
+def logs(name: str, tail: int, since: str | None, follow: bool) -> str | None:
     """Print a workspace container's logs."""
-    return _client().logs(name, tail=tail)
+    if not follow:
+        return _client().logs(name, tail=tail, since=since)
+    _follow(_client().follow_logs(name, tail=tail, since=since), f"following {name}'s log")
+    return None
+
+
+def _follow(lines, what: str) -> None:
+    _needs_a_terminal(f"{what} would block this kernel; run it in a terminal")
+    try:
+        for line in lines:
+            click.echo(line)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a user stops following
 
 
 @command(cli, view=lambda found, p: present.ports(found, p["name"], p["prog"]))
@@ -593,6 +607,17 @@ def sessions_list(name: str, agent: str | None) -> list:
     return _client().list_sessions(name, agent=agent)
 
 
+@command(sessions, name="search", view=lambda found, p: present.search_results(found))
+@click.argument("text")
+@click.option("--workspace", "-w", help="Only this workspace (default: every running one).")
+@click.option("--agent", type=click.Choice(agent_registry.NAMES), help="Only this agent's sessions.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500), help="Messages at most.")
+@json_option("the results")
+def sessions_search(text: str, workspace: str | None, agent: str | None, limit: int) -> dict:
+    """Find the messages of agent sessions that hold TEXT (case-insensitive), across workspaces."""
+    return _client().search_sessions(text, workspace=workspace, agent=agent, limit=limit)
+
+
 @command(sessions, name="show", view=lambda shown, p: present.conversation(shown))
 @click.argument("name")
 @click.argument("session_id")
@@ -682,13 +707,17 @@ def tasks(name: str) -> list:
     return _client().list_tasks(name)
 
 
-@command(cli, view=lambda found, p: present.task(found, output=True))
+@command(cli, view=lambda found, p: present.task(found, output=not p["follow"]))
 @click.argument("name")
 @click.argument("task_id")
+@click.option("--follow", "-f", is_flag=True, help="Print the task's whole output as it comes, until it ends.")
 @json_option("the task")
-def task(name: str, task_id: str) -> dict:
+def task(name: str, task_id: str, follow: bool) -> dict:
     """Show one task: status, session, exit code, the last lines of its output."""
-    return _client().get_task(name, task_id)
+    client = _client()
+    if follow:
+        _follow(client.follow_task(name, task_id), f"following task {task_id}")
+    return client.get_task(name, task_id)
 
 
 @command(cli, view=lambda found, p: present.task(found))
@@ -765,6 +794,11 @@ def config_show() -> None:
     click.echo(f"token:      {'set' if cfg.token else 'not set'}"
                + (f"  ({cfg.token_source})" if cfg.token_source else ""))
     click.echo(f"config dir: {clientconfig.config_dir()}")
+
+
+from perry_jupyter.cli import service  # noqa: E402 (it adds install, uninstall and status to `perry agent`)
+
+service.register(agent)
 
 
 def main() -> None:

@@ -388,9 +388,15 @@ class Engine:
                 return False
         return True
 
-    def logs(self, container: str, tail: int = 200) -> str:
+    def logs(self, container: str, tail: int = 200, since: float | None = None) -> str:
         with self._call("reading logs"):
-            return self._api().logs(container, tail=tail).decode("utf-8", "replace")
+            return self._api().logs(container, tail=tail, since=since).decode("utf-8", "replace")
+
+    def follow_logs(self, container: str, tail: int = 200, since: float | None = None) -> "LogStream":
+        """The container's log from ``tail`` lines back (or from ``since``, epoch seconds), then
+        as it grows, until the container stops or the stream is closed (from any thread)."""
+        with self._call("reading logs"):
+            return LogStream(self._api().logs(container, stream=True, follow=True, tail=tail, since=since))
 
     def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
         """Change a container's resources live: Docker's container update with ``resources``
@@ -592,6 +598,43 @@ class ExecStream:
             sock.close()
         except OSError:
             pass
+
+
+class LogStream:
+    """A followed container log as lines; ``close`` ends a ``lines`` loop blocked in another thread."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+        self._closed = threading.Event()
+
+    def lines(self) -> Iterator[str]:
+        buffer = b""
+        try:
+            for chunk in self._chunks:
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    yield line.decode("utf-8", "replace")
+        except (OSError, requests.RequestException, DockerException):
+            if not self._closed.is_set():
+                raise
+        finally:
+            # The socket's file object holds the descriptor open after a cancel: the
+            # connection is released only with the response.
+            response = getattr(self._chunks, "_response", None)
+            if response is not None:
+                response.close()
+        if buffer and not self._closed.is_set():
+            yield buffer.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        try:
+            self._chunks.close()
+        except (OSError, DockerException):
+            pass  # an SSH channel cannot be cancelled: it ends with the container's log
 
 
 class ExecSocket:

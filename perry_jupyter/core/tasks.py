@@ -168,6 +168,35 @@ class TaskManager:
         self._wake.set()
         return public(task)
 
+    # --------------------------------------------------------- output
+
+    def output(self, name: str, task_id: str, offset: int = 0) -> dict[str, Any]:
+        """The task's output from byte ``offset`` on (whole lines), the next offset, its status."""
+        self.get(name, task_id)
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be a whole number of bytes, 0 or more")
+        return self._worker(name, "task", "output", task_id, "--offset", str(offset))
+
+    def follow_output(self, name: str, task_id: str, on_text: Callable[[str], None],
+                      stop: threading.Event, interval: float = 0.5) -> dict[str, Any] | None:
+        """Hand the task's output to ``on_text`` from the start and as it grows, until the task
+        ends (its last status is returned) or ``stop`` is set (None)."""
+        offset = 0
+        while True:
+            try:
+                part = self.output(name, task_id, offset)
+            except Conflict:
+                return {"status": self.get(name, task_id)["status"], "reason": "the workspace stopped"}
+            if part["output"]:
+                on_text(part["output"])
+            offset = part["offset"]
+            if part["ended"]:
+                # Taken in now, not at the next poll: whoever followed it to its end reads it ended.
+                self._merge(task_id, self._worker(name, "task", "status", task_id))
+                return {"status": part["status"], "reason": "the task ended"}
+            if stop.wait(interval):
+                return None
+
     # --------------------------------------------------------- following
 
     def resume(self) -> None:

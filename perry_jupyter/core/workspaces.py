@@ -817,14 +817,24 @@ class WorkspaceManager:
                 engine.put_archive(self.naming.container(name), HOME_DIR, tar)
         return copied
 
-    def logs(self, name: str, tail: int = 200) -> str:
+    def logs(self, name: str, tail: int = 200, since: float | None = None) -> str:
         self.get(name)
         container = self._container_or_none(name)
         if container is None:
             return ""
         engine = self.engine_of(name)
         with engine.errors("reading logs"):
-            return engine.logs(container["id"], tail=tail)
+            return engine.logs(container["id"], tail=tail, since=since)
+
+    def follow_logs(self, name: str, tail: int = 200, since: float | None = None):
+        """A LogStream of the running workspace's log; it ends when the workspace stops."""
+        ws = self.get(name)
+        container = self._container_or_none(name)
+        if container is None or ws.get("status") != "running":
+            raise Conflict(f"workspace {name!r} is not running; start it to follow its log")
+        engine = self.engine_of(name)
+        with engine.errors("reading logs"):
+            return engine.follow_logs(container["id"], tail=tail, since=since)
 
     def exec(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = HOME_DIR,
              env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -14,6 +14,8 @@ def routes() -> list[tuple]:
     from .changes import ChangesHandler, DiffHandler
     from .engines import EngineHandler, EnginesHandler
     from .events import EventsSocket
+    from .follow import TaskOutputHandler
+    from .search import SessionSearchHandler
     from .image import ImageBuildHandler, ImageHandler
     from .proxy import PortSocket, PortsHandler, ProxyHandler, ProxyScriptHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
@@ -44,12 +46,14 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces/{NAME}/logs", LogsHandler),
         (f"{api}/workspaces/{NAME}/exec", ExecHandler),
         (f"{api}/usage", AllUsageHandler),
+        (f"{api}/sessions/search", SessionSearchHandler),
         (f"{api}/workspaces/{NAME}/usage", UsageHandler),
         (f"{api}/workspaces/{NAME}/sessions", SessionsHandler),
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}", SessionHandler),
         (f"{api}/workspaces/{NAME}/sessions/{SESSION}/messages", MessagesHandler),
         (f"{api}/workspaces/{NAME}/tasks", TasksHandler),
         (f"{api}/workspaces/{NAME}/tasks/(?P<task_id>[^/]+)", TaskHandler),
+        (f"{api}/workspaces/{NAME}/tasks/(?P<task_id>[^/]+)/output", TaskOutputHandler),
         (f"{api}/workspaces/{NAME}/changes", ChangesHandler),
         (f"{api}/workspaces/{NAME}/changes/diff", DiffHandler),
         (f"{api}/workspaces/{NAME}/terminals", TerminalsHandler),

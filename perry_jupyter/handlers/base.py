@@ -39,7 +39,24 @@ def error_body(handler, status_code: int, exc: BaseException | None) -> dict[str
 
 
 class PerryMixin:
+    # What Jupyter's authorizer is asked about, with the action (read for GET, write for the
+    # rest) and ``handler.perry_workspace``: "perry" (the server: info, config, image, engines),
+    # "perry:workspaces", "perry:exec", "perry:terminals", "perry:sessions", "perry:tasks",
+    # "perry:ports". A handler that names none is asked as "perry", which an authorizer that
+    # grants by resource does not hand out with any workspace's.
     auth_resource = AUTH_RESOURCE
+    # The route's path argument that names the workspace (None where it names something else).
+    workspace_argument: str | None = "name"
+
+    @property
+    def perry_workspace(self) -> str | None:
+        """The workspace this request acts on, for the authorizer; None for none or all of them
+        (lists, the events of every workspace). Named by the path, else by ``?workspace=``."""
+        kwargs = getattr(self, "path_kwargs", None) or {}
+        for key in (self.workspace_argument, "workspace"):
+            if key and isinstance(kwargs.get(key), str):
+                return kwargs[key]
+        return self.get_query_argument("workspace", None)
 
     @property
     def perry(self):

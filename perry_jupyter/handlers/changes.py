@@ -7,6 +7,8 @@ from .sessions import _int_argument
 
 
 class ChangesHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
         self.reply(await self.blocking(self.perry.changes.state, name, self.get_argument("dir", None),
@@ -14,6 +16,8 @@ class ChangesHandler(PerryHandler):
 
 
 class DiffHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
         self.reply(await self.blocking(self.perry.changes.diff, name, file=self.get_argument("file", None),

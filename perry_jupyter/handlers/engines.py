@@ -12,6 +12,8 @@ ADD_FIELDS = {"name": "name", "address": "address", "sshHost": "ssh_host", "sshK
 
 
 class EnginesHandler(PerryHandler):
+    workspace_argument = None  # the name is an engine's
+
     @api
     async def get(self) -> None:
         self.reply({"engines": await self.blocking(self.perry.engines_status)})
@@ -26,6 +28,8 @@ class EnginesHandler(PerryHandler):
 
 
 class EngineHandler(PerryHandler):
+    workspace_argument = None  # the name is an engine's
+
     @api
     async def delete(self, name: str) -> None:
         await self.require(*TERMINALS)

@@ -12,6 +12,7 @@ from .base import PerrySocket
 
 
 class EventsSocket(PerrySocket):
+    auth_resource = "perry:workspaces"
     _listening = False
 
     def check_arguments(self) -> None:

@@ -20,6 +20,8 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 
 
 class PortsHandler(PerryHandler):
+    auth_resource = "perry:ports"
+
     @api
     async def get(self, name: str) -> None:
         self.reply({"ports": await self.blocking(ports, self.perry.workspaces, name)})
@@ -40,6 +42,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
     Jupyter's prepare() authenticates every request and applies its XSRF rules to unsafe
     methods before anything reaches the workspace; the body then streams through as it comes.
     """
+    auth_resource = "perry:ports"
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
     exchange: proxy.Exchange | None = None
@@ -71,7 +74,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
                 # What @web.authenticated does: a browser goes to the login page and comes back.
                 return web.authenticated(lambda handler: None)(self)
             raise web.HTTPError(403, "authentication required")
-        await self.require("read" if self.request.method in SAFE else "write", AUTH_RESOURCE)
+        await self.require("read" if self.request.method in SAFE else "write", self.auth_resource)
         if self.path_kwargs["path"] is None and not self.absolute and self.request.method in SAFE:
             query = "?" + self.request.query if self.request.query else ""
             return self.redirect(self.request.path + "/" + query)
@@ -145,7 +148,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
         await self._respond()
 
     async def _websocket(self, name: str, port: str) -> None:
-        await self.refuse_unless_allowed(("write", AUTH_RESOURCE))
+        await self.refuse_unless_allowed(("write", self.auth_resource))
         number, bridge = await tunnel_bridge(self, name, port)
         # Its opening is a use; an open socket is not (a page left open would keep the workspace up).
         self.perry.workspaces.activity.touch(name)
@@ -180,11 +183,12 @@ class PortSocket(PerrySocket):
     socket closes when the port's side ends. The tunnel opens before the upgrade, so a closed
     port is a JSON 502 like the proxy's.
     """
+    auth_resource = "perry:ports"
 
     bridge: proxy.Direct | proxy.Bridge | None = None
 
     async def get(self, name: str, port: str) -> None:  # type: ignore[override]
-        await self.refuse_unless_allowed(("write", AUTH_RESOURCE))
+        await self.refuse_unless_allowed(("write", self.auth_resource))
         _, self.bridge = await tunnel_bridge(self, name, port)
         await super().get(name, port)
 

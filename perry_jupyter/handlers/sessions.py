@@ -16,6 +16,8 @@ def _int_argument(handler: PerryHandler, name: str, default: int) -> int:
 
 
 class SessionsHandler(PerryHandler):
+    auth_resource = "perry:sessions"
+
     @api
     async def get(self, name: str) -> None:
         sessions = await self.blocking(self.perry.sessions.list, name, self.get_argument("agent", None))
@@ -23,12 +25,16 @@ class SessionsHandler(PerryHandler):
 
 
 class SessionHandler(PerryHandler):
+    auth_resource = "perry:sessions"
+
     @api
     async def get(self, name: str, session_id: str) -> None:
         self.reply(await self.blocking(self.perry.sessions.get, name, session_id))
 
 
 class MessagesHandler(PerryHandler):
+    auth_resource = "perry:sessions"
+
     @api
     async def get(self, name: str, session_id: str) -> None:
         limit, offset = _int_argument(self, "limit", 50), _int_argument(self, "offset", 0)
@@ -41,12 +47,16 @@ class MessagesHandler(PerryHandler):
 
 
 class UsageHandler(PerryHandler):
+    auth_resource = "perry:sessions"
+
     @api
     async def get(self, name: str) -> None:
         self.reply(await self.blocking(self.perry.sessions.usage, name))
 
 
 class AllUsageHandler(PerryHandler):
+    auth_resource = "perry:sessions"
+
     @api
     async def get(self) -> None:
         self.reply(await self.blocking(self.perry.sessions.usage_all))

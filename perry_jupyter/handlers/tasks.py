@@ -11,6 +11,8 @@ FIELDS = ("agent", "prompt", "sessionId", "model", "callback")
 
 
 class TasksHandler(PerryHandler):
+    auth_resource = "perry:tasks"
+
     @api
     async def get(self, name: str) -> None:
         self.reply({"tasks": await self.blocking(self.perry.tasks.list, name)})
@@ -28,6 +30,8 @@ class TasksHandler(PerryHandler):
 
 
 class TaskHandler(PerryHandler):
+    auth_resource = "perry:tasks"
+
     @api
     async def get(self, name: str, task_id: str) -> None:
         self.reply(await self.blocking(self.perry.tasks.get, name, task_id))

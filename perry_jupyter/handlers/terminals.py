@@ -11,7 +11,7 @@ from jupyter_server_terminals.handlers import TermSocket as JupyterTermSocket
 from ..core.errors import Conflict, InvalidInput
 from ..core.names import validate_name
 from ..terminals import validate_terminal_name
-from .base import AUTH_RESOURCE, PerryHandler, PerryMixin, SocketMixin, api
+from .base import PerryHandler, PerryMixin, SocketMixin, api
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ def _log_failed_wake(done: asyncio.Future) -> None:
 
 
 class TerminalsHandler(PerryHandler):
+    auth_resource = "perry:terminals"
+
     @api
     async def get(self, name: str) -> None:
         await self.blocking(self.perry.workspaces.get, name)
@@ -70,6 +72,8 @@ class TerminalsHandler(PerryHandler):
 
 
 class TerminalHandler(PerryHandler):
+    auth_resource = "perry:terminals"
+
     @api
     async def get(self, name: str, term: str) -> None:
         validate_name(name)
@@ -90,7 +94,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
     ends, clients get ``["exit", status]`` before terminado's ``["disconnect", 1]``.
     """
 
-    auth_resource = "terminals"
+    auth_resource = "perry:terminals"  # Jupyter's TermSocket.get asks for execute on it too
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         JupyterTermSocket.initialize(self, name="jupyter_server_terminals",
@@ -99,7 +103,7 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
     async def get(self, workspace: str) -> None:  # type: ignore[override]
         wanted = self.get_argument("terminal", None)
         # Attaching is what GET .../terminals/{term} allows, creating what POST .../terminals does.
-        await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", AUTH_RESOURCE))
+        await self.refuse_unless_allowed(TERMINALS, ("read" if wanted is not None else "write", self.auth_resource))
         terminals = self.settings["perry_terminals"]
         terminals.require_available()
         validate_name(workspace)

@@ -9,6 +9,7 @@ from ..core import limits as resource_limits, updates
 from ..core.errors import InvalidInput
 from ..core.workspaces import as_reached
 from .base import PerryHandler, api
+from .follow import EventStreamHandler, follow_argument, since_argument, tail_argument
 from .terminals import TERMINALS
 
 # A user name or uid, optionally with a group, as `docker exec -u` takes it.
@@ -36,6 +37,8 @@ def with_use(ws: dict[str, Any], use: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class WorkspacesHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self) -> None:
         workspaces = await self.blocking(self.perry.workspaces.list)
@@ -54,6 +57,8 @@ class WorkspacesHandler(PerryHandler):
 
 
 class WorkspaceHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
         ws = await self.blocking(self.perry.workspaces.get, name)
@@ -84,6 +89,8 @@ class WorkspaceHandler(PerryHandler):
 
 
 class WorkspaceActionHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def post(self, name: str, action: str) -> None:
         manager = self.perry.workspaces
@@ -96,19 +103,30 @@ class WorkspaceActionHandler(PerryHandler):
         self.reply(as_reached(result, self.request.host_name))
 
 
-class LogsHandler(PerryHandler):
+class LogsHandler(EventStreamHandler):
+    auth_resource = "perry:workspaces"
+
     @api
     async def get(self, name: str) -> None:
-        try:
-            tail = int(self.get_argument("tail", "200"))
-        except ValueError:
-            raise InvalidInput("tail must be a whole number of lines") from None
-        if tail < 1:
-            raise InvalidInput("tail must be at least 1")
-        self.reply({"logs": await self.blocking(self.perry.workspaces.logs, name, tail=tail)})
+        tail, since, follow = tail_argument(self), since_argument(self), follow_argument(self)
+        manager = self.perry.workspaces
+        if not follow:
+            self.reply({"logs": await self.blocking(manager.logs, name, tail=tail, since=since)})
+            return
+        log = await self.blocking(manager.follow_logs, name, tail=tail, since=since)
+
+        def produce(emit, left) -> None:
+            for line in log.lines():
+                emit("message", line)
+            if not left.is_set():
+                emit("end", {"reason": "the workspace stopped"})
+
+        await self.stream(produce, cancel=log.close)
 
 
 class ExecHandler(PerryHandler):
+    auth_resource = "perry:exec"
+
     @api
     async def post(self, name: str) -> None:
         await self.require(*TERMINALS)

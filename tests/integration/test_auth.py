@@ -20,6 +20,7 @@ ROUTES = [
     ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),
     ("GET", "workspaces/alpha/tasks"), ("POST", "workspaces/alpha/tasks"),
     ("GET", "workspaces/alpha/tasks/tsk_1"), ("DELETE", "workspaces/alpha/tasks/tsk_1"),
+    ("GET", "workspaces/alpha/tasks/tsk_1/output"), ("GET", "sessions/search"),
     ("GET", "usage"), ("GET", "workspaces/alpha/usage"), ("GET", "workspaces/alpha/sessions"),
     ("GET", "workspaces/alpha/sessions/ses_1"), ("GET", "workspaces/alpha/sessions/ses_1/messages"),
     ("POST", "workspaces/alpha/sessions/ses_1/messages"),
