@@ -379,11 +379,16 @@ class WorkspaceManager:
                 return port
         raise Conflict(f"no free SSH port left in {lo}-{hi}; widen PerryApp.ssh_port_range or delete workspaces")
 
+    def volumes(self, name: str) -> dict[str, str]:
+        """The Docker volumes of workspace ``name`` and where its container mounts them: what a
+        move or a clone copies, and a delete removes."""
+        return {self.naming.home_volume(name): HOME_DIR, self.naming.docker_volume(name): DOCKER_DIR}
+
     def _ensure_volumes(self, name: str) -> list[str]:
         created = []
         engine = self.engine_of(name)
         with engine.errors("creating volumes"):
-            for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+            for vol in self.volumes(name):
                 if not engine.volume_exists(vol):
                     engine.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
                     created.append(vol)
@@ -395,10 +400,7 @@ class WorkspaceManager:
         env = {**self.settings.env_for(name), **(record.get("env") or {})}
         env["PERRY_WORKSPACE"] = name
         env["PERRY_DIND"] = "0" if dind == "off" else "1"
-        volumes = {
-            self.naming.home_volume(name): {"bind": HOME_DIR, "mode": "rw"},
-            self.naming.docker_volume(name): {"bind": DOCKER_DIR, "mode": "rw"},
-        }
+        volumes = {volume: {"bind": path, "mode": "rw"} for volume, path in self.volumes(name).items()}
         clone = record.get("clone")
         if clone and clone.startswith("/"):
             # Kept mounted, so `git fetch` from origin keeps working later.
@@ -468,13 +470,17 @@ class WorkspaceManager:
                 record["dind"] = wanted
                 return container
 
-    def _wait_ready(self, name: str, progress: Progress) -> None:
-        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here)."""
+    def _wait_ready(self, name: str, progress: Progress, engine_name: str | None = None) -> None:
+        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here);
+        ``engine_name``: where its container is, when not yet where its record says (a move)."""
         progress("waiting for the workspace to be ready")
         timeout = self.settings.ready_timeout
-        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root")
+        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root",
+                          engine_name=engine_name)
         if result["exitCode"] != 0:
-            logs = self.logs(name, tail=30)
+            engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
+            with engine.errors("reading logs"):
+                logs = engine.logs(self.naming.container(name), tail=30)
             raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
                              f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
 
@@ -586,7 +592,7 @@ class WorkspaceManager:
             engine = self.engine_of(name)
             with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
-                for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+                for vol in self.volumes(name):
                     engine.remove_volume(vol)
             self.store.remove_workspace(name)
             self.events.publish("workspace.deleted", name)
@@ -674,11 +680,12 @@ class WorkspaceManager:
 
     def run(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
             env: Mapping[str, str] | None = None,
-            on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+            on_line: Callable[[str], bool] | None = None, engine_name: str | None = None) -> dict[str, Any]:
         """Run ``command`` in the workspace's container as it is, without exec()'s checks (for Perry's
         own commands); ``{exitCode, stdout, stderr}``. With ``on_line``, stdout is read as it comes, one
-        line at a time; the lines it returns False for are consumed and left out of the answer's stdout."""
-        engine = self.engine_of(name)
+        line at a time; the lines it returns False for are consumed and left out of the answer's stdout.
+        ``engine_name``: the engine of the container, when not the one its record says (a move)."""
+        engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
         with engine.errors(f"exec in workspace {name!r}"):
             return engine.exec(self.naming.container(name), command, user=user, workdir=workdir, env=env,
                                     on_line=on_line)
