@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .engine import Engine
 from .errors import Conflict, InvalidInput, NotFound, PerryError
 from .names import LABEL_MANAGED, LABEL_WORKSPACE, validate_name
-from .workspaces import WorkspaceManager, port_free
+from .workspaces import WorkspaceManager
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,12 @@ class Transfers:
             raise InvalidInput(e.message) from None
         if engine == ws["engine"]:
             raise InvalidInput(f"workspace {name!r} is already on engine {engine!r}")
-        manager._require_reachable(ws)
+        manager.require_reachable(ws)
         if self.tasks_running(name):
             raise Conflict(f"workspace {name!r} is busy: a task runs in it; wait for it to end or cancel it, "
                            "then move it", code="busy")
         manager.engines.call(engine, lambda e: e.facts())  # 503 naming the engine when it is down
-        manager._require_image(engine)
+        manager.require_image(engine)
         self._require_room(name, engine)
         return ws
 
@@ -96,8 +96,8 @@ class Transfers:
                 port = self._ssh_port(name, (record.get("ports") or {}).get("ssh"), engine, say)
                 # The destination settles its own docker-in-docker mode (its host may allow privileged).
                 moved = {**record, "engine": engine, "dind": None, "ports": {"ssh": port}}
-                container_id = manager._create_container(name, moved, lambda m: say(m))
-                manager._wait_ready(name, lambda m: say(m), engine_name=engine)
+                container_id = manager.create_container(name, moved, lambda m: say(m))
+                manager.wait_ready(name, lambda m: say(m), engine_name=engine)
             except BaseException as e:
                 log.warning("moving workspace %s to %s failed: %s", name, engine, e)
                 if self._tidy_destination(name, engine):
@@ -114,10 +114,10 @@ class Transfers:
             except PerryError as e:
                 # The workspace is whole where it went; recover() removes the rest once it can.
                 say(f"could not remove the old copy on {source} yet ({e.message}); Perry removes it later")
-                return manager._announce(name)
+                return manager.announce(name)
             manager.store.patch_workspace(name, moving=None)
             say("moved")
-            return manager._announce(name)
+            return manager.announce(name)
 
     def _restart_source(self, name: str, claim: Any, say: Callable[..., None]) -> None:
         try:
@@ -128,14 +128,9 @@ class Transfers:
 
     def _ssh_port(self, name: str, port: Any, engine: str, say: Callable[..., None]) -> int:
         """The workspace's SSH port on ``engine``: its own if free there, else another (said)."""
-        manager = self.workspaces
-        used = {r.get("ports", {}).get("ssh") for n, r in manager.store.workspaces().items()
-                if n != name and manager.engine_name(n, r) == engine}
-        local = manager.engines.is_local(engine)
-        if isinstance(port, int) and port not in used and (not local or port_free(manager._bind_address(engine), port)):
-            return port
-        new = manager._free_port(used, engine)
-        say(f"SSH port {port} is taken on {engine}: the workspace's SSH port there is {new}")
+        new = self.workspaces.ssh_port_on(engine, port, name)
+        if new != port:
+            say(f"SSH port {port} is taken on {engine}: the workspace's SSH port there is {new}")
         return new
 
     # ------------------------------------------------------------------ clone
@@ -145,45 +140,45 @@ class Transfers:
         manager = self.workspaces
         validate_name(name)
         ws = manager.get(source)
-        manager._require_reachable(ws)
-        if manager.store.get_workspace(name) is not None or manager._containers(name, engine=ws["engine"]):
+        manager.require_reachable(ws)
+        if manager.store.get_workspace(name) is not None:
             raise Conflict(f"workspace {name!r} already exists")
-        manager._require_image(ws["engine"])
+        manager.require_image(ws["engine"])
         self._require_room(name, ws["engine"])
         return ws
 
-    def clone(self, source: str, name: str, report: Report = _nothing) -> dict[str, Any]:
+    def clone(self, source: str, name: str, report: Report = _nothing, *, claim: Any = None) -> dict[str, Any]:
         manager = self.workspaces
-        with manager.operations.hold(source, "clone"), manager.operations.hold(name, "create"):
+        with manager.operations.hold(source, "clone", claim), manager.operations.hold(name, "create"):
             ws = self.check_clone(source, name)
             engine_name = ws["engine"]
             engine = manager.engines.get(engine_name)
             original = manager.store.get_workspace(source) or {}
-            record = manager._reserve(name, clone=original.get("clone"), env=original.get("env") or {},
+            record = manager.reserve(name, clone=original.get("clone"), env=original.get("env") or {},
                                       engine=engine_name)
             # Nothing to clone with git: the home comes copied. ``cloning`` marks it half made until done.
             record = manager.store.patch_workspace(name, unfinished=False, cloning=source,
                                                    projectDir=original.get("projectDir")) or record
             say = self._saying(name, report, "clone")
-            manager.events.publish("workspace.created", name, data=manager._describe(name, record, None, engine_name))
+            manager.events.publish("workspace.created", name, data=manager.get(name))
             made: list[str] = []
             try:
                 say("creating volumes")
-                made = manager._ensure_volumes(name)
+                made = manager.ensure_volumes(name)
                 pairs = list(zip(manager.volumes(source), manager.volumes(name)))
                 with self._paused(source, engine, say):
                     self._copy_volumes(name, engine, engine, pairs, say)
-                container_id = manager._create_container(name, record, lambda m: say(m))
+                container_id = manager.create_container(name, record, lambda m: say(m))
                 record = manager.store.patch_workspace(name, containerId=container_id, dind=record["dind"],
                                                        ports=record["ports"], cloning=None) or record
                 # Started like any workspace, but as one whose create has run (no git clone: the home has it).
-                manager._complete(name, {**record, "status": "starting", "unfinished": False}, lambda m: say(m))
+                manager.complete(name, {**record, "status": "starting", "unfinished": False}, lambda m: say(m))
             except BaseException as e:
                 log.warning("cloning workspace %s as %s failed: %s", source, name, e)
-                manager._rollback(name, made)
+                manager.rollback(name, made)
                 manager.events.publish("workspace.deleted", name)
                 raise
-            return manager._announce(name)
+            return manager.announce(name)
 
     @contextlib.contextmanager
     def _paused(self, name: str, engine: Engine, say: Callable[..., None]) -> Iterator[None]:

@@ -617,6 +617,27 @@ class WorkspaceManager:
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
 
+    def ssh_port_on(self, engine_name: str, port: Any, name: str) -> int:
+        """An SSH port for workspace ``name`` on engine ``engine_name``: ``port`` if no other
+        workspace there has it and (on this machine) it is free, else the first free one."""
+        used = {r.get("ports", {}).get("ssh") for n, r in self.store.workspaces().items()
+                if n != name and self.engine_name(n, r) == engine_name}
+        local = self.engines.single or self.engines.is_local(engine_name)
+        if isinstance(port, int) and port not in used and (not local or port_free(self._bind_address(engine_name), port)):
+            return port
+        return self._free_port(used, engine_name)
+
+    # The steps of a create that a move and a clone (core/transfer.py) are made of.
+    require_reachable = _require_reachable
+    require_image = _require_image
+    reserve = _reserve
+    ensure_volumes = _ensure_volumes
+    create_container = _create_container
+    wait_ready = _wait_ready
+    complete = _complete
+    rollback = _rollback
+    announce = _announce
+
     # ------------------------------------------------------ inside the box
 
     def put_worker(self, name: str) -> None:
