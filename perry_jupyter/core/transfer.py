@@ -271,13 +271,17 @@ class Transfers:
         """Remove what workspace ``name`` has on engine ``engine_name``: its container, its volumes
         and copy helpers."""
         manager = self.workspaces
-        engine = manager.engines.get(engine_name)
         base = manager.naming.container(name)
-        with engine.errors(f"removing workspace {name!r} from engine {engine_name!r}"):
-            for container in (base, f"{base}.copy-out", f"{base}.copy-in", f"{base}.copy"):
-                engine.remove_container(container)
-            for volume in manager.volumes(name):
-                engine.remove_volume(volume)
+
+        def remove(engine: Engine) -> None:
+            with engine.errors(f"removing workspace {name!r} from engine {engine_name!r}"):
+                for container in (base, f"{base}.copy-out", f"{base}.copy-in", f"{base}.copy"):
+                    engine.remove_container(container)
+                for volume in manager.volumes(name):
+                    engine.remove_volume(volume)
+
+        # Through the engines' health: one that is down is probed, and recover() runs when it is back.
+        manager.engines.call(engine_name, remove)
 
     def _tidy_destination(self, name: str, engine: str) -> bool:
         """Remove what a failed move made on ``engine``; whether that could be done now."""
@@ -302,7 +306,7 @@ class Transfers:
                     here = manager.engine_name(name, record)
                     other = moving.get("to") if here == moving.get("from") else moving.get("from")
                     if other and other != here and other in manager.engines.names():
-                        manager.engines.call(other, lambda engine: self._remove_objects(name, other))
+                        self._remove_objects(name, other)
                     manager.store.patch_workspace(name, moving=None)
                     done.append(f"{name}: removed what an interrupted move left on {other}")
                 elif record.get("cloning"):
