@@ -232,7 +232,7 @@ class Transfers:
                             contextlib.closing(src.exec_output(reader, READ, user="root")) as chunks, \
                             dst.errors(f"writing volume {target}"):
                         dst.exec_input(writer, WRITE, counted(chunks, lambda n: say(
-                            f"copying {volume}: {n // MB} of {total} MB", step=min(n // MB, total), steps=total)),
+                            f"copying {volume}: {_mb(n)} of {total} MB", step=min(_mb(n), total), steps=total)),
                             user="root")
                 finally:
                     dst.remove_container(writer)
@@ -244,7 +244,7 @@ class Transfers:
         """The MB of the helper's /from (at least 1, for a progress bar's total)."""
         result = engine.exec(helper, ["du", "-sb", "/from"], user="root")
         try:
-            return max(1, int(result["stdout"].split()[0]) // MB)
+            return max(1, _mb(int(result["stdout"].split()[0])))
         except (IndexError, ValueError):
             return 1
 
@@ -340,6 +340,11 @@ class Transfers:
             self.workspaces.events.publish("workspace.progress", name, data=event)
 
         return say
+
+
+def _mb(n: int) -> int:
+    """Bytes as whole MB, rounded up (a copy that is done shows its whole total)."""
+    return -(-n // MB)
 
 
 def counted(chunks: Iterable[bytes], report: Callable[[int], None], every: int = REPORT_EVERY) -> Iterator[bytes]:

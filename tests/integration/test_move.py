@@ -71,7 +71,7 @@ async def test_a_workspace_moves_to_the_other_machine_and_back_with_its_home_and
         assert progress[-1]["stage"] == "done", progress
         moved = progress[-1]["workspace"]
         assert (moved["engine"], moved["status"]) == ("far", "running"), moved
-        copying = [e for e in progress if e["message"].startswith(f"copying {TEST_PREFIX}mover-home")]
+        copying = [e for e in progress if e.get("message", "").startswith(f"copying {TEST_PREFIX}mover-home")]
         assert copying and copying[-1]["step"] == copying[-1]["steps"], progress
 
         # It is on the other machine now, with its home and its images, and gone from here.
