@@ -211,8 +211,10 @@ class FakeEngine:
     def exec_input(self, container: str, command: list[str], chunks: Iterable[bytes], *, user: str) -> None:
         """What ``chunks`` hold is kept as the exec's ``stdin``."""
         self._touch("exec_input")
-        self.exec(container, command, user=user)
+        answer = self.exec(container, command, user=user)
         self.execs[-1]["stdin"] = b"".join(chunks)
+        if answer["exitCode"] != 0:
+            self._refuse(answer["stderr"])
 
     def pause(self, container: str) -> None:
         self._touch("pause")
