@@ -5,10 +5,13 @@ unchanged."""
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import pytest
+import requests
 
-from .conftest import PERRY
+from ..conftest import TEST_PREFIX
+from .conftest import PERRY, until
 from .test_move import INNER_IMAGE, READ_INNER, events, exec_in
 
 pytestmark = pytest.mark.engine
@@ -64,3 +67,28 @@ def test_perry_clone_on_the_command_line(served):
     assert perry("exec", "copy", "--", "cat", "f.txt") == "carried\n"
     r = subprocess.run([PERRY, "clone", "original", "copy"], env=served, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "error: workspace 'copy' already exists" in r.stderr, r
+
+
+def test_a_clone_cut_short_by_a_killed_server_is_removed_and_its_source_runs_on(server, docker_client):
+    url, headers = f"{server.url}/perry/api", server.headers
+    r = requests.post(f"{url}/workspaces", json={"name": "big"}, headers=headers, timeout=300)
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{url}/workspaces/big/exec", headers=headers, timeout=300, json={"command": [
+        "sh", "-c", "echo 'still here' > note.txt; head -c 600000000 /dev/urandom > big"]})
+    assert r.status_code == 200 and r.json()["exitCode"] == 0, r.text
+
+    cloning = threading.Thread(target=lambda: requests.post(f"{url}/workspaces/big/clone", json={"name": "half"},
+                                                            headers=headers, timeout=300), daemon=True)
+    cloning.start()
+    until(lambda: docker_client.containers.list(filters={"name": f"{TEST_PREFIX}half.copy"}), timeout=120)
+    assert docker_client.containers.get(f"{TEST_PREFIX}big").status == "paused"
+    server.kill()
+    server.start()
+
+    # The half-made clone is gone, every piece of it; the source runs again (unpaused), whole.
+    r = requests.get(f"{url}/workspaces", headers=headers, timeout=60)
+    assert [(w["name"], w["status"]) for w in r.json()["workspaces"]] == [("big", "running")], r.text
+    assert [c.name for c in docker_client.containers.list(all=True, filters={"name": f"{TEST_PREFIX}half"})] == []
+    assert [v.name for v in docker_client.volumes.list(filters={"name": f"{TEST_PREFIX}half"})] == []
+    r = requests.post(f"{url}/workspaces/big/exec", json={"command": ["cat", "note.txt"]}, headers=headers, timeout=60)
+    assert r.status_code == 200 and r.json()["stdout"] == "still here\n", r.text
