@@ -474,6 +474,13 @@ class Engine:
                 stream.shutdown_write()
                 while stream.recv():
                     pass
+            except OSError:
+                # The command may have ended first (a full disk...): its words say more than a broken pipe.
+                with contextlib.suppress(OSError):
+                    while stream.recv():
+                        pass
+                self._exec_succeeded(exec_id, command, bytes(stream.stderr[-2000:]))
+                raise
             finally:
                 stream.close()
             self._exec_succeeded(exec_id, command, bytes(stream.stderr[-2000:]))
