@@ -72,8 +72,9 @@ def before_call(context, case, kwargs):
             body["address"] = DEAD_ENGINE
     if method == "POST" and path == "/perry/api/workspaces/{name}/clone" and isinstance(body.get("name"), str) \
             and re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", body["name"]):
-        # Every clone a fresh workspace would take minutes: one is made, the others find its name taken.
-        body["name"] = "fz-clone"
+        # A clone copies a workspace's volumes (tens of seconds, more each time the stateful phase deletes
+        # it again): the fuzzer gets the refusal of a taken name; test_workspace_clone.py makes real ones.
+        body["name"] = os.environ["PERRY_FUZZ_KEEP"]
     if method == "POST" and path == "/perry/api/workspaces":
         clone = body.get("clone")
         # A URL is fetched, and a directory of this machine mounted into the workspace: both become the local repo.
