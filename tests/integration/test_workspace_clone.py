@@ -68,6 +68,9 @@ def test_perry_clone_on_the_command_line(served):
     assert perry("exec", "copy", "--", "cat", "f.txt") == "carried\n"
     r = subprocess.run([PERRY, "clone", "original", "copy"], env=served, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "error: workspace 'copy' already exists" in r.stderr, r
+    # `perry move` says what is wrong in one line (a move itself: test_move.py, between two engines).
+    r = subprocess.run([PERRY, "move", "copy", "--to", "nowhere"], env=served, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "error: there is no engine 'nowhere'" in r.stderr, r
 
 
 def test_a_clone_cut_short_by_a_killed_server_is_removed_and_its_source_runs_on(server, docker_client):
