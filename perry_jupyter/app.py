@@ -239,6 +239,7 @@ class PerryApp(ExtensionApp):
             self.log.warning("Perry: %s", warning)
         perry.tasks.resume()
         try:
+            perry.transfers.recover()  # before reconcile: a clone a crash cut short is removed, not finished
             changes = perry.workspaces.reconcile()
             self.log.info("Perry: state %s reconciled with Docker (%d change(s))", perry.store.path, len(changes))
             # Off the start-up path: finishing waits for the workspaces' sshd and clones.

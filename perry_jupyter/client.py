@@ -27,7 +27,7 @@ TOKEN_FIX = ("the server refused the token: run `perry config worker HOST --toke
              "or set PERRY_TOKEN")
 
 # The status an error code would have had, for errors that arrive inside a 200 stream.
-_CODE_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "image_missing": 409,
+_CODE_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "busy": 409, "image_missing": 409,
                 "engine_unavailable": 503, "docker_error": 502, "not_ready": 504,
                 "not_a_workspace_image": 422}
 
@@ -326,7 +326,23 @@ class PerryClient:
             body["engine"] = engine
         if copy_from is not None:
             body["copyFrom"] = copy_from
-        response = self._request("POST", "image/build", body=body, timeout=BUILD_TIMEOUT, stream=True)
+        return self._progress("image/build", body, "the build", "build_failed")
+
+    def move_workspace(self, name: str, engine: str) -> Iterator[dict]:
+        """Move a workspace to another engine, yielding the progress events (as `build_image`);
+        the final event's ``workspace`` is the workspace where it went."""
+        return self._progress(_ws(name, "move"), {"engine": engine}, "the move", "move_failed")
+
+    def clone_workspace(self, name: str, new: str) -> Iterator[dict]:
+        """Make workspace ``new``, a copy of ``name``'s home and Docker volumes, yielding the progress
+        events (as `build_image`); the final event's ``workspace`` is the new one."""
+        return self._progress(_ws(name, "clone"), {"name": new}, "the clone", "clone_failed")
+
+    def _progress(self, path: str, body: dict, what: str, failed: str) -> Iterator[dict]:
+        """The events of a long operation streamed as JSON lines, the last ``{"stage": "done"}`` one
+        included; an ``{"stage": "error"}`` one raises PerryClientError. (A refusal before the work
+        starts is an ordinary error answer, raised by the request itself.)"""
+        response = self._request("POST", path, body=body, timeout=BUILD_TIMEOUT, stream=True)
         finished = False
         try:
             for line in response.iter_lines():
@@ -336,30 +352,30 @@ class PerryClient:
                     event = json.loads(line)
                 except json.JSONDecodeError:
                     raise PerryClientError(response.status_code, "bad_response",
-                                           f"{self.url} sent a build event that is not JSON: {line[:200]!r}") from None
+                                           f"{self.url} sent a progress event that is not JSON: {line[:200]!r}") from None
                 if not isinstance(event, dict):
                     continue
                 if event.get("stage") == "error":
                     error = event.get("error") if isinstance(event.get("error"), dict) else {}
-                    code = str(error.get("code") or "build_failed")
+                    code = str(error.get("code") or failed)
                     raise PerryClientError(_CODE_STATUS.get(code, 500), code,
-                                           str(error.get("message") or event.get("message") or "the image build failed"))
+                                           str(error.get("message") or event.get("message") or f"{what} failed"))
                 yield event
                 if event.get("stage") == "done":
                     finished = True
                     break
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
             raise ServerUnreachable(None, "unreachable",
-                                    f"lost the connection to the Perry server at {self.url} during the build "
-                                    f"({_reason(e)}); the build may still be running there") from None
+                                    f"lost the connection to the Perry server at {self.url} during {what} "
+                                    f"({_reason(e)}); it may still be running there") from None
         except requests.Timeout:
             raise ServerUnreachable(None, "timeout",
                                     f"the Perry server at {self.url} sent nothing for {BUILD_TIMEOUT:.0f} s "
-                                    "during the build") from None
+                                    f"during {what}") from None
         finally:
             response.close()
         if not finished:
-            raise PerryClientError(None, "incomplete", "the build stream ended without a result")
+            raise PerryClientError(None, "incomplete", f"the progress of {what} ended without a result")
 
     # -- plumbing --------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ ERROR_RESPONSES = {
     "403": ("Forbidden", "Missing or wrong credentials (or, with cookie auth, a missing XSRF token)"),
     "404": ("NotFound", "No such workspace, session, task or terminal"),
     "409": ("Conflict", "Conflicts with the current state: the workspace exists already, is not running, "
-                        "or another lifecycle action on it (create, start, stop, sync, delete) is still "
+                        "or another lifecycle action on it (create, start, stop, sync, delete, move, clone) is still "
                         "running (code `busy`; try again when it ends)"),
     "413": ("TooLarge", "The request body is larger than the server accepts"),
     "422": ("CloneFailed", "The repository to clone could not be cloned (code `clone_failed`)"),
@@ -143,6 +143,15 @@ def _settings() -> dict[str, dict]:
 def _ws_action(summary: str, response: dict, *errors: str) -> dict:
     return {"post": {"summary": summary, "parameters": [NAME_PARAM],
                      "responses": {"200": response, **_errors(*WS_STATE, *errors)}}}
+
+
+def _ws_stream(summary: str, body: dict) -> dict:
+    """A long action on a workspace whose progress streams as JSON lines."""
+    return {"post": {"summary": summary, "parameters": [NAME_PARAM],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                     "responses": {"200": {"description": "progress events, the last with stage done or error",
+                                           "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
+                                   **_errors(*WS_STATE, *BODY)}}}
 
 
 def _websocket(summary: str, parameters: list, *errors: str) -> dict:
@@ -254,6 +263,18 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/workspaces/{name}/sync": _ws_action("Copy keys, git config and the worker in again", _json(
             {"type": "object", "properties": {"workspace": _ref("Workspace"),
                                               "copied": {"type": "array", "items": {"type": "string"}}}})),
+        "/perry/api/workspaces/{name}/move": _ws_stream(
+            "Move to another engine: stop, copy the home and Docker volumes there, start it there, then remove "
+            "the source (a move cut short leaves the source as it was); progress streams as newline-delimited "
+            "JSON, the last line with stage done and the workspace, or stage error",
+            {"type": "object", "required": ["engine"], "additionalProperties": False, "properties": {
+                "engine": {**ENGINE_NAME_SCHEMA, "description": "the engine to move it to"}}}),
+        "/perry/api/workspaces/{name}/clone": _ws_stream(
+            "A new workspace with copies of this one's home and Docker volumes and its own SSH port (this one is "
+            "paused while its volumes are copied, nothing else of it changes); progress streams as "
+            "newline-delimited JSON, the last line with stage done and the new workspace, or stage error",
+            {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
+                "name": {**NAME_PARAM["schema"], "description": "the new workspace's name"}}}),
         "/perry/api/workspaces/{name}/logs": {"get": {
             "summary": "Container logs; with follow=true, a stream of server-sent events: one `message` event per "
                        "line as the log grows, then `end` when the workspace stops (409 when it is not running)",

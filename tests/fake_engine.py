@@ -217,6 +217,36 @@ class FakeEngine:
         answer = self.exec(container, command, user=user, env=env)
         return FakeSocket(answer["stdout"].encode(), answer["stderr"].encode())
 
+    def start_helper(self, name: str, image: str, volumes: Mapping[str, str], labels: Mapping[str, str]) -> str:
+        self._touch("start_helper")
+        cid = self.create_container(image=image, name=name, labels=labels,
+                                    volumes={v: {"bind": p, "mode": "rw"} for v, p in volumes.items()})
+        self._get(cid)["state"] = "running"
+        return cid
+
+    def exec_output(self, container: str, command: list[str], *, user: str) -> Iterator[bytes]:
+        self._touch("exec_output")
+        answer = self.exec(container, command, user=user)
+        if answer["exitCode"] != 0:
+            self._refuse(answer["stderr"])
+        yield answer["stdout"].encode()
+
+    def exec_input(self, container: str, command: list[str], chunks: Iterable[bytes], *, user: str) -> None:
+        """What ``chunks`` hold is kept as the exec's ``stdin``."""
+        self._touch("exec_input")
+        answer = self.exec(container, command, user=user)
+        self.execs[-1]["stdin"] = b"".join(chunks)
+        if answer["exitCode"] != 0:
+            self._refuse(answer["stderr"])
+
+    def pause(self, container: str) -> None:
+        self._touch("pause")
+        self._get(container)["state"] = "paused"
+
+    def unpause(self, container: str) -> None:
+        self._touch("unpause")
+        self._get(container)["state"] = "running"
+
     def put_archive(self, container: str, path: str, tar: bytes) -> None:
         self._touch("put_archive")
         c = self._get(container)

@@ -357,6 +357,27 @@ def stop(name: str) -> dict:
         return _client().stop_workspace(name)
 
 
+@command(cli, view=_reported("Moved"))
+@click.argument("name")
+@click.option("--to", "engine", required=True, metavar="ENGINE",
+              help="The engine to move it to (`perry engines` lists them).")
+def move(name: str, engine: str) -> dict:
+    """Move a workspace to another engine: stop it, copy its home and Docker volumes there, start it
+    there, then remove it here (a move cut short leaves it where it was)."""
+    final = _face().follow_build(_client().move_workspace(name, engine), f"moving {name} to {engine}")
+    return final.get("workspace") or {}
+
+
+@command(cli, view=_reported("Cloned"))
+@click.argument("source")
+@click.argument("name")
+def clone(source: str, name: str) -> dict:
+    """Make workspace NAME, a copy of SOURCE's home and Docker volumes with its own SSH port (SOURCE is
+    paused while its volumes are copied)."""
+    final = _face().follow_build(_client().clone_workspace(source, name), f"cloning {source} as {name}")
+    return final.get("workspace") or {}
+
+
 @command(cli, name="list", short_help="List workspaces (alias: ls).",
          view=lambda found, p: present.workspaces(found, prog=p["prog"]))
 @json_option("the workspaces")

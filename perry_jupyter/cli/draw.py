@@ -152,14 +152,15 @@ class Terminal:
         click.echo(warning, err=True)
         click.confirm(question, abort=True, err=True)
 
-    def follow_build(self, events: Iterable[dict]) -> dict:
-        """Draw an image build's stream as a progress bar with its messages; the final event."""
+    def follow_build(self, events: Iterable[dict], what: str = "starting the build") -> dict:
+        """Draw the stream of a long operation (an image build, a move, a clone) as a progress bar
+        with its messages; the final event."""
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn)
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console(stderr=True)) as progress:
-            task = progress.add_task("starting the build", total=None)
+            task = progress.add_task(what, total=None)
             for event in events:
                 stage = str(event.get("stage") or "")
                 if stage == "done":

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
@@ -379,6 +380,15 @@ class Engine:
         with self._call("stopping the container"):
             self._api().stop(container, timeout=timeout)
 
+    def pause(self, container: str) -> None:
+        """Freeze a running container's processes (its files stay still for a copy)."""
+        with self._call("pausing the container"):
+            self._api().pause(container)
+
+    def unpause(self, container: str) -> None:
+        with self._call("unpausing the container"):
+            self._api().unpause(container)
+
     def remove_container(self, container: str, *, force: bool = True) -> bool:
         """Remove a container, keeping its volumes; False when there was none."""
         with self._call("removing the container"):
@@ -502,6 +512,76 @@ class Engine:
             exec_id = api.exec_create(container, command, stdin=True, stdout=True, stderr=True, tty=False,
                                       user=user, environment=dict(env or {}) or None)["Id"]
             return ExecSocket(api.exec_start(exec_id, socket=True))
+
+    def start_helper(self, name: str, image: str, volumes: Mapping[str, str], labels: Mapping[str, str]) -> str:
+        """Start a container ``name`` of ``image`` that only waits, with ``volumes`` ({volume: path})
+        mounted, for Perry's own commands on those volumes (the copies of move and clone); its id.
+
+        It runs as root without a network. SYS_ADMIN lets tar keep the `trusted.*` extended
+        attributes, where overlay2 marks a layer's opaque directories (a nested engine's images)."""
+        with self._call("starting a helper container"):
+            container = self._sdk().containers.create(
+                image=image, name=name, entrypoint=["sleep", "infinity"], user="root", labels=dict(labels),
+                volumes={volume: {"bind": path, "mode": "rw"} for volume, path in volumes.items()},
+                network_mode="none", cap_add=["SYS_ADMIN"], detach=True)
+            try:
+                container.start()
+            except APIError:
+                container.remove(force=True)
+                raise
+            return container.id
+
+    def exec_output(self, container: str, command: list[str], *, user: str) -> Iterator[bytes]:
+        """Run ``command`` and yield its stdout in chunks as it comes; a `DockerError` with its
+        stderr's tail when it exits non-zero."""
+        with self._call("exec"):
+            api = self._api()
+            exec_id = api.exec_create(container, command, user=user)["Id"]
+            stderr = bytearray()
+            for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                if err:
+                    stderr = (stderr + err)[-2000:]
+                if out:
+                    yield out
+            self._exec_succeeded(exec_id, command, bytes(stderr))
+
+    def exec_input(self, container: str, command: list[str], chunks: Iterable[bytes], *, user: str) -> None:
+        """Run ``command`` with ``chunks`` streamed into its stdin; a `DockerError` with its stderr's
+        tail when it exits non-zero."""
+        with self._call("exec"):
+            api = self._api()
+            exec_id = api.exec_create(container, command, stdin=True, stdout=True, stderr=True, tty=False,
+                                      user=user)["Id"]
+            stream = ExecSocket(api.exec_start(exec_id, socket=True))
+            try:
+                for chunk in chunks:
+                    stream.sendall(chunk)
+                stream.shutdown_write()
+                while stream.recv():
+                    pass
+            except OSError:
+                # The command may have ended first (a full disk...): its words say more than a broken pipe.
+                with contextlib.suppress(OSError):
+                    while stream.recv():
+                        pass
+                self._exec_succeeded(exec_id, command, bytes(stream.stderr[-2000:]))
+                raise
+            finally:
+                stream.close()
+            self._exec_succeeded(exec_id, command, bytes(stream.stderr[-2000:]))
+
+    def _exec_succeeded(self, exec_id: str, command: list[str], stderr: bytes) -> None:
+        api = self._api()
+        # The output ends a moment before the engine records the exit code.
+        for _ in range(100):
+            answer = api.exec_inspect(exec_id)
+            if not answer.get("Running"):
+                break
+            time.sleep(0.05)
+        code = answer.get("ExitCode")
+        if code != 0:
+            detail = " ".join(stderr.decode("utf-8", "replace").split()) or f"exit code {code}"
+            raise DockerError(f"{self.doing.current(command[0])} failed: {command[0]} said: {detail}", detail)
 
     def put_archive(self, container: str, path: str, tar: bytes) -> None:
         """Unpack the tar ``tar`` at ``path`` in the container."""

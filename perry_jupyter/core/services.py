@@ -16,7 +16,8 @@ from .errors import Conflict, InvalidInput, PerryError
 from .events import EventBus
 from .sessions import AgentSessions
 from .settings import PATCHABLE, SettingsStore
-from .tasks import TaskManager
+from .tasks import FINAL, TaskManager
+from .transfer import Transfers, counted
 from .state import StateStore
 from .config import WorkspaceSettings
 from .usage import UsageSampler
@@ -47,6 +48,8 @@ class Perry:
         self.changes = Changes(self.workspaces, self.events)
         self.usage = UsageSampler(self.workspaces)
         self.tasks = TaskManager(self.workspaces, self.store, self.events, on_end=self.changes.task_ended)
+        self.transfers = Transfers(self.workspaces, tasks_running=lambda name: any(
+            task["status"] not in FINAL for task in self.tasks.list(name)))
         self._build_lock = threading.Lock()
 
     @property
@@ -67,6 +70,7 @@ class Perry:
         """The background probe's one round: engines that came back are reconciled; their names."""
         back = self.engines.probe()
         if back:
+            self.transfers.recover()  # moves and clones cut short while it was away
             self.workspaces.reconcile(back)
         return back
 
@@ -152,7 +156,7 @@ class Perry:
                     raise PerryError(f"engine {source!r} has no image {tag} to copy either",
                                      code="image_missing", status=409)
                 progress({"stage": "copy", "message": f"copying {tag} from {source} to {target}"})
-                dst.load_image(_counted(src.save_image(tag), lambda n: progress(
+                dst.load_image(counted(src.save_image(tag), lambda n: progress(
                     {"stage": "copy", "message": f"{n / 2**20:.0f} MB copied"})))
             with dst.errors("checking the workspace image"):
                 return self.image_builder(engine=target).status()
@@ -208,15 +212,3 @@ class Perry:
     def update_config(self, changes: Any) -> dict[str, Any]:
         self.runtime_settings.patch(self.settings, changes)
         return self.config()
-
-
-def _counted(chunks: Any, report: Callable[[int], None], every: int = 64 << 20) -> Any:
-    """``chunks`` as they are, reporting the bytes passed every ``every`` bytes and at the end."""
-    total, next_report = 0, every
-    for chunk in chunks:
-        total += len(chunk)
-        if total >= next_report:
-            report(total)
-            next_report = total + every
-        yield chunk
-    report(total)

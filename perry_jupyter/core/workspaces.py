@@ -284,7 +284,7 @@ class WorkspaceManager:
                 limits: dict[str, Any], progress: Progress, image: str | None = None,
                 idle_timeout: int | None = None) -> dict[str, Any]:
         engine = engine or self.place(name)
-        self._require_image(engine, image)
+        self.require_image(engine, image)
         if limits.get("cpus"):
             self._require_cpus(engine, limits["cpus"])
         if self._containers(name, engine=engine):
@@ -292,7 +292,7 @@ class WorkspaceManager:
                            "is labelled as it)")
         # The record (state file, API, events) keeps the URL without its credentials; the
         # credentials live in this call only, until git has used them.
-        record = self._reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
+        record = self.reserve(name, clone=redact(clone) if clone else None, env=env, engine=engine,
                                image=image if image != self.settings.image else None, limits=limits,
                                idle_timeout=idle_timeout)
         progress = self._publishing(name, progress)
@@ -300,20 +300,20 @@ class WorkspaceManager:
         created_volumes: list[str] = []
         try:
             progress("creating volumes")
-            created_volumes = self._ensure_volumes(name)
-            container_id = self._create_container(name, record, progress)
+            created_volumes = self.ensure_volumes(name)
+            container_id = self.create_container(name, record, progress)
             record = self.store.patch_workspace(name, containerId=container_id, dind=record["dind"],
                                                 ports=record["ports"]) or record
-            self._complete(name, record, progress, clone_source=clone)
+            self.complete(name, record, progress, clone_source=clone)
         except project_setup.SetupFailed:
-            self._announce(name)  # kept, `error`, with the command's output in its message
+            self.announce(name)  # kept, `error`, with the command's output in its message
             raise
         except BaseException as e:
             log.warning("creating workspace %s failed: %s", name, redact(str(e)))
-            self._rollback(name, created_volumes)
+            self.rollback(name, created_volumes)
             self.events.publish("workspace.deleted", name)
             raise
-        return self._announce(name)
+        return self.announce(name)
 
     def _publishing(self, name: str, progress: Progress) -> Progress:
         """The caller's progress, and a `workspace.progress` event for every client."""
@@ -323,14 +323,14 @@ class WorkspaceManager:
 
         return both
 
-    def _complete(self, name: str, record: dict[str, Any], progress: Progress,
+    def complete(self, name: str, record: dict[str, Any], progress: Progress,
                   clone_source: str | None = None, started: bool = True) -> None:
         """What follows a running container, for create, start and an interrupted create alike:
         ready, the user's files in, the first clone made; then the workspace is running.
 
         ``clone_source`` is the clone URL with its credentials, which only a create has; a
         create finished later clones the record's URL, which has none."""
-        self._wait_ready(name, progress)
+        self.wait_ready(name, progress)
         progress("copying keys, git config and the worker")
         self._copy_user_files(name)
         changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None, "setupFailed": None,
@@ -350,7 +350,7 @@ class WorkspaceManager:
         self.activity.touch(name)  # a start is a use: its idle time counts from now
         progress("ready")
 
-    def _announce(self, name: str) -> dict[str, Any]:
+    def announce(self, name: str) -> dict[str, Any]:
         ws = self.get(name)
         self.events.publish("workspace.updated", name, data=ws)
         return ws
@@ -380,7 +380,7 @@ class WorkspaceManager:
                              f"{', '.join(c['name'] for c in candidates)}", code="placement_failed")
         return chosen
 
-    def _require_image(self, engine: str | None = None, image: str | None = None) -> None:
+    def require_image(self, engine: str | None = None, image: str | None = None) -> None:
         target = self.engines.get(engine)
         if image is not None and image != self.settings.image:
             with target.errors("looking up the workspace's image"):
@@ -408,7 +408,7 @@ class WorkspaceManager:
         if has and cpus > has:
             raise InvalidInput(f"cpus {cpus:g} is more than the {has} CPUs engine {engine_name!r} has")
 
-    def _reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
+    def reserve(self, name: str, *, clone: str | None, env: dict[str, str], engine: str,
                  image: str | None = None, limits: dict[str, Any] | None = None,
                  idle_timeout: int | None = None) -> dict[str, Any]:
         """Claim the name and an SSH port in one locked step, so concurrent creates cannot collide."""
@@ -422,7 +422,7 @@ class WorkspaceManager:
                 "name": name,
                 "engine": engine,
                 "status": "creating",
-                # Until every step of the create ran (a crash may cut it short): see _complete.
+                # Until every step of the create ran (a crash may cut it short): see complete.
                 "unfinished": True,
                 "created": _now(),
                 "image": image or self.settings.image,
@@ -450,11 +450,16 @@ class WorkspaceManager:
                 return port
         raise Conflict(f"no free SSH port left in {lo}-{hi}; widen PerryApp.ssh_port_range or delete workspaces")
 
-    def _ensure_volumes(self, name: str) -> list[str]:
+    def volumes(self, name: str) -> dict[str, str]:
+        """The Docker volumes of workspace ``name`` and where its container mounts them: what a
+        move or a clone copies, and a delete removes."""
+        return {self.naming.home_volume(name): HOME_DIR, self.naming.docker_volume(name): DOCKER_DIR}
+
+    def ensure_volumes(self, name: str) -> list[str]:
         created = []
         engine = self.engine_of(name)
         with engine.errors("creating volumes"):
-            for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+            for vol in self.volumes(name):
                 if not engine.volume_exists(vol):
                     engine.create_volume(vol, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
                     created.append(vol)
@@ -466,10 +471,7 @@ class WorkspaceManager:
         env = {**self.settings.env_for(name), **project_setup.container_env(record), **(record.get("env") or {})}
         env["PERRY_WORKSPACE"] = name
         env["PERRY_DIND"] = "0" if dind == "off" else "1"
-        volumes = {
-            self.naming.home_volume(name): {"bind": HOME_DIR, "mode": "rw"},
-            self.naming.docker_volume(name): {"bind": DOCKER_DIR, "mode": "rw"},
-        }
+        volumes = {volume: {"bind": path, "mode": "rw"} for volume, path in self.volumes(name).items()}
         clone = record.get("clone")
         if clone and clone.startswith("/"):
             # Kept mounted, so `git fetch` from origin keeps working later.
@@ -500,7 +502,7 @@ class WorkspaceManager:
             volumes["/sys/fs/cgroup"] = {"bind": "/sys/fs/cgroup", "mode": "rw"}
         return {k: v for k, v in kwargs.items() if v is not None}
 
-    def _create_container(self, name: str, record: dict[str, Any], progress: Progress) -> str:
+    def create_container(self, name: str, record: dict[str, Any], progress: Progress) -> str:
         """Create and start the container, trying privileged first in `auto` mode; its id."""
         engine_name = self.engine_name(name, record)
         engine = self.engines.get(engine_name)
@@ -544,17 +546,21 @@ class WorkspaceManager:
         """Make the running container again from ``record`` (its image and environment changed),
         on the same volumes and port; ready when this returns."""
         self._remove_container(name)
-        container_id = self._create_container(name, record, progress)
+        container_id = self.create_container(name, record, progress)
         self.store.patch_workspace(name, containerId=container_id, dind=record["dind"])
-        self._wait_ready(name, progress)
+        self.wait_ready(name, progress)
 
-    def _wait_ready(self, name: str, progress: Progress) -> None:
-        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here)."""
+    def wait_ready(self, name: str, progress: Progress, engine_name: str | None = None) -> None:
+        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here);
+        ``engine_name``: where its container is, when not yet where its record says (a move)."""
         progress("waiting for the workspace to be ready")
         timeout = self.settings.ready_timeout
-        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root")
+        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root",
+                          engine_name=engine_name)
         if result["exitCode"] != 0:
-            logs = self.logs(name, tail=30)
+            engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
+            with engine.errors("reading logs"):
+                logs = engine.logs(self.naming.container(name), tail=30)
             raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
                              f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
 
@@ -590,7 +596,7 @@ class WorkspaceManager:
             detail = detail.replace(CLONE_SRC, source)  # git names the mount; the user knows the host path
         raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
-    def _rollback(self, name: str, created_volumes: Iterable[str]) -> None:
+    def rollback(self, name: str, created_volumes: Iterable[str]) -> None:
         try:
             engine = self.engine_of(name)
             engine.remove_container(self.naming.container(name))
@@ -622,12 +628,12 @@ class WorkspaceManager:
                 self._remove_container(name)
                 container = None
             if container is None:
-                self._require_image(engine_name, record.get("customImage"))
+                self.require_image(engine_name, record.get("customImage"))
             with engine.errors(f"starting workspace {name!r}"):
                 if container is None:
                     # Removed behind Perry's back (or a crash mid-create): rebuild it on its volumes.
                     progress("recreating the container on its volumes")
-                    self._ensure_volumes(name)
+                    self.ensure_volumes(name)
                     record["ports"] = record.get("ports") or {}
                     port = record["ports"].get("ssh")
                     # No container held its port meanwhile: someone else may have taken it.
@@ -637,7 +643,7 @@ class WorkspaceManager:
                             used = {r.get("ports", {}).get("ssh") for r in data["workspaces"].values()
                                     if self.engine_name(r.get("name", ""), r) == engine_name}
                             record["ports"]["ssh"] = self._free_port(used, engine_name)
-                    created = self._create_container(name, record, progress)
+                    created = self.create_container(name, record, progress)
                     self.store.patch_workspace(name, containerId=created, dind=record["dind"],
                                                ports=record["ports"])
                 else:
@@ -648,8 +654,8 @@ class WorkspaceManager:
                         engine.start(container["id"])
                     engine.put_archive(container["id"], "/", archive.worker_tar())
             # A start of a running workspace starts nothing: its postStartCommand is not run again.
-            self._complete(name, record, progress, started=container is None or not already_running)
-            return self._announce(name)
+            self.complete(name, record, progress, started=container is None or not already_running)
+            return self.announce(name)
 
     # ------------------------------------------------------------ changes
 
@@ -672,7 +678,7 @@ class WorkspaceManager:
                 raise Conflict(f"workspace {name!r} is not in Perry's state yet: `perry start {name}` adopts it")
             for group_name, value in checked.items():
                 updates.GROUPS[group_name].apply(self, name, value)
-            return self._announce(name)
+            return self.announce(name)
 
     def apply_limits(self, name: str, changes: dict[str, Any]) -> None:
         """New limits: live on the container (stopped ones too, so a start keeps them), then saved
@@ -700,7 +706,7 @@ class WorkspaceManager:
                 if container is not None and container["state"] in ("running", "restarting", "paused"):
                     engine.stop(container["id"], timeout=self.settings.stop_timeout)
             self.store.patch_workspace(name, status="stopped", stopReason=reason)
-            return self._announce(name)
+            return self.announce(name)
 
     def delete(self, name: str, *, claim: Claim | None = None) -> None:
         with self.operations.hold(name, "delete", claim):
@@ -708,7 +714,7 @@ class WorkspaceManager:
             engine = self.engine_of(name)
             with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
-                for vol in (self.naming.home_volume(name), self.naming.docker_volume(name)):
+                for vol in self.volumes(name):
                     engine.remove_volume(vol)
                 project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
             self.store.remove_workspace(name)
@@ -775,6 +781,16 @@ class WorkspaceManager:
         self.require_reachable(ws)
         if ws["status"] != "running":
             raise Conflict(f"workspace {name!r} is {ws['status']}, not running: `perry start {name}` first")
+
+    def ssh_port_on(self, engine_name: str, port: Any, name: str) -> int:
+        """An SSH port for workspace ``name`` on engine ``engine_name``: ``port`` if no other
+        workspace there has it and (on this machine) it is free, else the first free one."""
+        used = {r.get("ports", {}).get("ssh") for n, r in self.store.workspaces().items()
+                if n != name and self.engine_name(n, r) == engine_name}
+        local = self.engines.single or self.engines.is_local(engine_name)
+        if isinstance(port, int) and port not in used and (not local or port_free(self._bind_address(engine_name), port)):
+            return port
+        return self._free_port(used, engine_name)
 
     # ------------------------------------------------------ inside the box
 
@@ -850,11 +866,12 @@ class WorkspaceManager:
 
     def run(self, name: str, command: list[str], *, user: str = "workspace", workdir: str | None = None,
             env: Mapping[str, str] | None = None,
-            on_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+            on_line: Callable[[str], bool] | None = None, engine_name: str | None = None) -> dict[str, Any]:
         """Run ``command`` in the workspace's container as it is, without exec()'s checks (for Perry's
         own commands); ``{exitCode, stdout, stderr}``. With ``on_line``, stdout is read as it comes, one
-        line at a time; the lines it returns False for are consumed and left out of the answer's stdout."""
-        engine = self.engine_of(name)
+        line at a time; the lines it returns False for are consumed and left out of the answer's stdout.
+        ``engine_name``: the engine of the container, when not the one its record says (a move)."""
+        engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
         with engine.errors(f"exec in workspace {name!r}"):
             return engine.exec(self.naming.container(name), command, user=user, workdir=workdir, env=env,
                                     on_line=on_line)
@@ -925,8 +942,8 @@ class WorkspaceManager:
         record = self.store.get_workspace(name)
         if record is None or record.get("status") != "creating":
             return  # deleted or started meanwhile
-        self._complete(name, record, self._publishing(name, _no_progress))
-        self._announce(name)
+        self.complete(name, record, self._publishing(name, _no_progress))
+        self.announce(name)
         log.info("finished the interrupted create of %s", name)
 
     def _finish_failed(self, name: str, reason: str) -> None:
@@ -935,7 +952,7 @@ class WorkspaceManager:
             f"creation was interrupted and finishing it failed: {reason}; "
             f"`perry start {name}` finishes it, `perry delete {name}` removes it"))
         try:
-            self._announce(name)
+            self.announce(name)
         except PerryError:
             pass  # the engine is gone: the state file holds the news
 

@@ -23,8 +23,10 @@ def routes() -> list[tuple]:
     from .tasks import TaskHandler, TasksHandler
     from .terminals import TerminalHandler, TerminalsHandler, WorkspaceTermSocket
     from .workspaces import (
+        CloneHandler,
         ExecHandler,
         LogsHandler,
+        MoveHandler,
         WorkspaceActionHandler,
         WorkspaceHandler,
         WorkspacesHandler,
@@ -43,6 +45,8 @@ def routes() -> list[tuple]:
         (f"{api}/workspaces", WorkspacesHandler),
         (f"{api}/workspaces/{NAME}", WorkspaceHandler),
         (f"{api}/workspaces/{NAME}/(?P<action>start|stop|sync)", WorkspaceActionHandler),
+        (f"{api}/workspaces/{NAME}/move", MoveHandler),
+        (f"{api}/workspaces/{NAME}/clone", CloneHandler),
         (f"{api}/workspaces/{NAME}/logs", LogsHandler),
         (f"{api}/workspaces/{NAME}/exec", ExecHandler),
         (f"{api}/usage", AllUsageHandler),

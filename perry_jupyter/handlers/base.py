@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from typing import Any, Callable
@@ -127,6 +128,39 @@ class PerryHandler(PerryMixin, APIHandler):
         else:
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(payload))
+
+    async def stream_progress(self, work: Callable[[Callable[[dict], None]], Any], result: str) -> None:
+        """Run ``work(progress)`` on the executor, streaming each ``progress(event)`` as a line of
+        JSON; the last line is ``{"stage": "done", result: what work returned}`` or
+        ``{"stage": "error", "error": {...}}``. The work goes on if the client leaves."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def progress(event: dict) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        running = asyncio.ensure_future(self.blocking(work, progress))
+        self.set_header("Content-Type", "application/x-ndjson")
+        while not (running.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, running}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                await self._send_line(getter.result())
+            else:
+                getter.cancel()
+        try:
+            final = {"stage": "done", result: running.result()}
+        except PerryError as e:
+            final = {"stage": "error", **e.to_json()}
+        await self._send_line(final)
+        self.finish()
+
+    async def _send_line(self, event: dict) -> None:
+        self.write(json.dumps(event) + "\n")
+        try:
+            await self.flush()
+        except Exception:  # client went away
+            pass
 
 
 def api(method: Callable) -> Callable:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-
-from ..core.errors import InvalidInput, PerryError
+from ..core.errors import InvalidInput
 from .base import PerryHandler, api
 
 
@@ -29,12 +26,6 @@ class ImageBuildHandler(PerryHandler):
             from ..core.settings import PATCHABLE
 
             PATCHABLE["imageAgents"][1](agents)  # a bad list is a 400 before anything starts
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        def progress(event: dict) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-
         if body.get("dockerfile") is not None or body.get("tag") is not None:
             from ..core.image import validate_reference
 
@@ -42,35 +33,16 @@ class ImageBuildHandler(PerryHandler):
             if body.get("copyFrom") is not None or agents is not None or bootstrap is not None:
                 raise InvalidInput("dockerfile and tag build your own image: copyFrom, agents and bootstrap "
                                    "are for Perry's workspace image")
-            build = asyncio.ensure_future(self.blocking(self.perry.build_derived_image, body.get("dockerfile"),
-                                                        body["tag"], engine=engine, progress=progress))
+
+            def work(progress):
+                return self.perry.build_derived_image(body.get("dockerfile"), body["tag"], engine=engine,
+                                                      progress=progress)
         elif body.get("copyFrom") is not None:
             # No registry between engines: the image streams from one engine's save into the other's load.
-            build = asyncio.ensure_future(self.blocking(self.perry.copy_image, body["copyFrom"],
-                                                        engine or self.perry.engines.default, progress=progress))
+            def work(progress):
+                return self.perry.copy_image(body["copyFrom"], engine or self.perry.engines.default, progress=progress)
         else:
-            build = asyncio.ensure_future(self.blocking(self.perry.build_image, bootstrap=bootstrap,
-                                                        no_cache=no_cache, agents=agents, engine=engine,
-                                                        progress=progress))
-        self.set_header("Content-Type", "application/x-ndjson")
-        # The build goes on if the client leaves; we just stop telling it.
-        while not (build.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, build}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                await self._send_line(getter.result())
-            else:
-                getter.cancel()
-        try:
-            final = {"stage": "done", "image": build.result()}
-        except PerryError as e:
-            final = {"stage": "error", **e.to_json()}
-        await self._send_line(final)
-        self.finish()
-
-    async def _send_line(self, event: dict) -> None:
-        self.write(json.dumps(event) + "\n")
-        try:
-            await self.flush()
-        except Exception:  # client went away
-            pass
+            def work(progress):
+                return self.perry.build_image(bootstrap=bootstrap, no_cache=no_cache, agents=agents, engine=engine,
+                                              progress=progress)
+        await self.stream_progress(work, "image")

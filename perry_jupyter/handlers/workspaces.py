@@ -103,6 +103,34 @@ class WorkspaceActionHandler(PerryHandler):
         self.reply(as_reached(result, self.request.host_name))
 
 
+class MoveHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
+    @api
+    async def post(self, name: str) -> None:
+        engine = self.json_body("engine").get("engine")
+        manager, transfers = self.perry.workspaces, self.perry.transfers
+        # Held from the checks to the end: a busy workspace is refused with nothing changed.
+        with manager.operations.hold(name, "move") as claim:
+            await self.blocking(transfers.check_move, name, engine)
+            await self.settings["perry_terminals"].close_all(name, f"workspace {name} is moving to engine {engine}")
+            await self.stream_progress(lambda progress: as_reached(
+                transfers.move(name, engine, progress, claim=claim), self.request.host_name), "workspace")
+
+
+class CloneHandler(PerryHandler):
+    auth_resource = "perry:workspaces"
+
+    @api
+    async def post(self, name: str) -> None:
+        new = self.json_body("name").get("name")
+        manager, transfers = self.perry.workspaces, self.perry.transfers
+        with manager.operations.hold(name, "clone") as claim:
+            await self.blocking(transfers.check_clone, name, new)
+            await self.stream_progress(lambda progress: as_reached(
+                transfers.clone(name, new, progress, claim=claim), self.request.host_name), "workspace")
+
+
 class LogsHandler(EventStreamHandler):
     auth_resource = "perry:workspaces"
 

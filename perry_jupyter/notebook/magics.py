@@ -167,8 +167,8 @@ class Notebook:
         finally:
             self.progress(None)
 
-    def follow_build(self, events: Iterable[dict]) -> dict:
-        with self.working("Building the workspace image..."):
+    def follow_build(self, events: Iterable[dict], what: str = "Building the workspace image...") -> dict:
+        with self.working(what):
             for event in events:
                 if event.get("stage") == "done":
                     return event

@@ -16,6 +16,7 @@ ROUTES = [
     ("GET", "workspaces"), ("POST", "workspaces"), ("GET", "workspaces/alpha"), ("DELETE", "workspaces/alpha"),
     ("PATCH", "workspaces/alpha"),
     ("POST", "workspaces/alpha/start"), ("POST", "workspaces/alpha/stop"), ("POST", "workspaces/alpha/sync"),
+    ("POST", "workspaces/alpha/move"), ("POST", "workspaces/alpha/clone"),
     ("GET", "workspaces/alpha/logs"), ("POST", "workspaces/alpha/exec"),
     ("GET", "workspaces/alpha/terminals"), ("POST", "workspaces/alpha/terminals"),
     ("GET", "workspaces/alpha/tasks"), ("POST", "workspaces/alpha/tasks"),
