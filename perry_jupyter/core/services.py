@@ -69,8 +69,11 @@ class Perry:
     def probe_engines(self) -> list[str]:
         """The background probe's one round: engines that came back are reconciled; their names."""
         back = self.engines.probe()
+        # Moves and clones cut short: tidied as soon as their engine answers again, which may be
+        # a round after the one that saw it back (its engine answers before its objects can go).
+        if back or self.transfers.pending():
+            self.transfers.recover()
         if back:
-            self.transfers.recover()  # moves and clones cut short while it was away
             self.workspaces.reconcile(back)
         return back
 

@@ -219,18 +219,18 @@ class Transfers:
                 continue
             if not dst.volume_exists(target):
                 dst.create_volume(target, labels={LABEL_MANAGED: "true", LABEL_WORKSPACE: name})
-            with src.errors(f"reading volume {volume}"):
+            with src.errors(f"reading volume {volume} on engine {src.name!r}"):
                 reader = src.start_helper(f"{base}.copy-out", image, {volume: "/from"}, labels)
             try:
-                with dst.errors(f"writing volume {target}"):
+                with dst.errors(f"writing volume {target} on engine {dst.name!r}"):
                     writer = dst.start_helper(f"{base}.copy-in", image, {target: "/to"}, labels)
                 try:
-                    with src.errors(f"reading volume {volume}"):
+                    with src.errors(f"reading volume {volume} on engine {src.name!r}"):
                         total = self._size(src, reader)
                     say(f"copying {volume}: {total} MB", step=0, steps=total)
-                    with src.errors(f"reading volume {volume}"), \
+                    with src.errors(f"reading volume {volume} on engine {src.name!r}"), \
                             contextlib.closing(src.exec_output(reader, READ, user="root")) as chunks, \
-                            dst.errors(f"writing volume {target}"):
+                            dst.errors(f"writing volume {target} on engine {dst.name!r}"):
                         dst.exec_input(writer, WRITE, counted(chunks, lambda n: say(
                             f"copying {volume}: {_mb(n)} of {total} MB", step=min(_mb(n), total), steps=total)),
                             user="root")
@@ -292,6 +292,10 @@ class Transfers:
             return False
         return True
 
+    def pending(self) -> bool:
+        """Whether a move or a clone cut short still waits to be tidied (the state file only)."""
+        return any(r.get("moving") or r.get("cloning") for r in self.workspaces.store.workspaces().values())
+
     def recover(self) -> list[str]:
         """At start-up (and when an engine comes back): finish tidying after moves and clones a
         crash cut short; what was done."""
@@ -313,7 +317,7 @@ class Transfers:
                     self._recover_clone(name, record)
                     done.append(f"{name}: removed an interrupted clone of {record['cloning']}")
             except PerryError as e:
-                log.info("tidying after %s waits for its engine: %s", name, e.message)
+                log.debug("tidying after %s waits for its engine: %s", name, e.message)
         for change in done:
             log.info("recovered %s", change)
         return done

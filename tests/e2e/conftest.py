@@ -63,7 +63,8 @@ def remove_e2e_objects() -> None:
     from docker.errors import APIError, NotFound
 
     client = docker.from_env()
-    for c in client.containers.list(all=True):
+    # Filtered by the engine: another run's containers may vanish between a list and its inspects.
+    for c in client.containers.list(all=True, filters={"name": E2E_PREFIX}):
         if c.name.startswith(E2E_PREFIX):
             try:
                 c.remove(force=True)

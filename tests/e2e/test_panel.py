@@ -163,5 +163,6 @@ def test_delete_asks_then_removes_container_and_volumes(page, lab, docker_client
     assert lab.api("GET", f"workspaces/{NAME}").status_code == 404
     names = {v.name for v in docker_client.volumes.list()}
     assert f"{E2E_PREFIX}{NAME}-home" not in names and f"{E2E_PREFIX}{NAME}-docker" not in names
-    assert not [c for c in docker_client.containers.list(all=True) if c.name == f"{E2E_PREFIX}{NAME}"]
+    assert not [c for c in docker_client.containers.list(all=True, filters={"name": f"{E2E_PREFIX}{NAME}"})
+                if c.name == f"{E2E_PREFIX}{NAME}"]
     assert not page.perry_errors

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.engine
 
 def snapshot(state_dir, docker_client):
     state = state_dir / "state.json"
-    containers = sorted(c.name for c in docker_client.containers.list(all=True) if c.name.startswith(TEST_PREFIX))
+    containers = sorted(c.name for c in docker_client.containers.list(all=True, filters={"name": TEST_PREFIX})
+                        if c.name.startswith(TEST_PREFIX))
     volumes = sorted(v.name for v in docker_client.volumes.list() if v.name.startswith(TEST_PREFIX))
     return (state.read_text() if state.exists() else None, containers, volumes)
 
