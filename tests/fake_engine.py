@@ -25,8 +25,9 @@ ExecHook = Callable[..., "dict[str, Any] | str | None"]
 class FakeEngine:
     local = False  # its containers have no addresses to connect to
 
-    def __init__(self, address: str = "fake://engine", memory: int = 8 << 30) -> None:
+    def __init__(self, address: str = "fake://engine", memory: int = 8 << 30, name: str | None = None) -> None:
         self.address = address
+        self.name = name
         self.memory = memory
         self.api_calls = 0
         self.reachable = True

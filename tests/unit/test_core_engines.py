@@ -20,7 +20,7 @@ ADDRESSES = {"local": "unix:///var/run/a.sock", "gpu": "ssh://perry@gpu.example:
 
 @pytest.fixture
 def fakes() -> dict[str, FakeEngine]:
-    out = {name: FakeEngine(address) for name, address in ADDRESSES.items()}
+    out = {name: FakeEngine(address, name=name) for name, address in ADDRESSES.items()}
     for engine in out.values():
         engine.add_image(IMAGE)
     return out
