@@ -11,6 +11,8 @@ import secrets
 
 import pytest
 
+from .test_panel import open_panel
+
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(240)]
 
 NAME = f"lim-{secrets.token_hex(2)}"
@@ -20,14 +22,6 @@ def expect():
     from playwright.sync_api import expect
 
     return expect
-
-
-def open_panel(page):
-    panel = page.locator("#perry-panel")
-    if not panel.is_visible():
-        page.locator('.jp-SideBar [data-id="perry-panel"]').click()
-    expect()(panel).to_be_visible()
-    return panel
 
 
 def test_engines_health_shows_the_unreachable_second_engine(page, lab):
