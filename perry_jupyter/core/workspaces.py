@@ -28,6 +28,7 @@ from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryEr
 from .events import EventBus
 from .image import AGENTS_LABEL, derives_from_workspace, not_derived, validate_reference
 from .inner_engines import InnerEngines
+from .startup import Startup
 from .operations import Claim, WorkspaceOperations
 from .names import (
     DOCKER_DIR,
@@ -92,6 +93,8 @@ class WorkspaceManager:
         self._waking: dict[str, threading.Lock] = {}
         self._waking_lock = threading.Lock()
         self.inner_engines = InnerEngines(self._wait_inner_engine, self.announce)
+        # Containers started and not yet waited for (wait_ready takes them).
+        self._startups: dict[str, Startup] = {}
 
     @property
     def engine(self) -> Engine:
@@ -522,13 +525,13 @@ class WorkspaceManager:
                 fallback = resolved is None
             else:
                 fallback = False
+            files = self._startup_files()
             while True:
                 progress(f"creating container {self.naming.container(name)} (docker-in-docker: {wanted})")
                 container = engine.create_container(**self.container_spec(name, record, wanted))
-                engine.put_archive(container, "/", self._startup_files())
                 try:
                     progress("starting container")
-                    engine.start(container)
+                    self._start(name, engine, container, files)
                 except PortTaken:
                     # Someone outside Perry took the port between our check and the start.
                     raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; "
@@ -549,6 +552,22 @@ class WorkspaceManager:
                 record["dind"] = wanted
                 return container
 
+    def _start(self, name: str, engine: Engine, container: str, files: bytes) -> None:
+        """Start the container with its output attached (readiness is its entrypoint's word) and
+        copy the worker and the user's files in while it boots; wait_ready waits for both."""
+        output = engine.attach_output(container)
+        try:
+            engine.start(container)
+        except BaseException:
+            output.close()
+            raise
+
+        def copy() -> None:
+            with engine.errors("copying the worker and your files into the workspace"):
+                engine.put_archive(container, "/", files)
+
+        self._startups[name] = Startup(output, copy)
+
     def recreate_container(self, name: str, record: dict[str, Any], progress: Progress) -> None:
         """Make the running container again from ``record`` (its image and environment changed),
         on the same volumes and port; ready when this returns."""
@@ -558,19 +577,31 @@ class WorkspaceManager:
         self.wait_ready(name, progress)
 
     def wait_ready(self, name: str, progress: Progress, engine_name: str | None = None) -> None:
-        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here);
+        """Block until sshd answers inside the workspace: for a container Perry just started, its
+        entrypoint's word on its output; else one exec that waits inside (no sleeps here).
         ``engine_name``: where its container is, when not yet where its record says (a move)."""
         progress("waiting for the workspace to be ready")
         timeout = self.settings.ready_timeout
+        startup = self._startups.pop(name, None)
+        if startup is not None:
+            ready, dind = startup.wait(timeout)
+            if not ready:
+                self._not_ready(name, engine_name, "its entrypoint did not say it is ready")
+            if dind is not None:
+                self.inner_engines.started(name, dind)
+                return
         result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root",
                           engine_name=engine_name)
         if result["exitCode"] != 0:
-            engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
-            with engine.errors("reading logs"):
-                logs = engine.logs(self.naming.container(name), tail=30)
-            raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
-                             f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
+            self._not_ready(name, engine_name, result["stdout"] or result["stderr"])
         self.inner_engines.started(name, _health_report(result["stdout"]).get("dind"))
+
+    def _not_ready(self, name: str, engine_name: str | None, said: str) -> None:
+        engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
+        with engine.errors("reading logs"):
+            logs = engine.logs(self.naming.container(name), tail=30)
+        raise PerryError(f"workspace {name!r} did not become ready within {self.settings.ready_timeout:.0f}s: "
+                         f"{said}\n{logs}", code="not_ready", status=504)
 
     def _wait_inner_engine(self, name: str) -> bool:
         """Block until the workspace's own Docker engine has answered (one exec that waits inside):
@@ -619,6 +650,9 @@ class WorkspaceManager:
         raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
     def rollback(self, name: str, created_volumes: Iterable[str]) -> None:
+        startup = self._startups.pop(name, None)
+        if startup is not None:
+            startup.abandon()
         try:
             engine = self.engine_of(name)
             engine.remove_container(self.naming.container(name))
@@ -672,11 +706,10 @@ class WorkspaceManager:
                     progress("starting container")
                     current = engine.container(container["id"])
                     already_running = current is not None and current["state"] == "running"
-                    # Before the start: a stopped container takes the copy as well, and the
-                    # entrypoint finds the keys in place.
-                    engine.put_archive(container["id"], "/", self._startup_files())
-                    if not already_running:
-                        engine.start(container["id"])
+                    if already_running:
+                        engine.put_archive(container["id"], "/", self._startup_files())
+                    else:
+                        self._start(name, engine, container["id"], self._startup_files())
             # A start of a running workspace starts nothing: its postStartCommand is not run again.
             self.complete(name, record, progress, started=container is None or not already_running)
             return self.announce(name)

@@ -425,7 +425,13 @@ until sshd_listens && { ! dind_enabled || [ -S /var/run/docker.sock ] || ! alive
     sleep 0.01
 done
 touch "$READY_FILE"
-log "ready"
+# Perry reads this line from the container's attached output: its readiness, no exec needed.
+dind_now=off
+if dind_enabled; then
+    dind_now=starting
+    [ -r "$DIND_STATE_FILE" ] && read -r dind_now <"$DIND_STATE_FILE"
+fi
+log "ready (dind: $dind_now)"
 
 if [ -n "${PERRY_CLONE_URL:-}" ]; then
     if [ -e "$PERRY_STATE/clone.done" ]; then
