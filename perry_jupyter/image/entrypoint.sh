@@ -1,6 +1,8 @@
 #!/bin/bash
 # Perry workspace entrypoint. Runs as root under tini (PID 1), prepares the workspace,
 # starts sshd and (unless PERRY_DIND=0) dockerd, then supervises both until SIGTERM.
+# It says "perry: ready (dind: starting|ready|off)" once sshd listens: Perry's readiness.
+# `perry-entrypoint dockerd` is its own inner step: the socket-activated dockerd (below).
 # `perry-entrypoint clone` (as root, e.g. through docker exec) clones PERRY_CLONE_URL
 # into the home and prints the clone's path: Perry clones that way, so a credential is
 # only in that exec's environment, never in the container's.
