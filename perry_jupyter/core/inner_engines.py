@@ -20,10 +20,8 @@ STARTING, READY, OFF = "starting", "ready", "off"
 
 
 class InnerEngines:
-    def __init__(self, wait: Callable[[str], bool], announce: Callable[[str], None]):
-        """``wait(workspace)``: block until its inner engine is ready, True when it is;
-        ``announce(workspace)``: tell the clients its description changed."""
-        self._wait = wait
+    def __init__(self, announce: Callable[[str], None]):
+        """``announce(workspace)``: tell the clients its description changed."""
         self._announce = announce
         self._states: dict[str, str] = {}
         self._watches: dict[str, int] = {}  # the current watch of each workspace: older ones say nothing
@@ -35,8 +33,9 @@ class InnerEngines:
         for a workspace started before this server."""
         return self._states.get(name)
 
-    def started(self, name: str, state: str | None) -> None:
-        """Its container is ready with the inner engine in ``state``; a starting one is watched."""
+    def started(self, name: str, state: str | None, wait: Callable[[], bool]) -> None:
+        """Its container is ready with the inner engine in ``state``; a starting one is watched:
+        ``wait()`` blocks until the engine is ready, True when it is, False when it was not in time."""
         with self._lock:
             number = next(self._numbers)
             self._watches[name] = number
@@ -45,7 +44,7 @@ class InnerEngines:
                 return
             self._states[name] = state
         if state == STARTING:
-            threading.Thread(target=self._watch, args=(name, number), name=f"perry-dind-{name}",
+            threading.Thread(target=self._watch, args=(name, number, wait), name=f"perry-dind-{name}",
                              daemon=True).start()
 
     def forget(self, name: str) -> None:
@@ -54,9 +53,9 @@ class InnerEngines:
             self._states.pop(name, None)
             self._watches.pop(name, None)
 
-    def _watch(self, name: str, number: int) -> None:
+    def _watch(self, name: str, number: int, wait: Callable[[], bool]) -> None:
         try:
-            ready = self._wait(name)
+            ready = wait()
         except Exception as e:  # stopped or removed meanwhile: forget() said so already
             log.debug("waiting for the inner engine of %s: %s", name, e)
             return

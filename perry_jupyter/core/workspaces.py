@@ -92,7 +92,7 @@ class WorkspaceManager:
         self.activity = Activity()
         self._waking: dict[str, threading.Lock] = {}
         self._waking_lock = threading.Lock()
-        self.inner_engines = InnerEngines(self._wait_inner_engine, self.announce)
+        self.inner_engines = InnerEngines(self.announce)
         # Containers started and not yet waited for (wait_ready takes them).
         self._startups: dict[str, Startup] = {}
 
@@ -588,13 +588,14 @@ class WorkspaceManager:
             if not ready:
                 self._not_ready(name, engine_name, "its entrypoint did not say it is ready")
             if dind is not None:
-                self.inner_engines.started(name, dind)
+                self.inner_engines.started(name, dind, lambda: self._wait_inner_engine(name, engine_name))
                 return
         result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root",
                           engine_name=engine_name)
         if result["exitCode"] != 0:
             self._not_ready(name, engine_name, result["stdout"] or result["stderr"])
-        self.inner_engines.started(name, _health_report(result["stdout"]).get("dind"))
+        self.inner_engines.started(name, _health_report(result["stdout"]).get("dind"),
+                                   lambda: self._wait_inner_engine(name, engine_name))
 
     def _not_ready(self, name: str, engine_name: str | None, said: str) -> None:
         engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
@@ -603,11 +604,12 @@ class WorkspaceManager:
         raise PerryError(f"workspace {name!r} did not become ready within {self.settings.ready_timeout:.0f}s: "
                          f"{said}\n{logs}", code="not_ready", status=504)
 
-    def _wait_inner_engine(self, name: str) -> bool:
+    def _wait_inner_engine(self, name: str, engine_name: str | None = None) -> bool:
         """Block until the workspace's own Docker engine has answered (one exec that waits inside):
         True when it did, False when it did not in time; raises when the wait itself ended (a stop)."""
         timeout = self.settings.ready_timeout
-        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--dind", "--json"], user="root")
+        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--dind", "--json"], user="root",
+                          engine_name=engine_name)
         if result["exitCode"] not in (0, 1):
             raise PerryError(f"the wait ended with status {result['exitCode']}")
         return result["exitCode"] == 0
