@@ -179,7 +179,7 @@ def plain_wait_ready(client: docker.DockerClient, container, port: int, timeout:
 
 
 def wait_inner_dockerd(container, timeout: float = 60.0) -> None:
-    """Poll until the workspace's own dockerd answers /_ping (what Perry's health also requires)."""
+    """Poll until the workspace's own dockerd answers /_ping."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         r = container.exec_run(["curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://d/_ping"],
@@ -483,11 +483,11 @@ def main() -> int:
                stat_row("(in create) entrypoint until SSH host keys made", p_keygen, q_keygen)],
               note="plain = SDK: 2 volumes + containers.create(**Perry's kwargs) + start, then poll\n"
                    "`exec test -f /run/perry/ready` every 50 ms and read the SSH-2.0 banner on the host port.\n"
-                   "Perry's readiness (perry-worker health) also requires the workspace's own dockerd to answer:\n"
-                   "rows 3-4 give the plain way the same finish line (exec curl /_ping on its socket).\n"
-                   "Row 5 is inside the container, read from its log: ssh-keygen of 3 host keys at first start,\n"
-                   "RSA's time varies a lot, and polling by `docker exec` (a runc process per poll) competes for\n"
-                   "the CPUs with it; Perry waits with one exec that polls inside the container.")
+                   "Rows 3-4: the plain way also waits for the workspace's own dockerd (exec curl /_ping on its\n"
+                   "socket), which Perry's readiness did before issue 15 and no longer does (`docker` inside waits).\n"
+                   "Row 5 is inside the container, read from its log: ssh-keygen of the host keys at first start\n"
+                   "(before issue 15 three, RSA's time varying a lot; now ed25519 and ECDSA, RSA in the background).\n"
+                   "Perry reads the entrypoint's ready line from the output it attached before the start.")
 
         table("1-2. Perry against `docker run` / `docker start` + the first successful exec, seconds "
               "(median (min-max) over rounds)",
