@@ -566,7 +566,14 @@ class WorkspaceManager:
             with engine.errors("copying the worker and your files into the workspace"):
                 engine.put_archive(container, "/", files)
 
+        self._forget_startup(name)
         self._startups[name] = Startup(output, copy)
+
+    def _forget_startup(self, name: str) -> None:
+        """A start nobody waited for (its create failed on the way): let it go."""
+        startup = self._startups.pop(name, None)
+        if startup is not None:
+            startup.abandon()
 
     def recreate_container(self, name: str, record: dict[str, Any], progress: Progress) -> None:
         """Make the running container again from ``record`` (its image and environment changed),
@@ -652,9 +659,7 @@ class WorkspaceManager:
         raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
     def rollback(self, name: str, created_volumes: Iterable[str]) -> None:
-        startup = self._startups.pop(name, None)
-        if startup is not None:
-            startup.abandon()
+        self._forget_startup(name)
         try:
             engine = self.engine_of(name)
             engine.remove_container(self.naming.container(name))
@@ -775,6 +780,7 @@ class WorkspaceManager:
             with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
                 self.inner_engines.forget(name)
+                self._forget_startup(name)
                 for vol in self.volumes(name):
                     engine.remove_volume(vol)
                 project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
