@@ -335,7 +335,7 @@ class WorkspaceManager:
                   clone_source: str | None = None, started: bool = True, copy_files: bool = False) -> None:
         """What follows a running container, for create, start and an interrupted create alike:
         ready, the first clone made; then the workspace is running. The user's files went in
-        with the worker before the container started, unless ``copy_files`` asks it here.
+        with the worker as the container started, unless ``copy_files`` asks for them here.
 
         ``clone_source`` is the clone URL with its credentials, which only a create has; a
         create finished later clones the record's URL, which has none."""
@@ -877,7 +877,7 @@ class WorkspaceManager:
             return {"workspace": ws, "copied": ["worker", *copied]}
 
     def _startup_files(self) -> bytes:
-        """The worker and the user's files, as one copy to make before the container starts."""
+        """The worker and the user's files, as the one copy made while a container starts."""
         user_files, _ = self._user_files_tar()
         return archive.combined(("/", archive.worker_tar()), (HOME_DIR, user_files))
 
