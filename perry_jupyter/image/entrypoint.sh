@@ -430,8 +430,9 @@ touch "$READY_FILE"
 # Perry reads this line from the container's attached output: its readiness, no exec needed.
 dind_now=off
 if dind_enabled; then
-    dind_now=starting
-    [ -r "$DIND_STATE_FILE" ] && read -r dind_now <"$DIND_STATE_FILE"
+    dind_said=""
+    [ -r "$DIND_STATE_FILE" ] && read -r dind_said <"$DIND_STATE_FILE"
+    dind_now=${dind_said:-starting}  # empty while being rewritten
 fi
 log "ready (dind: $dind_now)"
 
