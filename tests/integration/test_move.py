@@ -11,7 +11,7 @@ import json
 
 from ..conftest import TEST_PREFIX
 from .conftest import until, until_async
-from .test_engines import MACHINE, machine, machine_docker, perry_config  # noqa: F401 (fixtures)
+from .test_engines import MACHINE, engine_down_task_timeout, machine, machine_docker, perry_config  # noqa: F401 (fixtures)
 
 # A one-file image made inside the workspace (nothing can be pulled), tagged twice.
 INNER_IMAGE = ("until docker info >/dev/null 2>&1; do sleep 0.5; done; mkdir -p /tmp/img && echo inner > /tmp/img/hello"
