@@ -460,6 +460,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                            "description": "The ssh command line that logs in (null without an SSH port); "
                                           "on a wildcard bind address it names the host the request reached"},
             "dind": {"type": "string", "nullable": True},
+            "dindStatus": {"type": "string", "enum": ["starting", "ready", "off"], "nullable": True,
+                           "description": "Its own Docker engine while it runs: ready is not needed to use "
+                                          "`docker` inside (it waits for the engine); null when stopped or "
+                                          "not started by this server"},
             "clone": {"type": "string", "nullable": True},
             "projectDir": {"type": "string"},
             "agents": {"type": "array", "items": {"type": "string", "enum": list(agent_registry.NAMES)},

@@ -275,7 +275,8 @@ def workspace(ws: dict, verb: str = "") -> Fields:
         ("container", Cell(container)),
         ("home volume", Cell(_text(volumes.get("home")))),
         ("docker volume", Cell(_text(volumes.get("docker")))),
-        ("docker-in-docker", Cell(_text(ws.get("dind")))),
+        ("docker-in-docker", Cell(_text(ws.get("dind")) + (f" ({ws['dindStatus']})" if ws.get("dindStatus")
+                                                            in ("starting", "ready") else ""))),
         ("clone", Cell(_text(ws.get("clone")))),
         *_devcontainer_rows(ws),
         ("limits", Cell(limits_text(ws.get("limits")))),

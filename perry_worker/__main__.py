@@ -24,15 +24,17 @@ import os
 import socket
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from . import __version__, source_digest
 from .agents import NAMES
 
 READY_FILE = "/run/perry/ready"
-EXPECT_ENV = "PERRY_WORKER_EXPECT"  # the source digest the calling server has
+DIND_FILE = "/run/perry/dind"  # the entrypoint's word on the inner engine: "starting" or "ready"
 DOCKER_SOCKET = "/var/run/docker.sock"
+EXPECT_ENV = "PERRY_WORKER_EXPECT"  # the source digest the calling server has
 SSH_ADDRESS = ("127.0.0.1", 22)
+SSHD_PID_FILE = "/run/sshd.pid"
 
 
 def dind_enabled() -> bool:
@@ -58,25 +60,6 @@ def check_sshd(address=SSH_ADDRESS, timeout: float = 1.0) -> bool:
                 except OSError:
                     pass
             return ok
-    except OSError:
-        return False
-
-
-def check_docker(path: str = DOCKER_SOCKET, timeout: float = 1.0) -> bool:
-    """True when the Docker engine on the unix socket answers GET /_ping with 200 OK."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            reply = b""
-            while b"\r\n" not in reply and len(reply) < 1024:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                reply += chunk
-            status_line = reply.split(b"\r\n", 1)[0].split()
-            return len(status_line) >= 2 and status_line[1] == b"200"
     except OSError:
         return False
 
@@ -108,41 +91,107 @@ def check_ready(path: str = READY_FILE) -> bool:
     return started is None or written >= started - 1.0
 
 
-def health(ready_file: str = READY_FILE) -> Dict[str, object]:
-    sshd = check_sshd()
-    docker = check_docker() if dind_enabled() else None
+def check_docker(path: str = DOCKER_SOCKET, timeout: float = 1.0) -> bool:
+    """True when the Docker engine on the unix socket answers GET /_ping with 200 OK."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = b""
+            while b"\r\n" not in reply and len(reply) < 1024:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                reply += chunk
+            status_line = reply.split(b"\r\n", 1)[0].split()
+            return len(status_line) >= 2 and status_line[1] == b"200"
+    except OSError:
+        return False
+
+
+def dind_state(state_file: str = DIND_FILE) -> Tuple[str, bool]:
+    """The inner Docker engine: "off" (PERRY_DIND=0), "starting" or "ready"; and whether a client
+    that comes early waits for it by itself.
+
+    The entrypoint says which in ``state_file``: it made the engine's socket before the engine
+    serves, so a probe would only wait in the socket's queue like any client. An entrypoint
+    from before that says nothing; its engine makes the socket when it serves, and until then
+    a client fails, so readiness waits for the engine there, as it always did."""
+    if not dind_enabled():
+        return "off", True
+    if not check_ready(state_file):
+        return ("ready" if check_docker() else "starting"), False
+    try:
+        with open(state_file) as f:
+            said = f.read().strip()
+    except OSError:
+        said = ""
+    return ("ready" if said == "ready" else "starting"), True
+
+
+def sshd_running(pid_file: str = SSHD_PID_FILE) -> bool:
+    """True when the sshd of the pid file runs. sshd writes that file once it listens, and the
+    entrypoint removes it before each start: after a fresh ready file this says what a probe
+    would, without sshd forking a child for the probe."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # it runs, as root, and we are not root
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def health(ready_file: str = READY_FILE, dind_file: str = DIND_FILE) -> Dict[str, object]:
+    """``ok`` once sshd answers and the entrypoint is done; the inner engine may still be
+    starting (``dind``), as `docker` inside waits for it by itself."""
     ready = check_ready(ready_file)
+    sshd = sshd_running() if ready else check_sshd()
+    dind, waits = dind_state(dind_file)
     return {
-        "ok": bool(sshd and ready and docker is not False),
+        "ok": bool(sshd and ready and (waits or dind != "starting")),
         "sshd": sshd,
-        "docker": docker,
+        "docker": None if dind == "off" else dind == "ready",
+        "dind": dind,
         "ready": ready,
         "version": __version__,
     }
 
 
+def healthy(report: Dict[str, object], dind: bool) -> bool:
+    return bool(report["ok"]) and (not dind or report["dind"] != "starting")
+
+
 def wait_for_health(
     seconds: float,
-    probe: Callable[[], Dict[str, object]] = health,
+    dind: bool = False,
+    ready_file: str = READY_FILE,
+    dind_file: str = DIND_FILE,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Dict[str, object]:
-    """Poll `probe` until it says ok or `seconds` have passed; return the last report."""
+    """Poll until healthy (with ``dind``, the inner engine ready too) or ``seconds`` have passed;
+    the last report. Until the entrypoint's files say so only they are looked at (a stat or
+    two): a probe of sshd makes it fork a child."""
     deadline = clock() + max(0.0, seconds)
-    interval = 0.05
-    report = probe()
-    while not report["ok"]:
+    interval = 0.01
+    while True:
+        if check_ready(ready_file) and (not dind or dind_state(dind_file)[0] != "starting"):
+            report = health(ready_file, dind_file)
+            if healthy(report, dind):
+                return report
         left = deadline - clock()
         if left <= 0:
-            break
+            return health(ready_file, dind_file)
         sleep(min(interval, left))
-        interval = min(interval * 1.5, 0.25)
-        report = probe()
-    return report
+        interval = min(interval * 1.2, 0.1)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    report = wait_for_health(args.wait) if args.wait else health()
+    report = wait_for_health(args.wait, args.dind) if args.wait else health()
     if args.json:
         print(json.dumps(report))
     else:
@@ -150,9 +199,10 @@ def cmd_health(args: argparse.Namespace) -> int:
             return "n/a" if value is None else ("yes" if value else "no")
 
         print("ok: %s" % word(report["ok"]))
-        for key in ("sshd", "docker", "ready"):
+        for key in ("sshd", "ready"):
             print("%s: %s" % (key, word(report[key])))
-    return 0 if report["ok"] else 1
+        print("dind: %s" % report["dind"])
+    return 0 if healthy(report, args.dind) else 1
 
 
 # --------------------------------------------------------------------------- sessions
@@ -584,6 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=0.0, metavar="SECONDS",
         help="poll until healthy or SECONDS have passed",
     )
+    p.add_argument("--dind", action="store_true",
+                   help="healthy only once the inner Docker engine is ready too (or off)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_health)
     return parser

@@ -171,6 +171,12 @@ class FakeEngine:
         self._get(container)
         return _EmptyLog()
 
+    def attach_output(self, container: str):
+        """What the real entrypoint says once the container is ready."""
+        self._touch("attach_output")
+        self._get(container)
+        return _Said(["perry: ready (dind: ready)"])
+
     def volume_exists(self, name: str) -> bool:
         self._touch("volume_exists")
         return name in self.volumes
@@ -441,6 +447,19 @@ def make_manager(state_dir, engine: FakeEngine, **settings: Any):
     defaults = dict(prefix=TEST_PREFIX, image=IMAGE, ssh_port_range=(2640, 2699), ssh_public_keys=[],
                     git_config=None, agent_files=(), host_home=str(state_dir))
     return WorkspaceManager(engine, StateStore(state_dir), core_config(**{**defaults, **settings}))
+
+
+class _Said:
+    """An attached output that says ``lines`` and ends."""
+
+    def __init__(self, lines: list[str]):
+        self._lines = lines
+
+    def lines(self):
+        return iter(self._lines)
+
+    def close(self) -> None:
+        pass
 
 
 class _EmptyLog:

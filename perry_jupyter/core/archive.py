@@ -91,3 +91,18 @@ def reroot(tar: bytes, top: str) -> bytes:
             member.name = member.name[len(top) + 1:]
             target.addfile(member, source.extractfile(member) if member.isfile() else None)
     return out.getvalue()
+
+
+def combined(*parts: tuple[str, bytes]) -> bytes:
+    """One tar to unpack at the container's root from (folder, tar to unpack in that folder)
+    pairs: several copies made in one call of the engine's archive API."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as target:
+        for folder, tar in parts:
+            base = folder.strip("/")
+            with tarfile.open(fileobj=io.BytesIO(tar)) as source:
+                for member in source.getmembers():
+                    data = source.extractfile(member) if member.isfile() else None
+                    member.name = f"{base}/{member.name}" if base else member.name
+                    target.addfile(member, data)
+    return out.getvalue()

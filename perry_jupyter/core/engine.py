@@ -408,6 +408,12 @@ class Engine:
         with self._call("reading logs"):
             return LogStream(self._api().logs(container, stream=True, follow=True, tail=tail, since=since))
 
+    def attach_output(self, container: str) -> "LogStream":
+        """The container's output from now on, as lines (attached before its start, as `docker run`
+        does, nothing is missed), until it stops or the stream is closed (from any thread)."""
+        with self._call("attaching to the container"):
+            return LogStream(self._api().attach(container, stdout=True, stderr=True, stream=True, logs=False))
+
     def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
         """Change a container's resources live: Docker's container update with ``resources``
         (NanoCpus, Memory, MemorySwap, PidsLimit); the SDK's update_container lacks the CPU and pids ones."""

@@ -8,6 +8,7 @@ executor.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import re
@@ -26,6 +27,8 @@ from .engines import Engines, default_placement
 from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
 from .events import EventBus
 from .image import AGENTS_LABEL, derives_from_workspace, not_derived, validate_reference
+from .inner_engines import InnerEngines
+from .startup import Startup
 from .operations import Claim, WorkspaceOperations
 from .names import (
     DOCKER_DIR,
@@ -89,6 +92,9 @@ class WorkspaceManager:
         self.activity = Activity()
         self._waking: dict[str, threading.Lock] = {}
         self._waking_lock = threading.Lock()
+        self.inner_engines = InnerEngines(self.announce)
+        # Containers started and not yet waited for (wait_ready takes them).
+        self._startups: dict[str, Startup] = {}
 
     @property
     def engine(self) -> Engine:
@@ -223,6 +229,8 @@ class WorkspaceManager:
             "sshHost": ssh_host,
             "sshCommand": ssh_command(ssh_port, ssh_host),
             "dind": record.get("dind") or labels.get(LABEL_DIND),
+            # Its own Docker engine: "starting", "ready" or "off" while it runs (None when not known).
+            "dindStatus": self._dind_status(name, status, record.get("dind") or labels.get(LABEL_DIND)),
             # Redacted again for records an older Perry wrote with the credentials in.
             "clone": redact(record["clone"]) if record.get("clone") else None,
             "projectDir": record.get("projectDir") or HOME_DIR,
@@ -324,15 +332,17 @@ class WorkspaceManager:
         return both
 
     def complete(self, name: str, record: dict[str, Any], progress: Progress,
-                  clone_source: str | None = None, started: bool = True) -> None:
+                  clone_source: str | None = None, started: bool = True, copy_files: bool = False) -> None:
         """What follows a running container, for create, start and an interrupted create alike:
-        ready, the user's files in, the first clone made; then the workspace is running.
+        ready, the first clone made; then the workspace is running. The user's files went in
+        with the worker as the container started, unless ``copy_files`` asks for them here.
 
         ``clone_source`` is the clone URL with its credentials, which only a create has; a
         create finished later clones the record's URL, which has none."""
         self.wait_ready(name, progress)
-        progress("copying keys, git config and the worker")
-        self._copy_user_files(name)
+        if copy_files:
+            progress("copying keys, git config and the worker")
+            self._copy_user_files(name)
         changes: dict[str, Any] = {"status": "running", "error": None, "unfinished": None, "setupFailed": None,
                                    "stopReason": None}
         if _unfinished(record):
@@ -515,13 +525,13 @@ class WorkspaceManager:
                 fallback = resolved is None
             else:
                 fallback = False
+            files = self._startup_files()
             while True:
                 progress(f"creating container {self.naming.container(name)} (docker-in-docker: {wanted})")
                 container = engine.create_container(**self.container_spec(name, record, wanted))
-                engine.put_archive(container, "/", archive.worker_tar())
                 try:
                     progress("starting container")
-                    engine.start(container)
+                    self._start(name, engine, container, files)
                 except PortTaken:
                     # Someone outside Perry took the port between our check and the start.
                     raise Conflict(f"SSH port {record['ports']['ssh']} was taken while creating {name!r}; "
@@ -542,6 +552,29 @@ class WorkspaceManager:
                 record["dind"] = wanted
                 return container
 
+    def _start(self, name: str, engine: Engine, container: str, files: bytes) -> None:
+        """Start the container with its output attached (readiness is its entrypoint's word) and
+        copy the worker and the user's files in while it boots; wait_ready waits for both."""
+        output = engine.attach_output(container)
+        try:
+            engine.start(container)
+        except BaseException:
+            output.close()
+            raise
+
+        def copy() -> None:
+            with engine.errors("copying the worker and your files into the workspace"):
+                engine.put_archive(container, "/", files)
+
+        self._forget_startup(name)
+        self._startups[name] = Startup(output, copy)
+
+    def _forget_startup(self, name: str) -> None:
+        """A start nobody waited for (its create failed on the way): let it go."""
+        startup = self._startups.pop(name, None)
+        if startup is not None:
+            startup.abandon()
+
     def recreate_container(self, name: str, record: dict[str, Any], progress: Progress) -> None:
         """Make the running container again from ``record`` (its image and environment changed),
         on the same volumes and port; ready when this returns."""
@@ -551,18 +584,47 @@ class WorkspaceManager:
         self.wait_ready(name, progress)
 
     def wait_ready(self, name: str, progress: Progress, engine_name: str | None = None) -> None:
-        """Block until sshd answers inside the workspace (one exec that waits, no sleeps here);
+        """Block until sshd answers inside the workspace: for a container Perry just started, its
+        entrypoint's word on its output; else one exec that waits inside (no sleeps here).
         ``engine_name``: where its container is, when not yet where its record says (a move)."""
         progress("waiting for the workspace to be ready")
         timeout = self.settings.ready_timeout
+        startup = self._startups.pop(name, None)
+        if startup is not None:
+            ready, dind = startup.wait(timeout)
+            if not ready:
+                self._not_ready(name, engine_name, "its entrypoint did not say it is ready")
+            if dind is not None:
+                self.inner_engines.started(name, dind, lambda: self._wait_inner_engine(name, engine_name))
+                return
         result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--json"], user="root",
                           engine_name=engine_name)
         if result["exitCode"] != 0:
-            engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
-            with engine.errors("reading logs"):
-                logs = engine.logs(self.naming.container(name), tail=30)
-            raise PerryError(f"workspace {name!r} did not become ready within {timeout:.0f}s: "
-                             f"{result['stdout'] or result['stderr']}\n{logs}", code="not_ready", status=504)
+            self._not_ready(name, engine_name, result["stdout"] or result["stderr"])
+        self.inner_engines.started(name, _health_report(result["stdout"]).get("dind"),
+                                   lambda: self._wait_inner_engine(name, engine_name))
+
+    def _not_ready(self, name: str, engine_name: str | None, said: str) -> None:
+        engine = self.engines.get(engine_name) if engine_name else self.engine_of(name)
+        with engine.errors("reading logs"):
+            logs = engine.logs(self.naming.container(name), tail=30)
+        raise PerryError(f"workspace {name!r} did not become ready within {self.settings.ready_timeout:.0f}s: "
+                         f"{said}\n{logs}", code="not_ready", status=504)
+
+    def _wait_inner_engine(self, name: str, engine_name: str | None = None) -> bool:
+        """Block until the workspace's own Docker engine has answered (one exec that waits inside):
+        True when it did, False when it did not in time; raises when the wait itself ended (a stop)."""
+        timeout = self.settings.ready_timeout
+        result = self.run(name, ["perry-worker", "health", "--wait", str(timeout), "--dind", "--json"], user="root",
+                          engine_name=engine_name)
+        if result["exitCode"] not in (0, 1):
+            raise PerryError(f"the wait ended with status {result['exitCode']}")
+        return result["exitCode"] == 0
+
+    def _dind_status(self, name: str, status: str, mode: str | None) -> str | None:
+        if status != "running":
+            return None
+        return "off" if mode == "off" else self.inner_engines.state(name)
 
     def _clone(self, name: str, source: str, env: Mapping[str, str], progress: Progress) -> str:
         """Clone ``source`` into the home through one exec (the entrypoint's `clone`, as root);
@@ -597,6 +659,7 @@ class WorkspaceManager:
         raise PerryError(f"cloning {shown} failed: {detail}", code="clone_failed", status=422)
 
     def rollback(self, name: str, created_volumes: Iterable[str]) -> None:
+        self._forget_startup(name)
         try:
             engine = self.engine_of(name)
             engine.remove_container(self.naming.container(name))
@@ -650,9 +713,10 @@ class WorkspaceManager:
                     progress("starting container")
                     current = engine.container(container["id"])
                     already_running = current is not None and current["state"] == "running"
-                    if not already_running:
-                        engine.start(container["id"])
-                    engine.put_archive(container["id"], "/", archive.worker_tar())
+                    if already_running:
+                        engine.put_archive(container["id"], "/", self._startup_files())
+                    else:
+                        self._start(name, engine, container["id"], self._startup_files())
             # A start of a running workspace starts nothing: its postStartCommand is not run again.
             self.complete(name, record, progress, started=container is None or not already_running)
             return self.announce(name)
@@ -702,6 +766,7 @@ class WorkspaceManager:
             self.get(name)  # 404 for unknown names
             container = self._container_or_none(name)
             engine = self.engine_of(name)
+            self.inner_engines.forget(name)
             with engine.errors(f"stopping workspace {name!r}"):
                 if container is not None and container["state"] in ("running", "restarting", "paused"):
                     engine.stop(container["id"], timeout=self.settings.stop_timeout)
@@ -714,6 +779,8 @@ class WorkspaceManager:
             engine = self.engine_of(name)
             with engine.errors(f"deleting workspace {name!r}"):
                 self._remove_container(name)
+                self.inner_engines.forget(name)
+                self._forget_startup(name)
                 for vol in self.volumes(name):
                     engine.remove_volume(vol)
                 project_setup.remove_image(self, name, (self.store.get_workspace(name) or {}).get("customImage"))
@@ -809,7 +876,21 @@ class WorkspaceManager:
             self.events.publish("workspace.synced", name, data=ws)
             return {"workspace": ws, "copied": ["worker", *copied]}
 
+    def _startup_files(self) -> bytes:
+        """The worker and the user's files, as the one copy made while a container starts."""
+        user_files, _ = self._user_files_tar()
+        return archive.combined(("/", archive.worker_tar()), (HOME_DIR, user_files))
+
     def _copy_user_files(self, name: str) -> list[str]:
+        tar, copied = self._user_files_tar()
+        if copied:
+            engine = self.engine_of(name)
+            with engine.errors("copying files into the workspace"):
+                engine.put_archive(self.naming.container(name), HOME_DIR, tar)
+        return copied
+
+    def _user_files_tar(self) -> tuple[bytes, list[str]]:
+        """The host user's keys, git config and agent files as a tar for the home, and their names."""
         keys = []
         for path in self.settings.public_key_files():
             p = Path(path).expanduser()
@@ -826,12 +907,7 @@ class WorkspaceManager:
             p = home / rel
             if p.is_file():
                 agent_files.append((rel, p.read_bytes()))
-        tar, copied = archive.user_files_tar(authorized_keys=keys, git_config=git_config, agent_files=agent_files)
-        if copied:
-            engine = self.engine_of(name)
-            with engine.errors("copying files into the workspace"):
-                engine.put_archive(self.naming.container(name), HOME_DIR, tar)
-        return copied
+        return archive.user_files_tar(authorized_keys=keys, git_config=git_config, agent_files=agent_files)
 
     def logs(self, name: str, tail: int = 200, since: float | None = None) -> str:
         self.get(name)
@@ -942,7 +1018,7 @@ class WorkspaceManager:
         record = self.store.get_workspace(name)
         if record is None or record.get("status") != "creating":
             return  # deleted or started meanwhile
-        self.complete(name, record, self._publishing(name, _no_progress))
+        self.complete(name, record, self._publishing(name, _no_progress), copy_files=True)
         self.announce(name)
         log.info("finished the interrupted create of %s", name)
 
@@ -976,6 +1052,15 @@ class WorkspaceManager:
             "containerId": container["id"],
             "error": None,
         }
+
+
+def _health_report(stdout: str) -> dict[str, Any]:
+    """`perry-worker health --json`'s report (its last line); empty if it printed none."""
+    try:
+        report = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _unfinished(record: dict[str, Any]) -> bool:

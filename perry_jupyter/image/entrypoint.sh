@@ -1,6 +1,8 @@
 #!/bin/bash
 # Perry workspace entrypoint. Runs as root under tini (PID 1), prepares the workspace,
 # starts sshd and (unless PERRY_DIND=0) dockerd, then supervises both until SIGTERM.
+# It says "perry: ready (dind: starting|ready|off)" once sshd listens: Perry's readiness.
+# `perry-entrypoint dockerd` is its own inner step: the socket-activated dockerd (below).
 # `perry-entrypoint clone` (as root, e.g. through docker exec) clones PERRY_CLONE_URL
 # into the home and prints the clone's path: Perry clones that way, so a credential is
 # only in that exec's environment, never in the container's.
@@ -24,7 +26,9 @@
 #   PERRY_CLONE_TIMEOUT          seconds the clone may take (default 900; then exit 124)
 #
 # Files:
-#   /run/perry/ready                      exists once sshd accepts connections
+#   /run/perry/ready                      exists once sshd accepts connections and the inner
+#                                         engine's socket does (the engine may still be starting)
+#   /run/perry/dind                       the inner engine: "starting", then "ready" once it answered
 #   /home/workspace/.perry/clone.log      output of the clone (also on failure)
 #   /home/workspace/.perry/clone.done     marker: the clone succeeded (holds its path)
 #   /home/workspace/.perry/clone.failed   marker: the clone failed (holds git's exit status)
@@ -38,6 +42,7 @@ WS_GID=1000
 WS_HOME=/home/workspace
 PERRY_STATE="$WS_HOME/.perry"
 READY_FILE=/run/perry/ready
+DIND_STATE_FILE=/run/perry/dind
 DOCKERD_LOG=/var/log/dockerd.log
 
 SSHD_PID=""
@@ -79,34 +84,55 @@ prepare_home() {
 
 # --- sshd -----------------------------------------------------------------------------
 
+# ed25519 and ECDSA keys take milliseconds to make; an RSA key takes 0.1-0.6 s on a small
+# machine, most of a first start. So the fast ones are made now and RSA in the background,
+# at low priority; sshd offers RSA from the next start (every client since OpenSSH 6.5
+# takes ed25519). Each key appears whole (made aside, then renamed), never half-written.
 ensure_host_keys() {
-    local made=0 type
-    for type in ed25519 ecdsa rsa; do
-        if [ ! -s "/etc/ssh/ssh_host_${type}_key" ]; then
-            rm -f "/etc/ssh/ssh_host_${type}_key" "/etc/ssh/ssh_host_${type}_key.pub"
-            ssh-keygen -q -t "$type" -N '' -C "perry@$(hostname)" \
-                -f "/etc/ssh/ssh_host_${type}_key" </dev/null || log "ssh-keygen $type failed"
-            made=1
-        fi
+    local type made=""
+    rm -f /etc/ssh/.perry-new-*  # left by a stop during the making of one
+    for type in ed25519 ecdsa; do
+        host_key_present "$type" && continue
+        make_host_key "$type" && made="$made $type"
     done
-    [ "$made" = 1 ] && log "generated ssh host keys"
+    [ -n "$made" ] && log "generated ssh host keys:$made"
+    if ! host_key_present rsa; then
+        (make_host_key rsa nice -n 19 && log "generated ssh host key: rsa (offered from the next start)") &
+    fi
     return 0
+}
+
+host_key_present() { [ -s "/etc/ssh/ssh_host_${1}_key" ] && [ -s "/etc/ssh/ssh_host_${1}_key.pub" ]; }
+
+make_host_key() {  # type [a command to run ssh-keygen under, such as nice]
+    local type=$1 key="/etc/ssh/ssh_host_${1}_key" aside
+    shift
+    aside=$(mktemp -u "/etc/ssh/.perry-new-${type}.XXXXXX")
+    if ! "$@" ssh-keygen -q -t "$type" -N '' -C "perry@$(hostname)" -f "$aside" </dev/null; then
+        log "ssh-keygen $type failed"
+        rm -f "$aside" "$aside.pub"
+        return 1
+    fi
+    mv -f "$aside.pub" "$key.pub" && mv -f "$aside" "$key"
 }
 
 start_sshd() {
     mkdir -p /run/sshd
     chmod 0755 /run/sshd
     rm -f /run/sshd.pid
-    /usr/sbin/sshd -D -e &
+    # The keys present now: sshd would complain of each default one that is still missing.
+    local args=() type
+    for type in ed25519 ecdsa rsa; do
+        host_key_present "$type" && args+=(-h "/etc/ssh/ssh_host_${type}_key")
+    done
+    /usr/sbin/sshd -D -e "${args[@]}" &
     SSHD_PID=$!
     log "sshd started (pid $SSHD_PID)"
 }
 
-# Reads the banner and answers with an identification, so sshd logs one line, not two.
-sshd_answers() {
-    timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && IFS= read -r -t 1 line <&3 &&
-        [[ $line == SSH-2.0* ]] && printf "SSH-2.0-perry-probe\r\n" >&3' 2>/dev/null
-}
+# sshd writes its pid file once its sockets listen: from then on a connection is accepted
+# (queued until sshd takes it), with no probe connection for sshd to fork a child for.
+sshd_listens() { [ -s /run/sshd.pid ]; }
 
 # --- dockerd --------------------------------------------------------------------------
 
@@ -159,15 +185,57 @@ overlay_mount_works() {
     return "$rc"
 }
 
+# Socket activation, as systemd does it for Docker: the socket is made first and handed to
+# dockerd (`-H fd://`), so it exists before the workspace is ready and a client that comes
+# before the engine serves (`docker`, an SDK, curl) waits in the socket's queue instead of
+# failing. Readiness does not wait for the engine (DIND_STATE_FILE says how far it is).
+# The socket's maker then runs `perry-entrypoint dockerd`, which settles iptables and the
+# storage driver and becomes dockerd (same pid, which LISTEN_PID names), all in the
+# background of the start.
+LISTEN_AND_EXEC='
+import grp, os, socket, sys
+path = "/var/run/docker.sock"
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.bind(path)
+os.chown(path, 0, grp.getgrnam("docker").gr_gid)
+os.chmod(path, 0o660)
+sock.listen(socket.SOMAXCONN)
+os.dup2(sock.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+os.execv(sys.argv[1], sys.argv[1:])
+'
+
 start_dockerd() {
-    local driver
-    driver=$(choose_storage_driver)
+    echo starting >"$DIND_STATE_FILE"
     rm -f /var/run/docker.pid /var/run/docker.sock /var/run/docker/containerd/containerd.pid
-    # shellcheck disable=SC2086
-    dockerd --storage-driver="$driver" --shutdown-timeout=3 ${PERRY_DOCKERD_ARGS:-} \
-        >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    python3 -c "$LISTEN_AND_EXEC" /usr/local/bin/perry-entrypoint dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
     DOCKERD_PID=$!
-    log "dockerd started (pid $DOCKERD_PID, storage driver $driver, log $DOCKERD_LOG)"
+    log "dockerd starting (pid $DOCKERD_PID, log $DOCKERD_LOG)"
+    mark_dind_ready "$DOCKERD_PID" &
+}
+
+# `perry-entrypoint dockerd`, with the socket on fd 3: becomes the inner dockerd.
+dockerd_command() {
+    local driver
+    choose_iptables
+    driver=$(choose_storage_driver)
+    log "dockerd: storage driver $driver"
+    # shellcheck disable=SC2086
+    exec dockerd -H fd:// --storage-driver="$driver" --shutdown-timeout=3 ${PERRY_DOCKERD_ARGS:-}
+}
+
+# Waits in the socket's queue for the engine's first answer (no polling), then says so in
+# DIND_STATE_FILE, which `perry-worker health` reads.
+mark_dind_ready() {
+    while [ ! -S /var/run/docker.sock ]; do
+        alive "$1" || return 1
+        sleep 0.01
+    done
+    if curl -sf -o /dev/null --unix-socket /var/run/docker.sock docker/_ping; then
+        echo ready >"$DIND_STATE_FILE"
+        log "the inner Docker engine is ready"
+    fi
 }
 
 # --- clone ----------------------------------------------------------------------------
@@ -297,7 +365,7 @@ shutdown() {
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     log "stopping"
-    rm -f "$READY_FILE"
+    rm -f "$READY_FILE" "$DIND_STATE_FILE"
     alive "$CLONE_PID" && kill -TERM "$CLONE_PID" 2>/dev/null
     alive "$SSHD_PID" && kill -TERM "$SSHD_PID" 2>/dev/null
     if alive "$DOCKERD_PID"; then
@@ -326,37 +394,47 @@ if [ "${1:-}" = clone ]; then
     clone_command
     exit $?
 fi
+if [ "${1:-}" = dockerd ]; then
+    dockerd_command
+    exit $?
+fi
 
 trap shutdown TERM INT QUIT HUP
 
-rm -f "$READY_FILE"
+rm -f "$READY_FILE" "$DIND_STATE_FILE"
 mkdir -p /run/perry
 log "starting workspace $(hostname)"
 
-ensure_host_keys
-prepare_home
-
+# All at once: the inner engine (in the background), sshd (what readiness waits for), the home.
 if dind_enabled; then
-    choose_iptables
     start_dockerd
 else
     log "Docker-in-Docker disabled (PERRY_DIND=0)"
 fi
-
+ensure_host_keys
 start_sshd
+prepare_home
+
 i=0
-until sshd_answers; do
+until sshd_listens && { ! dind_enabled || [ -S /var/run/docker.sock ] || ! alive "$DOCKERD_PID"; }; do
     if ! alive "$SSHD_PID"; then
         log "sshd exited at start, restarting"
         sleep 0.5
         start_sshd
     fi
     i=$((i + 1))
-    [ "$i" = 200 ] && log "sshd is slow to answer on port 22"
-    sleep 0.05
+    [ "$i" = 1000 ] && log "sshd is slow to start"
+    sleep 0.01
 done
 touch "$READY_FILE"
-log "ready"
+# Perry reads this line from the container's attached output: its readiness, no exec needed.
+dind_now=off
+if dind_enabled; then
+    dind_said=""
+    [ -r "$DIND_STATE_FILE" ] && read -r dind_said <"$DIND_STATE_FILE"
+    dind_now=${dind_said:-starting}  # empty while being rewritten
+fi
+log "ready (dind: $dind_now)"
 
 if [ -n "${PERRY_CLONE_URL:-}" ]; then
     if [ -e "$PERRY_STATE/clone.done" ]; then
@@ -380,6 +458,7 @@ while true; do
     if dind_enabled && ! alive "$DOCKERD_PID"; then
         now=$(date +%s)
         if [ "$DOCKERD_NEXT_START" = 0 ]; then
+            echo starting >"$DIND_STATE_FILE"
             wait "$DOCKERD_PID" 2>/dev/null
             log "dockerd exited (status $?), see $DOCKERD_LOG"
             DOCKERD_FAILS=$((DOCKERD_FAILS + 1))

@@ -159,7 +159,11 @@ def test_workspace_container(client, workspace):
     rc, out = sh(container, "perry-worker health --wait 60 --json")
     report = json.loads(out.strip().splitlines()[-1])
     assert rc == 0 and report["ok"], (out, container.logs().decode(errors="replace"))
-    assert report["sshd"] and report["docker"] and report["ready"]
+    assert report["sshd"] and report["ready"] and report["dind"] in ("starting", "ready")
+    # Ready does not wait for the inner engine; --dind does.
+    rc, out = sh(container, "perry-worker health --wait 60 --dind --json")
+    report = json.loads(out.strip().splitlines()[-1])
+    assert rc == 0 and report["dind"] == "ready" and report["docker"], out
     rc, out = sh(container, "perry-worker --version")
     assert rc == 0 and out.strip() == "0.1.0"
 
@@ -223,7 +227,7 @@ def test_workspace_without_dind(client, built):
         container.put_archive("/opt/perry", worker_tar())
         rc, out = sh(container, "perry-worker health --wait 30 --json")
         report = json.loads(out.strip().splitlines()[-1])
-        assert rc == 0 and report["ok"] and report["docker"] is None, out
+        assert rc == 0 and report["ok"] and report["docker"] is None and report["dind"] == "off", out
         assert "Docker-in-Docker disabled" in container.logs().decode(errors="replace")
     finally:
         container.remove(force=True, v=True)

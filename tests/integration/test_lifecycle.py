@@ -168,6 +168,36 @@ async def test_docker_in_docker(api):
     assert nested["stdout"].strip() == "nested-42"
 
 
+async def test_inner_docker_works_the_moment_create_returns(api, jp_ws_fetch):
+    """Readiness does not wait for the workspace's own Docker engine, yet its first users
+    succeed: the `docker` CLI and a client of the socket itself (as an SDK is) wait for it."""
+    events = await jp_ws_fetch("perry", "api", "events", params={"workspace": "early"})
+    assert json.loads(await events.read_message())["type"] == "hello"
+    code, ws = await api("POST", "workspaces", {"name": "early"})
+    assert code == 201, ws
+    assert ws["dindStatus"] in ("starting", "ready"), ws
+    ping = await run(api, "early", "curl", "-sS", "--unix-socket", "/var/run/docker.sock", "docker/_ping")
+    assert ping["exitCode"] == 0 and ping["stdout"] == "OK", ping
+    info = await run(api, "early", "docker", "info", "--format", "{{.ServerVersion}}")
+    assert info["exitCode"] == 0 and info["stdout"].strip(), info
+    # The engine answered, so the workspace says so, in an event or in its state by now.
+    if ws["dindStatus"] == "starting":
+        while True:
+            event = await next_event(events, "workspace.updated")
+            if event["data"]["dindStatus"] == "ready":
+                break
+    code, got = await api("GET", "workspaces/early")
+    assert got["dindStatus"] == "ready", got
+    # Stopped, nothing runs; started again, the engine starts again.
+    code, stopped = await api("POST", "workspaces/early/stop")
+    assert code == 200 and stopped["dindStatus"] is None
+    code, started = await api("POST", "workspaces/early/start")
+    assert code == 200 and started["dindStatus"] in ("starting", "ready"), started
+    info = await run(api, "early", "docker", "ps", "--format", "{{.ID}}")
+    assert info["exitCode"] == 0, info
+    events.close()
+
+
 class TestAgentCredentials:
     SECRET = "sk-perry-test-0123456789-secret"
 

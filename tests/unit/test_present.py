@@ -93,6 +93,14 @@ def test_workspace_fields_and_the_answer_to_an_action():
     assert "".join(texts(present.deleted("alpha").title)) == "Deleted workspace alpha"
 
 
+def test_workspace_fields_say_how_far_its_own_docker_engine_is():
+    assert dict(present.workspace(WS).rows)["docker-in-docker"].text == "capabilities"
+    starting = present.workspace({**WS, "dindStatus": "starting"})
+    assert dict(starting.rows)["docker-in-docker"].text == "capabilities (starting)"
+    off = present.workspace({**WS, "dind": "off", "dindStatus": "off"})
+    assert dict(off.rows)["docker-in-docker"].text == "off"
+
+
 def test_sessions_conversation_and_a_null_cost():
     view = present.sessions([SESSION], "alpha")
     assert texts(view.rows[0])[:4] == ["ses_1", "claude", "Fix it", "2"]

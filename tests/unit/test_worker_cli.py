@@ -197,3 +197,25 @@ def test_a_worker_whose_source_differs_from_the_servers_says_so_and_does_nothing
     stale = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert stale.returncode == 3
     assert json.loads(stale.stdout)["error"]["code"] == "stale_worker"
+
+
+def test_health_says_the_inner_engine_state_the_entrypoint_wrote(tmp_path, monkeypatch):
+    """Ready does not wait for the inner Docker engine: `dind` says how far it is, from the
+    entrypoint's file (a probe would wait in the socket's queue); --dind waits for it."""
+    from perry_worker import __main__ as cli
+
+    ready, dind = tmp_path / "ready", tmp_path / "dind"
+    ready.write_text("")
+    monkeypatch.setattr(cli, "check_sshd", lambda *a, **k: True)
+    monkeypatch.setattr(cli, "sshd_running", lambda *a, **k: True)
+    dind.write_text("starting\n")
+    report = cli.health(str(ready), str(dind))
+    assert report["ok"] and report["dind"] == "starting" and report["docker"] is False
+    waited = cli.wait_for_health(0.05, dind=True, ready_file=str(ready), dind_file=str(dind))
+    assert not cli.healthy(waited, dind=True) and cli.healthy(waited, dind=False)
+    dind.write_text("ready\n")
+    report = cli.wait_for_health(1, dind=True, ready_file=str(ready), dind_file=str(dind))
+    assert cli.healthy(report, dind=True) and report["dind"] == "ready" and report["docker"] is True
+    monkeypatch.setenv("PERRY_DIND", "0")
+    report = cli.health(str(ready), str(dind))
+    assert report["ok"] and report["dind"] == "off" and report["docker"] is None
