@@ -21,6 +21,7 @@ from . import archive, limits as resource_limits, project_setup, updates
 from .activity import Activity
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
+from .container_view import ContainerViews
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
 from .engines import Engines, default_placement
 from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
@@ -89,6 +90,10 @@ class WorkspaceManager:
         self.activity = Activity()
         self._waking: dict[str, threading.Lock] = {}
         self._waking_lock = threading.Lock()
+        # The lists' containers, from memory (see core/container_view.py); everything that changes
+        # a container asks Docker itself.
+        self.views = ContainerViews(self.engines, lambda engine_name, name: self._containers(name, engine=engine_name),
+                                    self.naming.container, settings.prefix)
 
     @property
     def engine(self) -> Engine:
@@ -115,10 +120,11 @@ class WorkspaceManager:
     # ------------------------------------------------------------------ reads
 
     def list(self) -> list[dict[str, Any]]:
-        """All workspaces: one Docker call per engine, the engines asked at once; an unreachable
-        engine's workspaces show `unreachable` with their last known state."""
+        """All workspaces: each engine's containers from its view (one Docker call per engine while
+        the view is not live), the engines asked at once; an unreachable engine's workspaces show
+        `unreachable` with their last known state."""
         records = self.store.workspaces()
-        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        found, down = self.engines.each(lambda engine_name, _: self.views.containers(engine_name))
         default = self.engines.default
         where: dict[str, str] = {}
         for engine_name in found:
@@ -156,8 +162,8 @@ class WorkspaceManager:
 
     def running_containers(self) -> list[tuple[str, str, str]]:
         """(workspace, engine, container id) of every running workspace container, on the reachable
-        engines: one Docker call per engine."""
-        found, _down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        engines (from the views, as list())."""
+        found, _down = self.engines.each(lambda engine_name, _: self.views.containers(engine_name))
         return [(name, engine_name, c["id"]) for engine_name, containers in found.items()
                 for name, c in containers.items() if c["state"] == "running"]
 
