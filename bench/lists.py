@@ -12,7 +12,9 @@ instead (adopted as running), then, ``--repeat`` times:
 3. times ``GET /perry/api/workspaces`` with 1, 10 and 20 concurrent clients (keep-alive
    connections, each client a thread of its own in one of up to 4 client processes), for
    ``--seconds`` each: p50, p99 and requests/s;
-4. reads the server's memory (RSS) and, idle for ``--idle`` seconds after the load, its CPU.
+4. reads the server's memory (RSS) and, idle for ``--idle`` seconds after the load, its CPU
+   (with ``--listeners``: an events WebSocket open on each running workspace meanwhile, and
+   measured once the usage sampler has gone to sleep, a minute after the last list).
 
 Each figure is the median of the repeats with their range. Which Perry runs is the one
 ``perry_jupyter`` imports (PYTHONPATH): run it once on each side of a change. Everything it makes
@@ -100,6 +102,43 @@ def load(server: Server, clients: int, seconds: float) -> tuple[list[float], flo
     return latencies, len(latencies) / seconds
 
 
+class Listeners:
+    """One events WebSocket per workspace (`?workspace=NAME`), as a panel or `perry watch` keeps open;
+    for a running workspace the server then runs its session watcher."""
+
+    def __init__(self, server: Server, names: list[str]):
+        import asyncio
+
+        self._loop = asyncio.new_event_loop()
+        self._sockets: list = []
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait()
+        asyncio.run_coroutine_threadsafe(self._open(server, names), self._loop).result(timeout=300)
+
+    def _run(self, ready: threading.Event) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        self._loop.run_forever()
+
+    async def _open(self, server: Server, names: list[str]) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        for name in names:
+            url = server.base.replace("http", "ws", 1) + f"/perry/api/events?workspace={name}"
+            ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {server.token}"}))
+            await ws.read_message()  # hello
+            self._sockets.append(ws)
+
+    def close(self) -> None:
+        for ws in self._sockets:
+            self._loop.call_soon_threadsafe(ws.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds the process and its threads used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -113,7 +152,7 @@ def process_rss(pid: int) -> int:
     return 0
 
 
-def one_run(client, server: Server, size: int, seconds: float, idle: float) -> dict:
+def one_run(client, server: Server, size: int, seconds: float, idle: float, listeners: int = 0) -> dict:
     boot = server.start()
     listed = len(server.get("workspaces")["workspaces"])
     assert listed >= size, f"the server lists {listed} of {size}"
@@ -129,11 +168,15 @@ def one_run(client, server: Server, size: int, seconds: float, idle: float) -> d
         latencies, rate = load(server, n, seconds)
         row[n] = {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "rate": rate}
     pid = server.proc.pid
+    opened = Listeners(server, [f"w{k:03d}" for k in range(listeners)]) if listeners else None
+    # Past the usage sampler's minute: idle means nobody asked for a while.
+    time.sleep(65.0 if listeners else 2.0)
     row["rss"] = process_rss(pid)
-    time.sleep(2.0)
     cpu0, t0 = process_cpu(pid), now()
     time.sleep(idle)
     row["idle_cpu"] = (process_cpu(pid) - cpu0) / (now() - t0)
+    if opened is not None:
+        opened.close()
     server.stop()
     return row
 
@@ -150,6 +193,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds of load per client count")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds the idle CPU is measured over")
     ap.add_argument("--running", type=int, default=0, help="how many of the containers run (a sleep)")
+    ap.add_argument("--listeners", action="store_true", help="an events WebSocket open on each running workspace")
     args = ap.parse_args()
     import perry_jupyter
 
@@ -171,7 +215,8 @@ def main() -> int:
             made = size
             runs = []
             for r in range(args.repeat):
-                row = one_run(client, server, size, args.seconds, args.idle)
+                row = one_run(client, server, size, args.seconds, args.idle,
+                              min(args.running, size) if args.listeners else 0)
                 say(f"  run {r + 1}: start-up {row['boot']:.2f} s, docker list {row['docker'] * 1000:.1f} ms, "
                     + ", ".join(f"{n} client(s) p50 {row[n]['p50'] * 1000:.2f} ms {row[n]['rate']:.0f}/s" for n in CLIENTS)
                     + f", RSS {row['rss'] / 2**20:.0f} MB, idle CPU {row['idle_cpu'] * 100:.1f}%")

@@ -64,22 +64,28 @@ class ContainerViews:
         self._marks = itertools.count(1)
         self._views: dict[str, _View] = {}
         self._closed = threading.Event()
+        self._version = 0  # grows with every change any view shows
 
     # ------------------------------------------------------------ reads
 
     def containers(self, engine_name: str) -> dict[str, dict[str, Any]]:
         """{workspace: container} on engine ``engine_name``, as Docker has them now; raises what a
         Docker list raises when the view cannot answer and the engine cannot either."""
+        return self.read(engine_name)[0]
+
+    def read(self, engine_name: str) -> tuple[dict[str, dict[str, Any]], int | None]:
+        """containers(), and the version of the views it is (None when Docker answered instead): a
+        reader may keep what it made of an answer until the version changes."""
         view = self._view(engine_name)
         with self._lock:
             trusted = view.live and not view.all_stale and view.engine is self.engines.get(engine_name)
             dirty = list(view.dirty)
         if not trusted or len(dirty) > MANY:
-            return self._full(engine_name, view)
+            return self._full(engine_name, view), None
         for workspace in dirty:
             self._one(engine_name, view, workspace)
         with self._lock:
-            return dict(view.containers)
+            return dict(view.containers), self._version
 
     def changed(self, engine_name: str, container: str) -> None:
         """Container ``container`` (a name or an id) of engine ``engine_name`` was changed by Perry."""
@@ -139,13 +145,14 @@ class ContainerViews:
             if view.dirty.get(workspace, mark) < mark:
                 del view.dirty[workspace]
 
-    @staticmethod
-    def _apply(view: _View, workspace: str, container: dict[str, Any] | None, mark: int) -> None:
+    def _apply(self, view: _View, workspace: str, container: dict[str, Any] | None, mark: int) -> None:
         """Show ``container`` (None: there is none) for ``workspace``, unless a later answer shows already."""
         if view.applied.get(workspace, 0) > mark:
             return
         view.applied[workspace] = mark
         before = view.containers.pop(workspace, None)
+        if before != container:
+            self._version += 1
         if before is not None:
             view.ids.pop(before["id"], None)
         if container is not None:
