@@ -165,3 +165,18 @@ def test_an_answer_asked_for_earlier_never_replaces_a_later_one():
     slow.join(5)
     assert view.containers["w"]["state"] == "exited"
     views.close()
+
+
+def test_a_kept_list_follows_the_state_file_the_settings_and_the_containers(manager, engine):
+    box(engine, "a")
+    manager.reconcile()  # adopts it: a record in the state file
+    following(manager, engine)
+    assert manager.list()[0]["idleTimeout"] == manager.settings.idle_timeout
+    manager.store.patch_workspace("a", idleTimeout=77)
+    assert manager.list()[0]["idleTimeout"] == 77
+    manager.store.patch_workspace("a", idleTimeout=None)
+    manager.list()
+    manager.settings.idle_timeout = 55  # as a PATCH of the server's settings does
+    assert manager.list()[0]["idleTimeout"] == 55
+    engine.behind_perry(f"{TEST_PREFIX}a", "exited")
+    until(lambda: manager.list()[0]["status"] == "stopped", "the stop shows in the kept list")
