@@ -78,7 +78,10 @@ class ContainerViews:
         reader may keep what it made of an answer until the version changes."""
         view = self._view(engine_name)
         with self._lock:
-            trusted = view.live and not view.all_stale and view.engine is self.engines.get(engine_name)
+            # An engine a call found unreachable is asked (and found down) until a call succeeds again,
+            # whatever its stream has not yet noticed.
+            trusted = (view.live and not view.all_stale and view.engine is self.engines.get(engine_name)
+                       and self.engines.unreachable(engine_name) is None)
             dirty = list(view.dirty)
         if not trusted or len(dirty) > MANY:
             return self._full(engine_name, view), None
@@ -192,7 +195,8 @@ class ContainerViews:
             if view.engine is not engine:
                 engine.watchers.append(lambda container: self.changed(engine_name, container))
                 view.engine = engine
-        stream = engine.events({LABEL_MANAGED: "true"}, until=time.time() + self.resync)
+        until = time.time() + self.resync
+        stream = engine.events({LABEL_MANAGED: "true"}, until=until)
         with self._lock:
             view.stream = stream
         try:
@@ -211,4 +215,6 @@ class ContainerViews:
         finally:
             with self._lock:
                 view.stream = None
+                if time.time() < until - 1:
+                    view.live = False  # the engine ended the stream early (it is going away): ask it
             stream.close()
