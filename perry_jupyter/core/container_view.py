@@ -51,7 +51,7 @@ class _View:
 
 class ContainerViews:
     def __init__(self, engines: Any, fetch: Fetch, container_name: Callable[[str], str], prefix: str,
-                 resync: float = 30.0, idle: float = 600.0):
+                 resync: float = 30.0, idle: float = 120.0):
         """``engines``: the Engines; ``container_name(workspace)``: its container's name, of ``prefix``.
         A view nobody read for ``idle`` seconds stops following (and reads ask Docker until it is live again)."""
         self.engines = engines
