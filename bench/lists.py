@@ -16,6 +16,9 @@ instead (adopted as running), then, ``--repeat`` times:
    (with ``--listeners``: an events WebSocket open on each running workspace meanwhile, and
    measured once the usage sampler has gone to sleep, a minute after the last list).
 
+Jupyter's own ``GET /api/status`` (authenticated, no Perry code) with 20 clients is measured too:
+the most requests/s any route of this server can answer on the machine at that moment.
+
 Each figure is the median of the repeats with their range. Which Perry runs is the one
 ``perry_jupyter`` imports (PYTHONPATH): run it once on each side of a change. Everything it makes
 is named ``perry-bench-lists-*`` and is removed in a ``finally``; nothing else is touched.
@@ -85,14 +88,15 @@ def _client_process(host: str, port: int, path: str, token: str, threads: int, s
     out.put(latencies)
 
 
-def load(server: Server, clients: int, seconds: float) -> tuple[list[float], float]:
+def load(server: Server, clients: int, seconds: float,
+         path: str = "/perry/api/workspaces") -> tuple[list[float], float]:
     """(latencies, requests/s) of ``clients`` concurrent keep-alive clients for ``seconds``."""
     host, port = server.base.split("//")[1].split(":")
     processes = min(clients, 4)
     share = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
     queue = multiprocessing.get_context("fork").Queue()
     procs = [multiprocessing.get_context("fork").Process(
-        target=_client_process, args=(host, int(port), "/perry/api/workspaces", server.token, n, seconds, queue))
+        target=_client_process, args=(host, int(port), path, server.token, n, seconds, queue))
         for n in share]
     for p in procs:
         p.start()
@@ -152,7 +156,27 @@ def process_rss(pid: int) -> int:
     return 0
 
 
+def reconcile_seconds(tmp: Path) -> tuple[float, float]:
+    """In-process ``reconcile()`` on a new state directory: (adopting every container, then again
+    with nothing to change), the part of the server's start-up that grows with the workspaces."""
+    from perry_jupyter.app import PerryApp
+    from perry_jupyter.core.services import Perry
+
+    state = tmp / f"reconcile-{time.time_ns()}"
+    perry = Perry(state, PerryApp(state_dir=str(state), workspace_prefix=PREFIX, image_tag=IMAGE, network=NETWORK,
+                                  ssh_port_range=list(SSH_PORTS), ssh_public_keys=[], git_config=None).core_config())
+    t0 = now()
+    perry.workspaces.reconcile()
+    first = now() - t0
+    t0 = now()
+    perry.workspaces.reconcile()
+    again = now() - t0
+    perry.engine.close()
+    return first, again
+
+
 def one_run(client, server: Server, size: int, seconds: float, idle: float, listeners: int = 0) -> dict:
+    adopt, again = reconcile_seconds(server.state_dir.parent)
     boot = server.start()
     listed = len(server.get("workspaces")["workspaces"])
     assert listed >= size, f"the server lists {listed} of {size}"
@@ -162,11 +186,14 @@ def one_run(client, server: Server, size: int, seconds: float, idle: float, list
         t0 = now()
         client.api.containers(all=True, filters=label)
         docker_calls.append(now() - t0)
-    row = {"boot": boot, "docker": statistics.median(docker_calls)}
+    row = {"boot": boot, "docker": statistics.median(docker_calls), "adopt": adopt, "again": again}
     for n in CLIENTS:
         load(server, n, min(1.0, seconds))  # warm-up
         latencies, rate = load(server, n, seconds)
         row[n] = {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "rate": rate}
+    # The ceiling: Jupyter's own cheapest authenticated route, no Perry code at all.
+    latencies, rate = load(server, CLIENTS[-1], seconds, "/api/status")
+    row["ceiling"] = {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "rate": rate}
     pid = server.proc.pid
     opened = Listeners(server, [f"w{k:03d}" for k in range(listeners)]) if listeners else None
     # Past the usage sampler's minute: idle means nobody asked for a while.
@@ -234,10 +261,16 @@ def main() -> int:
             rows.append([f"{size}", f"GET /workspaces, {n} client(s)", spread(p50, "{:.2f}"),
                          spread([r[n]["p99"] * 1000 for r in runs], "{:.2f}"),
                          spread([r[n]["rate"] for r in runs], "{:.0f}"), f"{ratio:.2f}x"])
+        rows.append([f"{size}", f"Jupyter's GET /api/status, {CLIENTS[-1]} clients",
+                     spread([r["ceiling"]["p50"] * 1000 for r in runs], "{:.2f}"),
+                     spread([r["ceiling"]["p99"] * 1000 for r in runs], "{:.2f}"),
+                     spread([r["ceiling"]["rate"] for r in runs], "{:.0f}"), "(ceiling)"])
     table(f"GET /workspaces, medians of {args.repeat} runs (range)",
           ["workspaces", "what", "p50 ms", "p99 ms", "req/s", "p50 / Docker"], rows)
-    table("the server at scale, medians (range)", ["workspaces", "start-up s", "RSS MB", "idle CPU % of a core"],
+    table("the server at scale, medians (range)",
+          ["workspaces", "start-up s", "reconcile s (adopting / again)", "RSS MB", "idle CPU % of a core"],
           [[f"{size} ({min(args.running, size)} running)", spread([r["boot"] for r in runs], "{:.2f}"),
+            spread([r["adopt"] for r in runs], "{:.3f}") + " / " + spread([r["again"] for r in runs], "{:.3f}"),
             spread([r["rss"] / 2**20 for r in runs], "{:.0f}"), spread([r["idle_cpu"] * 100 for r in runs], "{:.2f}")]
            for size, runs in results.items()])
     return 0
