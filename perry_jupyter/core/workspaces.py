@@ -90,10 +90,10 @@ class WorkspaceManager:
         self.activity = Activity()
         self._waking: dict[str, threading.Lock] = {}
         self._waking_lock = threading.Lock()
-        # The lists' containers, from memory (see core/container_view.py); everything that changes
-        # a container asks Docker itself.
         # list()'s last answer and what it was made of: the same inputs give the same list.
         self._listed: tuple[Any, list[dict[str, Any]]] | None = None
+        # The lists' containers, from memory (see core/container_view.py); everything that changes
+        # a container asks Docker itself.
         self.views = ContainerViews(self.engines, lambda engine_name, name: self._containers(name, engine=engine_name),
                                     self.naming.container, settings.prefix)
 
