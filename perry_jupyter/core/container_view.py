@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from .errors import EngineUnavailable, PerryError
+from .errors import PerryError
 from .names import LABEL_MANAGED, LABEL_WORKSPACE
 
 log = logging.getLogger(__name__)
