@@ -307,6 +307,7 @@ class PerryApp(ExtensionApp):
             self._probing.set()
         self.perry.tasks.close()
         self.perry.sessions.stop_all()
+        self.perry.workspaces.views.close()
         if self._idle is not None:
             self._idle.close()
 

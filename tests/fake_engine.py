@@ -47,6 +47,11 @@ class FakeEngine:
         self._ids = itertools.count(1)
         self.doing = Doing()
         self._lock = threading.RLock()
+        self.watchers: list[Callable[[str], None]] = []
+        # Off by default: the unit tests that change containers_ by hand expect every list to see it;
+        # a test of the views turns it on and changes containers through the methods below.
+        self.streams_events = False
+        self._streams: list[FakeEventStream] = []
 
     # ------------------------------------------------------------ test helpers
 
@@ -56,6 +61,7 @@ class FakeEngine:
         cid = f"{next(self._ids):064x}"
         self.containers_[cid] = {"id": cid, "name": name, "image": image, "state": state,
                                  "labels": dict(labels), "ports": dict(ports or {}), "spec": {}}
+        self._emit("create", self.containers_[cid])
         return cid
 
     def refuse_privileged(self) -> None:
@@ -74,6 +80,24 @@ class FakeEngine:
                 detail = f"Bind for 127.0.0.1:{port} failed: port is already allocated"
                 raise PortTaken(f"{self.doing.current('starting the container')} failed: {detail}", detail)
         self.on_start = refuse
+
+    def behind_perry(self, name: str, state: str | None = None) -> None:
+        """Change container ``name`` as a user's `docker stop/start/rm` would: its state, or (None)
+        removed; the engine's event streams tell of it, Perry's watchers are not called."""
+        with self._lock:
+            c = self._get(name)
+            if state is None:
+                del self.containers_[c["id"]]
+            else:
+                c["state"] = state
+        self._emit("destroy" if state is None else "start" if state == "running" else "die", c)
+
+    def cut_events(self) -> None:
+        """End every event stream as an engine's restart does (the streams raise EngineUnavailable)."""
+        with self._lock:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            stream.cut()
 
     def running(self, name: str) -> dict[str, Any]:
         found = self._find(name)
@@ -114,7 +138,20 @@ class FakeEngine:
         found = self._find(name)
         return self._public(found) if found else None
 
+    def events(self, labels: Mapping[str, str], until: float) -> "FakeEventStream":
+        if not self.streams_events:
+            raise PerryError("this fake engine streams no events", code="events_unsupported")
+        self._touch("events")
+        stream = FakeEventStream(self, dict(labels), until)
+        with self._lock:
+            self._streams.append(stream)
+        return stream
+
     def create_container(self, **spec: Any) -> str:
+        with self._changing(spec.get("name") or ""):
+            return self._create_container(spec)
+
+    def _create_container(self, spec: dict[str, Any]) -> str:
         self._touch("create_container")
         with self._lock:
             if spec["image"] not in self.images:
@@ -124,22 +161,28 @@ class FakeEngine:
             cid = f"{next(self._ids):064x}"
             self.containers_[cid] = {"id": cid, "name": spec["name"], "image": spec["image"], "state": "created",
                                      "labels": dict(spec.get("labels") or {}), "ports": {}, "spec": spec}
-            return cid
+        self._emit("create", self.containers_[cid])
+        return cid
 
     def start(self, container: str) -> None:
-        self._touch("start")
-        c = self._get(container)
-        self.on_start(c)
-        c["state"] = "running"
-        c["ports"] = {k: p for k, (_addr, p) in (c["spec"].get("ports") or {}).items()} or c["ports"]
+        with self._changing(container):
+            self._touch("start")
+            c = self._get(container)
+            self.on_start(c)
+            c["state"] = "running"
+            c["ports"] = {k: p for k, (_addr, p) in (c["spec"].get("ports") or {}).items()} or c["ports"]
+            self._emit("start", c)
 
     def stop(self, container: str, timeout: int) -> None:
-        self._touch("stop")
-        self._get(container)["state"] = "exited"
+        with self._changing(container):
+            self._touch("stop")
+            self._get(container)["state"] = "exited"
+            self._emit("die", self._get(container))
 
     def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
-        self._touch("update_container")
-        self._get(container).setdefault("resources", {}).update(resources)
+        with self._changing(container):
+            self._touch("update_container")
+            self._get(container).setdefault("resources", {}).update(resources)
 
     def stats(self, container: str) -> dict[str, Any] | None:
         self._touch("stats")
@@ -153,12 +196,14 @@ class FakeEngine:
                 "memoryUsed": 100 << 20, "memoryLimit": c["spec"].get("mem_limit") or self.memory, "pids": 7}
 
     def remove_container(self, container: str, *, force: bool = True) -> bool:
-        self._touch("remove_container")
-        with self._lock:
-            found = self._find(container)
-            if found is None:
-                return False
-            del self.containers_[found["id"]]
+        with self._changing(container):
+            self._touch("remove_container")
+            with self._lock:
+                found = self._find(container)
+                if found is None:
+                    return False
+                del self.containers_[found["id"]]
+            self._emit("destroy", found)
             return True
 
     def logs(self, container: str, tail: int = 200, since: float | None = None) -> str:
@@ -247,12 +292,16 @@ class FakeEngine:
             self._refuse(answer["stderr"])
 
     def pause(self, container: str) -> None:
-        self._touch("pause")
-        self._get(container)["state"] = "paused"
+        with self._changing(container):
+            self._touch("pause")
+            self._get(container)["state"] = "paused"
+            self._emit("pause", self._get(container))
 
     def unpause(self, container: str) -> None:
-        self._touch("unpause")
-        self._get(container)["state"] = "running"
+        with self._changing(container):
+            self._touch("unpause")
+            self._get(container)["state"] = "running"
+            self._emit("unpause", self._get(container))
 
     def put_archive(self, container: str, path: str, tar: bytes) -> None:
         self._touch("put_archive")
@@ -332,6 +381,20 @@ class FakeEngine:
 
     # ------------------------------------------------------------ inside
 
+    @contextlib.contextmanager
+    def _changing(self, container: str) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            for watcher in list(self.watchers):
+                watcher(container)
+
+    def _emit(self, action: str, c: dict[str, Any]) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.put({"action": action, "id": c["id"], "name": c["name"], "labels": dict(c["labels"])})
+
     def _touch(self, call: str) -> None:
         if not self.reachable:
             raise EngineUnavailable(f"the Docker engine at {self.address} is not reachable (fake engine down)")
@@ -385,6 +448,50 @@ class FakeSocket:
 
     def close(self) -> None:
         pass
+
+
+class FakeEventStream:
+    """Engine.events' stream: what the fake engine emits until ``until``, its close or a cut."""
+
+    def __init__(self, engine: FakeEngine, labels: dict[str, str], until: float):
+        self._engine, self._labels, self._until = engine, labels, until
+        self._queue: list[dict[str, Any]] = []
+        self._ended: str | None = None  # "closed" or "cut"
+        self._changed = threading.Condition()
+
+    def put(self, event: dict[str, Any]) -> None:
+        if all(event["labels"].get(k) == v for k, v in self._labels.items()):
+            with self._changed:
+                self._queue.append(event)
+                self._changed.notify_all()
+
+    def cut(self) -> None:
+        with self._changed:
+            self._ended = self._ended or "cut"
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._ended = self._ended or "closed"
+            self._changed.notify_all()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        import time
+
+        while True:
+            with self._changed:
+                while not self._queue and self._ended is None and time.time() < self._until:
+                    if not self._engine.reachable:
+                        self._ended = "cut"
+                        break
+                    self._changed.wait(0.05)
+                if self._queue:
+                    event = self._queue.pop(0)
+                elif self._ended == "cut":
+                    raise EngineUnavailable(f"the Docker engine at {self._engine.address} is not reachable (stream cut)")
+                else:
+                    return
+            yield event
 
 
 class FakeStream:

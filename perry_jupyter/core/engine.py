@@ -36,6 +36,8 @@ from docker.utils.socket import frames_iter
 from .errors import EngineUnavailable, PerryError
 
 DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+# The container events that change what a list of containers says (state, name, ports, presence).
+CONTAINER_CHANGES = ("create", "start", "die", "destroy", "pause", "unpause", "rename", "update")
 
 
 class DockerError(PerryError):
@@ -99,6 +101,10 @@ class Engine:
         self._lock = threading.Lock()
         self.doing = Doing()  # see errors()
         self.api_calls = 0  # counted for benchmarks and tests
+        # Called with the container (name or id) each create, start, stop, pause, unpause, update or
+        # remove was asked about, once the call returns or fails: Perry's views of the containers
+        # (core/container_view.py) learn of Perry's own changes without waiting for Docker's event.
+        self.watchers: list[Callable[[str], None]] = []
 
     @property
     def address(self) -> str:
@@ -298,6 +304,14 @@ class Engine:
             yield
 
     @contextlib.contextmanager
+    def _changing(self, container: str) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            for watcher in list(self.watchers):
+                watcher(container)
+
+    @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
@@ -358,14 +372,23 @@ class Engine:
             except DockerNotFound:
                 return None
 
+    def events(self, labels: Mapping[str, str], until: float) -> "EventStream":
+        """The changes of the containers carrying all ``labels`` from now until ``until`` (epoch
+        seconds), as they happen: {action, id, name, labels}. Only what changes a container's listed
+        state is asked for (an exec, a health check or an attach is not)."""
+        filters = {"type": ["container"], "event": list(CONTAINER_CHANGES),
+                   "label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._call("following the engine's events"):
+            return EventStream(self._api().events(until=int(until) + 1, filters=filters, decode=True), self)
+
     def create_container(self, **spec: Any) -> str:
         """Create (not start) a container from the SDK's `containers.create` arguments; its id."""
-        with self._call("creating the container"):
+        with self._changing(spec.get("name") or ""), self._call("creating the container"):
             return self._sdk().containers.create(**spec).id
 
     def start(self, container: str) -> None:
         """Start a container; `CapabilitiesRefused` and `PortTaken` say why the engine could not."""
-        with self._call("starting the container"):
+        with self._changing(container), self._call("starting the container"):
             try:
                 self._api().start(container)
             except APIError as e:
@@ -377,21 +400,21 @@ class Engine:
                 raise
 
     def stop(self, container: str, timeout: int) -> None:
-        with self._call("stopping the container"):
+        with self._changing(container), self._call("stopping the container"):
             self._api().stop(container, timeout=timeout)
 
     def pause(self, container: str) -> None:
         """Freeze a running container's processes (its files stay still for a copy)."""
-        with self._call("pausing the container"):
+        with self._changing(container), self._call("pausing the container"):
             self._api().pause(container)
 
     def unpause(self, container: str) -> None:
-        with self._call("unpausing the container"):
+        with self._changing(container), self._call("unpausing the container"):
             self._api().unpause(container)
 
     def remove_container(self, container: str, *, force: bool = True) -> bool:
         """Remove a container, keeping its volumes; False when there was none."""
-        with self._call("removing the container"):
+        with self._changing(container), self._call("removing the container"):
             try:
                 self._api().remove_container(container, force=force, v=False)
             except DockerNotFound:
@@ -417,7 +440,7 @@ class Engine:
     def update_container(self, container: str, resources: Mapping[str, Any]) -> None:
         """Change a container's resources live: Docker's container update with ``resources``
         (NanoCpus, Memory, MemorySwap, PidsLimit); the SDK's update_container lacks the CPU and pids ones."""
-        with self._call("updating the container's limits"):
+        with self._changing(container), self._call("updating the container's limits"):
             api = self._api()
             api._raise_for_status(api._post_json(api._url("/containers/{0}/update", container), data=dict(resources)))
 
@@ -721,6 +744,40 @@ class LogStream:
             self._chunks.close()
         except (OSError, DockerException):
             pass  # an SSH channel cannot be cancelled: it ends with the container's log
+
+
+class EventStream:
+    """A followed event stream; ``close`` ends an ``events`` loop blocked in another thread."""
+
+    def __init__(self, stream, engine: Engine):
+        self._stream = stream
+        self._engine = engine
+        self._closed = threading.Event()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The events until the stream's end; EngineUnavailable when the engine goes away meanwhile."""
+        try:
+            for event in self._stream:
+                actor = event.get("Actor") or {}
+                attributes = dict(actor.get("Attributes") or {})
+                yield {"action": event.get("Action") or event.get("status"), "id": actor.get("ID") or event.get("id"),
+                       "name": attributes.pop("name", None), "labels": attributes}
+        except (OSError, requests.RequestException, DockerException, ValueError) as e:
+            if not self._closed.is_set():
+                raise self._engine.unavailable(e) from None
+        finally:
+            response = getattr(self._stream, "_response", None)
+            if response is not None:
+                response.close()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        try:
+            self._stream.close()
+        except (OSError, DockerException):
+            pass
 
 
 class ExecSocket:

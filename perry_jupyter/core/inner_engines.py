@@ -27,6 +27,8 @@ class InnerEngines:
         self._watches: dict[str, int] = {}  # the current watch of each workspace: older ones say nothing
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
+        # Grows with every change of a state: a list made at one version is still true at it.
+        self.version = 0
 
     def state(self, name: str) -> str | None:
         """What its last start reported (and the wait since found); None if unknown here, such as
@@ -39,6 +41,7 @@ class InnerEngines:
         with self._lock:
             number = next(self._numbers)
             self._watches[name] = number
+            self.version += 1
             if state is None:
                 self._states.pop(name, None)
                 return
@@ -50,6 +53,7 @@ class InnerEngines:
     def forget(self, name: str) -> None:
         """Stopped or gone: nothing is known until its next start."""
         with self._lock:
+            self.version += 1
             self._states.pop(name, None)
             self._watches.pop(name, None)
 
@@ -67,6 +71,7 @@ class InnerEngines:
                             "/var/log/dockerd.log inside it", name)
                 return
             self._states[name] = READY
+            self.version += 1
         try:
             self._announce(name)
         except Exception as e:

@@ -84,9 +84,18 @@ class LockedJsonFile:
 
     def read(self) -> dict[str, Any]:
         """The current content (a copy; changing it changes nothing)."""
+        return self.parsed(self.text())
+
+    def text(self) -> str | None:
+        """The file's text as it is now (None: there is no file yet)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            return None
+
+    def parsed(self, text: str | None) -> dict[str, Any]:
+        """The content ``text`` (of text()) holds."""
+        if text is None:
             return self._default()
         data, problem = self._parse(text)
         if data is None:
@@ -190,6 +199,11 @@ class StateStore:
 
     def workspaces(self) -> dict[str, dict[str, Any]]:
         return self.read()["workspaces"]
+
+    def workspaces_of(self, text: str | None) -> dict[str, dict[str, Any]]:
+        """The workspaces of the state file's ``text`` (its ``file.text()``): for a reader that keeps
+        what it made of a text until the file changes."""
+        return self.file.parsed(text).get("workspaces") or {}
 
     def get_workspace(self, name: str) -> dict[str, Any] | None:
         return self.workspaces().get(name)

@@ -22,6 +22,7 @@ from . import archive, limits as resource_limits, project_setup, updates
 from .activity import Activity
 from .clone import REDACTED, redact, split_credentials
 from .config import WorkspaceSettings
+from .container_view import ContainerViews
 from .engine import CapabilitiesRefused, DockerError, Engine, PortTaken
 from .engines import Engines, default_placement
 from .errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PerryError
@@ -95,6 +96,12 @@ class WorkspaceManager:
         self.inner_engines = InnerEngines(self.announce)
         # Containers started and not yet waited for (wait_ready takes them).
         self._startups: dict[str, Startup] = {}
+        # list()'s last answer and what it was made of: the same inputs give the same list.
+        self._listed: tuple[Any, list[dict[str, Any]]] | None = None
+        # The lists' containers, from memory (see core/container_view.py); everything that changes
+        # a container asks Docker itself.
+        self.views = ContainerViews(self.engines, lambda engine_name, name: self._containers(name, engine=engine_name),
+                                    self.naming.container, settings.prefix)
 
     @property
     def engine(self) -> Engine:
@@ -121,10 +128,20 @@ class WorkspaceManager:
     # ------------------------------------------------------------------ reads
 
     def list(self) -> list[dict[str, Any]]:
-        """All workspaces: one Docker call per engine, the engines asked at once; an unreachable
-        engine's workspaces show `unreachable` with their last known state."""
-        records = self.store.workspaces()
-        found, down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        """All workspaces: each engine's containers from its view (one Docker call per engine while
+        the view is not live), the engines asked at once; an unreachable engine's workspaces show
+        `unreachable` with their last known state."""
+        text = self.store.file.text()
+        # Everything a description reads besides the record and the container (see _describe).
+        settings = (self.settings.image, self.settings.idle_timeout, self.settings.bind_address,
+                    {name: self.engines.spec(name) for name in self.engines.names()})
+        read, down = self.engines.each(lambda engine_name, _: self.views.read(engine_name))
+        versions = {name: version for name, (_, version) in read.items()}
+        key = (text, settings, versions, down, self.inner_engines.version)
+        if None not in versions.values() and self._listed is not None and self._listed[0] == key:
+            return list(self._listed[1])
+        found = {name: containers for name, (containers, _) in read.items()}
+        records = self.store.workspaces_of(text)
         default = self.engines.default
         where: dict[str, str] = {}
         for engine_name in found:
@@ -138,7 +155,8 @@ class WorkspaceManager:
                 out.append(self._unreachable(n, record or {}, engine_name, down.get(engine_name)))
             else:
                 out.append(self._describe(n, record, found[engine_name].get(n), engine_name))
-        return out
+        self._listed = (key, out)
+        return list(out)
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
@@ -162,8 +180,8 @@ class WorkspaceManager:
 
     def running_containers(self) -> list[tuple[str, str, str]]:
         """(workspace, engine, container id) of every running workspace container, on the reachable
-        engines: one Docker call per engine."""
-        found, _down = self.engines.each(lambda engine_name, _: self._containers(engine=engine_name))
+        engines (from the views, as list())."""
+        found, _down = self.engines.each(lambda engine_name, _: self.views.containers(engine_name))
         return [(name, engine_name, c["id"]) for engine_name, containers in found.items()
                 for name, c in containers.items() if c["state"] == "running"]
 
@@ -192,6 +210,7 @@ class WorkspaceManager:
 
     def _describe(self, name: str, record: dict | None, container: dict | None,
                   engine_name: str | None = None) -> dict[str, Any]:
+        # What it reads of the settings and the engines is in list()'s key: add there what you add here.
         record = record or {}
         engine_name = engine_name or self.engines.default
         labels = (container or {}).get("labels") or {}
