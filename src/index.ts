@@ -8,6 +8,7 @@ import { ICommandPalette, InputDialog, Notification, WidgetTracker } from '@jupy
 import { IWorkspace, PerryAPI } from './api';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
+import { labServer } from './server';
 import { PerryPanel } from './panel';
 import { addResumeCommand } from './resume';
 import { SessionWidget } from './session';
@@ -56,7 +57,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, palette: ICommandPalette | null) => {
     const { commands, shell } = app;
-    const model = new PerryModel(new PerryAPI(app.serviceManager.serverSettings));
+    const model = new PerryModel(new PerryAPI(labServer(app.serviceManager.serverSettings)));
     const panel = new PerryPanel(model, commands);
     shell.add(panel, 'left', { rank: 650 });
     if (restorer) {

@@ -1,0 +1,24 @@
+// The phone page's bundle (`jlpm build:phone`, part of `jlpm build` and `build:prod`): the
+// TypeScript tsc compiled into lib/phone/, with React, Lumino's signals and xterm.js inside,
+// into perry_jupyter/static/phone/build/, which the server extension serves at <base_url>/perry/.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export default {
+  mode: 'production',
+  devtool: false,
+  entry: {
+    phone: ['./lib/phone/index.js', './src/phone/phone.css', '@xterm/xterm/css/xterm.css']
+  },
+  output: {
+    path: path.join(here, 'perry_jupyter', 'static', 'phone', 'build'),
+    filename: '[name].js',
+    clean: true
+  },
+  module: {
+    rules: [{ test: /\.css$/, use: ['style-loader', 'css-loader'] }]
+  },
+  performance: { hints: false }
+};
