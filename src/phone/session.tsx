@@ -36,8 +36,8 @@ export function PartView(props: { part: IPart }): JSX.Element | null {
         <summary>
           {part.tool ?? 'tool'} {part.status ? <span className="pp-muted">({part.status})</span> : null}
         </summary>
-        <pre className="pp-pre">{text(part.input) || '(no input)'}</pre>
-        <pre className="pp-pre">{text(part.output) || '(no output)'}</pre>
+        <pre className="pp-pre" tabIndex={0}>{text(part.input) || '(no input)'}</pre>
+        <pre className="pp-pre" tabIndex={0}>{text(part.output) || '(no output)'}</pre>
       </details>
     );
   }
@@ -58,6 +58,24 @@ function MessageView(props: { message: IMessage }): JSX.Element {
   );
 }
 
+/**
+ * The agent's reply as the continue call answered it, in place of a copy read while the agent
+ * was still writing it (a message listed before its parts are saved).
+ */
+export function withReply(messages: IMessage[], reply: IMessage | undefined): IMessage[] {
+  if (!reply) {
+    return messages;
+  }
+  const at = messages.findIndex(m => m.id === reply.id);
+  if (at < 0) {
+    return [...messages, reply];
+  }
+  if (messages[at].parts.length >= reply.parts.length) {
+    return messages;
+  }
+  return messages.map((m, i) => (i === at ? reply : m));
+}
+
 export function SessionScreen(props: { workspace: string; sessionId: string }): JSX.Element {
   const { workspace, sessionId } = props;
   const { api, store, events } = usePhone();
@@ -70,13 +88,13 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
   const send = useAction();
   const bottom = React.useRef<HTMLDivElement>(null);
 
-  const reload = React.useCallback(async () => {
+  const reload = React.useCallback(async (reply?: IMessage) => {
     try {
       const meta = await api.session(workspace, sessionId);
       const from = Math.max(0, (meta.messageCount ?? 0) - TAIL);
       const page = await api.messages(workspace, sessionId, from, TAIL);
       setSession(meta);
-      setMessages(page.messages);
+      setMessages(withReply(page.messages, reply));
       setStreamed([]);
       setError(null);
     } catch (e) {
@@ -88,10 +106,11 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
 
   React.useEffect(() => {
     void reload();
+    const again = () => void reload();
     const watch = events.watch(workspace); // the server follows the workspace's sessions meanwhile
     const changed = (_: unknown, change: { workspace: string; session: ISession | null }) => {
       if (change.workspace === workspace && change.session?.sessionId === sessionId) {
-        void reload();
+        again();
       }
     };
     const reply = (_: unknown, r: { workspace: string; sessionId: string; part: IPart }) => {
@@ -101,12 +120,12 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
     };
     store.sessionChanged.connect(changed);
     store.replyPart.connect(reply);
-    events.reconnected.connect(reload);
+    events.reconnected.connect(again);
     return () => {
       watch.dispose();
       store.sessionChanged.disconnect(changed);
       store.replyPart.disconnect(reply);
-      events.reconnected.disconnect(reload);
+      events.reconnected.disconnect(again);
     };
   }, [api, store, events, workspace, sessionId, reload]);
 
@@ -117,9 +136,10 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     const words = draft.trim();
-    if (await send.run(() => api.continueSession(workspace, sessionId, words))) {
+    let reply: IMessage | undefined;
+    if (await send.run(async () => (reply = (await api.continueSession(workspace, sessionId, words)).reply))) {
       setDraft('');
-      await reload();
+      await reload(reply);
     }
   };
 

@@ -72,7 +72,7 @@ function TaskCard(props: { task: ITask }): JSX.Element {
       </div>
       <p className="pp-text pp-prompt">{task.prompt}</p>
       {tail.length ? (
-        <pre className="pp-pre" aria-label="Output">
+        <pre className="pp-pre" aria-label="Output" tabIndex={0}>
           {tail.slice(-20).join('\n')}
         </pre>
       ) : null}

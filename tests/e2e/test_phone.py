@@ -158,9 +158,29 @@ def test_read_follow_and_continue_a_session(phone, lab, session):
 
     page.get_by_label("Continue the session").fill("Thanks!")
     page.get_by_role("button", name="Send").tap()
-    expect()(page.locator(".pp-msg-assistant").last).to_contain_text("You are welcome.", timeout=90_000)
+    # Once the call is answered (the box emptied), the saved reply is shown, not the streamed one.
+    expect()(page.get_by_label("Continue the session")).to_have_value("", timeout=90_000)
+    expect()(page.locator(".pp-pending")).to_have_count(0)
+    expect()(page.locator(".pp-msg-assistant").last).to_contain_text("You are welcome.")
     expect()(page.locator(".pp-msg-user").last).to_contain_text("Thanks!")
     page.shot("session-continued")
+
+
+def test_dispatch_a_task_into_a_session_and_see_it_end(phone, lab, session):
+    _, found = session
+    page = phone
+    page.goto(f"{lab.url}perry/#/w/{NAME}/tasks")
+    page.get_by_label("Session").select_option(found["sessionId"])
+    page.get_by_label("Prompt").fill("Say OK")
+    page.get_by_role("button", name="Dispatch").tap()
+    task = page.locator(".pp-card[data-task]").filter(has_text="Say OK")
+    expect()(task.locator(".pp-badge")).to_have_text("succeeded", timeout=120_000)
+    # The agent's output, live while it ran, and the page's word that it ended.
+    expect()(task.get_by_label("Output")).to_contain_text("OK.")
+    expect()(page.locator(".pp-toast")).to_contain_text(f"Task in {NAME} succeeded: Say OK")
+    page.shot("task-succeeded")
+    [listed] = [t for t in lab.api("GET", f"workspaces/{NAME}/tasks").json()["tasks"] if t["prompt"] == "Say OK"]
+    assert listed["sessionId"] == found["sessionId"]
 
 
 def test_dispatch_and_cancel_a_task(phone, lab, session):
@@ -169,21 +189,18 @@ def test_dispatch_and_cancel_a_task(phone, lab, session):
     agent = page.get_by_label("Agent")
     expect()(agent.locator("option[value=opencode]")).to_be_enabled()
     expect()(agent).to_have_value("opencode")
-    # The session picker offers the workspace's OpenCode sessions, a new one by default.
-    picker = page.get_by_label("Session")
-    expect()(picker.locator("option")).to_have_count(2)
-    expect()(picker).to_have_value("")
+    expect()(agent.locator("option[value=claude]")).to_be_disabled()  # not in the default image
+    page.get_by_label("Session").select_option("")  # a new session
     page.get_by_label("Prompt").fill("Count to a million, slowly")
     page.get_by_role("button", name="Dispatch").tap()
-    task = page.locator(".pp-card[data-task]").first
-    expect()(task).to_contain_text("Count to a million, slowly")
+    task = page.locator(".pp-card[data-task]").filter(has_text="Count to a million, slowly")
     expect()(task.locator(".pp-badge")).to_have_text(re.compile("queued|running"))
     page.shot("task-running")
     task.get_by_role("button", name="Cancel").tap()
     expect()(task.locator(".pp-badge")).to_have_text("cancelled", timeout=60_000)
     expect()(task.get_by_role("button", name="Cancel")).to_have_count(0)
     # The page tells of the end while it is open.
-    expect()(page.locator(".pp-toast")).to_contain_text(f"Task in {NAME} cancelled")
+    expect()(page.locator(".pp-toast").first).to_contain_text(f"Task in {NAME} cancelled")
     page.shot("task-cancelled")
     [listed] = [t for t in lab.api("GET", f"workspaces/{NAME}/tasks").json()["tasks"]
                 if t["prompt"] == "Count to a million, slowly"]
