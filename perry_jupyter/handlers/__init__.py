@@ -69,8 +69,9 @@ def routes() -> list[tuple]:
         (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
         (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
         (r"/perry/proxy\.js", ProxyScriptHandler),
-        (r"/perry/?", PhonePageHandler),
-        (r"/perry/(?P<path>sw\.js|manifest\.webmanifest)", PhoneAssetHandler),
+        (r"/perry/", PhonePageHandler),
+        (r"/perry/sw\.js", PhoneAssetHandler, {"file": "sw.js"}),
+        (r"/perry/manifest\.webmanifest", PhoneAssetHandler, {"file": "manifest.webmanifest"}),
         (r"/perry/phone/(?P<path>.+)", PhoneAssetHandler),
         (r"/perry/(?:api|terminal|proxy|proxy-absolute)(?:/.*)?", NoRouteHandler),
     ]

@@ -34,9 +34,6 @@ class PhonePageHandler(PageMixin, JupyterHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        if not self.request.path.endswith("/"):
-            # The shell's links are relative to /perry/ (so it works under any base_url).
-            return self.redirect(self.request.path + "/", permanent=False)
         await self.require("read", AUTH_RESOURCE)
         if not BUNDLE.is_file():
             raise web.HTTPError(503, "the phone page is not built: run `jlpm build:prod` in the source tree")
@@ -52,24 +49,25 @@ class PhonePageHandler(PageMixin, JupyterHandler):
 class PhoneAssetHandler(PageMixin, JupyterHandler, web.StaticFileHandler):
     """The page's bundle, icons, manifest and service worker, to signed-in users only."""
 
-    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def initialize(self, file: str | None = None) -> None:  # type: ignore[override]
+        # The manifest and the worker live at /perry/ itself: the worker's scope is where it is served.
+        self.file = file
         web.StaticFileHandler.initialize(self, path=str(STATIC))
 
     @web.authenticated
-    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+    async def get(self, path: str | None = None, include_body: bool = True) -> None:  # type: ignore[override]
         await self.require("read", AUTH_RESOURCE)
+        path = self.file or path or ""
         if path == "index.html":
             raise web.HTTPError(404)  # the template: the page is /perry/
         await web.StaticFileHandler.get(self, path, include_body)
 
-    async def head(self, path: str) -> None:  # type: ignore[override]
+    async def head(self, path: str | None = None) -> None:  # type: ignore[override]
         await self.get(path, include_body=False)
 
     def set_extra_headers(self, path: str) -> None:
         # Revalidated each time (304s keep it cheap): the service worker's copy is the offline one.
         self.set_header("Cache-Control", "no-cache")
-        if path == "sw.js":
-            self.set_header("Service-Worker-Allowed", self.base_url + "perry/")
 
     def get_content_type(self) -> str:
         if self.absolute_path and self.absolute_path.endswith(".webmanifest"):

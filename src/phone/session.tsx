@@ -86,7 +86,8 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
   const [streamed, setStreamed] = React.useState<IPart[]>([]);
   const [draft, setDraft] = React.useState('');
   const send = useAction();
-  const bottom = React.useRef<HTMLDivElement>(null);
+  // The page's end is the continue box: scrolled to it, the last message sits just above it.
+  const bottom = React.useRef<HTMLFormElement>(null);
 
   const reload = React.useCallback(async (reply?: IMessage) => {
     try {
@@ -167,9 +168,8 @@ export function SessionScreen(props: { workspace: string; sessionId: string }): 
             ))}
           </article>
         ) : null}
-        <div ref={bottom} />
       </div>
-      <form className="pp-form pp-continue" onSubmit={e => void submit(e)}>
+      <form ref={bottom} className="pp-form pp-continue" onSubmit={e => void submit(e)}>
         <label htmlFor="pp-continue-text">Continue the session</label>
         <textarea id="pp-continue-text" rows={3} value={draft} onChange={e => setDraft(e.target.value)} />
         <button type="submit" disabled={send.busy || !draft.trim()}>
