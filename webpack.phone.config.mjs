@@ -17,6 +17,14 @@ export default {
     filename: '[name].js',
     clean: true
   },
+  // One client, two faces: what the phone shares with the panel (api.ts, events.ts, store.ts, ...)
+  // must not pull JupyterLab in. The build fails, naming the import, the day it does.
+  externals: [
+    ({ request, context }, callback) =>
+      /^@jupyterlab\//.test(request ?? '')
+        ? callback(new Error(`the phone bundle must not import ${request} (from ${path.relative(here, context ?? '')})`))
+        : callback()
+  ],
   module: {
     rules: [{ test: /\.css$/, use: ['style-loader', 'css-loader'] }]
   },
