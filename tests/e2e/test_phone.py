@@ -259,3 +259,16 @@ def test_no_serious_accessibility_violations(phone, lab, screen):
     page.wait_for_load_state("networkidle")
     assert axe_violations(page) == []
     assert not page.perry_errors
+
+
+def test_stop_and_start(phone, lab):
+    page = phone
+    page.goto(f"{lab.url}perry/#/")
+    item = card(page)
+    item.get_by_role("button", name="Stop").tap()
+    expect()(item.locator(".pp-badge")).to_have_text("stopped", timeout=60_000)
+    expect()(item.get_by_role("link", name="Terminal")).to_have_count(0)
+    page.shot("stopped")
+    item.get_by_role("button", name="Start").tap()
+    expect()(item.locator(".pp-badge")).to_have_text("running", timeout=120_000)
+    assert lab.api("GET", f"workspaces/{NAME}").json()["status"] == "running"
