@@ -63,7 +63,9 @@ def remove_e2e_objects() -> None:
     from docker.errors import APIError, NotFound
 
     client = docker.from_env()
-    for c in client.containers.list(all=True):
+    # Other runs on the engine remove their containers meanwhile: one gone between the list and its
+    # inspection is skipped, not an error.
+    for c in client.containers.list(all=True, filters={"name": E2E_PREFIX}, ignore_removed=True):
         if c.name.startswith(E2E_PREFIX):
             try:
                 c.remove(force=True)

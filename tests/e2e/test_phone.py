@@ -244,9 +244,12 @@ def test_manifest_and_a_worker_that_never_caches_the_api(phone, lab):
     assert not [u for u in cached if "/perry/api/" in u or "/perry/terminal/" in u], cached
 
 
-def axe_violations(page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+def axe_violations(page, selector: str | None = None) -> list[dict]:
+    """axe-core's serious and critical findings on the page (or the part of it `selector` names)."""
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async (selector) => await axe.run(selector ? document.querySelector(selector) : document,"
+                           " {resultTypes: ['violations']})", selector)
     return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
             for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
