@@ -253,7 +253,13 @@ export function SessionList(props: { model: PerryModel; commands: CommandRegistr
   );
 }
 
-export function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+export function WorkspaceActions(props: {
+  model: PerryModel;
+  commands: CommandRegistry;
+  ws: IWorkspace;
+  /** Shown on the workspace's own page: no button to open it. */
+  onPage?: boolean;
+}): JSX.Element {
   const { model, ws } = props;
   const busy = model.ui.busy(ws.name);
   const running = ws.status === 'running';
@@ -270,13 +276,15 @@ export function WorkspaceActions(props: { model: PerryModel; commands: CommandRe
   };
   return (
     <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
-      <button
-        className="perry-button"
-        title="The workspace on a page of its own: overview, terminals, sessions, tasks, changes, ports"
-        onClick={() => void props.commands.execute(CommandIDs.openWorkspace, { workspace: ws.name })}
-      >
-        Open
-      </button>
+      {props.onPage ? null : (
+        <button
+          className="perry-button"
+          title="The workspace on a page of its own: overview, terminals, sessions, tasks, changes, ports"
+          onClick={() => void props.commands.execute(CommandIDs.openWorkspace, { workspace: ws.name })}
+        >
+          Open
+        </button>
+      )}
       <button
         className="perry-button"
         disabled={disabled || !(running || wakesOnUse(ws))}

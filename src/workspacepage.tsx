@@ -90,7 +90,7 @@ function WorkspacePageView(props: { model: PerryModel; commands: CommandRegistry
       <header className="perry-workspace-page-head">
         <h2>{name}</h2>
         <StatusBadge status={ws.status} />
-        <WorkspaceActions model={model} commands={commands} ws={ws} />
+        <WorkspaceActions model={model} commands={commands} ws={ws} onPage />
       </header>
       <div className="perry-tabs" role="tablist" aria-label={`Sections of ${name}`}>
         {TABS.map(t => (

@@ -49,6 +49,7 @@ def test_open_from_the_panel_with_the_ssh_command_to_copy(page, lab, workspace):
     expect()(view.locator("h2")).to_have_text(NAME)
     expect()(view.get_by_role("tab")).to_have_text(["Overview", "Terminals", "Sessions", "Tasks", "Changes", "Ports"])
     expect()(tab(page, "Overview")).to_have_attribute("aria-selected", "true")
+    expect()(view.get_by_role("button", name="Open", exact=True)).to_have_count(0)  # it is open
     ssh = workspace["sshCommand"]
     expect()(view.locator(".perry-details code")).to_have_text(ssh)
     view.get_by_role("button", name="Copy the SSH command").click()
