@@ -41,6 +41,14 @@ def phone(browser, lab, artifacts):
     """A phone's browser signed in to the lab (the token once, then its cookie), on the page."""
     context = browser.new_context(**PHONE)
     context.grant_permissions(["notifications"], origin=lab.url.rstrip("/"))
+    # The system notifications the page shows, recorded on their way to the browser's own.
+    context.add_init_script("""(() => {
+        const Real = window.Notification;
+        window.perryNotified = [];
+        window.Notification = class extends Real {
+            constructor(title, options) { super(title, options); window.perryNotified.push(options.body); }
+        };
+    })()""")
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
@@ -179,6 +187,7 @@ def test_dispatch_a_task_into_a_session_and_see_it_end(phone, lab, session):
     # The agent's output, live while it ran, and the page's word that it ended.
     expect()(task.get_by_label("Output")).to_contain_text("OK.")
     expect()(page.locator(".pp-toast")).to_contain_text(f"Task in {NAME} succeeded: Say OK")
+    assert f"Task in {NAME} succeeded: Say OK" in page.evaluate("() => window.perryNotified")
     page.shot("task-succeeded")
     [listed] = [t for t in lab.api("GET", f"workspaces/{NAME}/tasks").json()["tasks"] if t["prompt"] == "Say OK"]
     assert listed["sessionId"] == found["sessionId"]
