@@ -436,7 +436,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {
                 "schema": {"type": "string"}}}}, **_errors()}}},
         "/perry/": _page("The phone page: workspaces, sessions, tasks, changes, ports and terminals for a "
-                         "touch screen (installable as a web app)", "text/html", "503"),
+                         "touch screen (installable as a web app); /perry redirects here", "text/html", "503"),
         "/perry/manifest.webmanifest": _page("The phone page's web app manifest", "application/manifest+json"),
         "/perry/sw.js": _page("The phone page's service worker: keeps the page's shell for a bad connection, "
                               "never an API answer", "text/javascript"),

@@ -69,7 +69,7 @@ def routes() -> list[tuple]:
         (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
         (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
         (r"/perry/proxy\.js", ProxyScriptHandler),
-        (r"/perry/", PhonePageHandler),
+        (r"/perry/?", PhonePageHandler),
         (r"/perry/sw\.js", PhoneAssetHandler, {"file": "sw.js"}),
         (r"/perry/manifest\.webmanifest", PhoneAssetHandler, {"file": "manifest.webmanifest"}),
         (r"/perry/phone/(?P<path>.+)", PhoneAssetHandler),

@@ -32,6 +32,7 @@ class PageMixin(PerryMixin):
 class PhonePageHandler(PageMixin, JupyterHandler):
     """`/perry/`: the page's HTML shell, with the server's base URL in it."""
 
+    @web.addslash  # /perry goes to /perry/: the shell's links are relative to it
     @web.authenticated
     async def get(self) -> None:
         await self.require("read", AUTH_RESOURCE)

@@ -49,7 +49,7 @@ def test_every_route_is_in_this_list_and_in_the_openapi_document():
     served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
               .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>[^/]+)", "{term}").replace("(?P<session_id>[^/]+)", "{sessionId}")
               .replace("(?P<task_id>[^/]+)", "{taskId}").replace("(?P<port>[^/]+)", "{port}")
-              .replace("(?P<path>/.*)?", "/{path}").replace("(?P<path>.+)", "{path}").replace("\\.", ".")
+              .replace("(?P<path>/.*)?", "/{path}").replace("(?P<path>.+)", "{path}").replace("\\.", ".").replace("/perry/?", "/perry/")
               for pattern, handler, *_ in routes() if handler.__name__ != "NoRouteHandler"}
     sockets = {"/" + "/".join(parts).replace("alpha", "{name}").replace("8000", "{port}") for parts in SOCKETS}
     listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets | PROXIES | PAGES

@@ -58,7 +58,7 @@ def served_operations() -> set[tuple[str, str]]:
         for path in _expand(pattern):
             path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda g: "{%s}" % PARAMETER_NAMES.get(g[1], g[1]), path)
             path = path.replace("{path}?", "/{path}")  # the proxy's optional rest of the path
-            path = path.replace("\\.", ".")  # /perry/proxy\.js
+            path = path.replace("\\.", ".").replace("/perry/?", "/perry/")  # /perry/proxy\.js; /perry[/]
             out |= {(m, path) for m in methods}
     return out
 
