@@ -25,6 +25,13 @@ export default {
         ? callback(new Error(`the phone bundle must not import ${request} (from ${path.relative(here, context ?? '')})`))
         : callback()
   ],
+  resolve: {
+    // One React, whatever else in node_modules carries a copy (two break hooks at run time).
+    alias: {
+      react: path.join(here, 'node_modules', 'react'),
+      'react-dom': path.join(here, 'node_modules', 'react-dom')
+    }
+  },
   module: {
     rules: [{ test: /\.css$/, use: ['style-loader', 'css-loader'] }]
   },
