@@ -43,6 +43,10 @@ export default tseslint.config(
     }
   },
   {
+    files: ['webpack.phone.config.mjs'],
+    languageOptions: { globals: { ...globals.node }, sourceType: 'module' }
+  },
+  {
     files: ['style/**/*.js'],
     languageOptions: { globals: { ...globals.browser }, sourceType: 'module' }
   }

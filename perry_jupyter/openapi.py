@@ -161,6 +161,15 @@ def _websocket(summary: str, parameters: list, *errors: str) -> dict:
                                   "400": {"description": "Not a WebSocket upgrade request, or an invalid name"}}}}
 
 
+def _page(summary: str, content_type: str, *statuses: str) -> dict:
+    """A file of the phone page: without a login, a redirect to Jupyter's login page and back."""
+    answer = {"description": content_type, "content": {content_type: {"schema": {"type": "string"}}}}
+    return {"get": {"summary": summary, "x-page": True,
+                    "responses": {"200": answer, "302": {"description": "Not signed in: to Jupyter's login page, "
+                                                                        "coming back here after it"},
+                                  **_errors(*statuses)}}}
+
+
 def _proxy(summary: str) -> dict:
     """A reverse-proxy route: any method, any body, the workspace server's own answers."""
     answer = {"description": "The answer of the server listening on the port, as it is (any status, "
@@ -426,6 +435,15 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                        "X-XSRFToken header", "x-proxy": True,
             "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {
                 "schema": {"type": "string"}}}}, **_errors()}}},
+        "/perry/": _page("The phone page: workspaces, sessions, tasks, changes, ports and terminals for a "
+                         "touch screen (installable as a web app); /perry redirects here", "text/html", "503"),
+        "/perry/manifest.webmanifest": _page("The phone page's web app manifest", "application/manifest+json"),
+        "/perry/sw.js": _page("The phone page's service worker: keeps the page's shell for a bad connection, "
+                              "never an API answer", "text/javascript"),
+        "/perry/phone/{path}": {"get": {**_page("The phone page's bundle and icons", "application/octet-stream",
+                                                "404")["get"],
+                                        "parameters": [{"name": "path", "in": "path", "required": True,
+                                                        "schema": {"type": "string"}}]}},
         "/perry/terminal/{name}": _websocket(
             "WebSocket attaching a terminal with terminado's protocol, plus `[\"exit\", status]` when the shell "
             "ends: a new terminal in the running workspace, or ?terminal=NAME an open one",

@@ -1,9 +1,9 @@
 /**
- * The REST client of Perry's API. Every request goes through JupyterLab's
- * ServerConnection, which adds the base URL, the token and the XSRF header.
+ * The REST client of Perry's API, shared by the JupyterLab panel and the phone page.
+ * It imports nothing of JupyterLab: each side hands it its `IServer` (the panel's goes
+ * through JupyterLab's ServerConnection, src/server.ts; the phone's through fetch,
+ * src/phone/server.ts), which adds the credentials and the XSRF header.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 
 export type WorkspaceStatus = 'creating' | 'running' | 'stopped' | 'error';
 
@@ -174,19 +174,41 @@ export class PerryError extends Error {
 
 const API = 'perry/api';
 
+/** Where the Jupyter server is and how to send it a request with the user's credentials. */
+export interface IServer {
+  baseUrl: string;
+  wsUrl: string;
+  /** Added to WebSocket URLs when `appendToken` (a browser cannot set their headers). */
+  token?: string;
+  appendToken?: boolean;
+  request(url: string, init: RequestInit): Promise<Response>;
+}
+
+/** Join URL parts with single slashes, as URLExt.join does for these (no `..` in Perry's paths). */
+export function joinUrl(base: string, ...parts: string[]): string {
+  let url = base;
+  for (const part of parts) {
+    if (!part) {
+      continue;
+    }
+    url = `${url.replace(/\/+$/, '')}/${part.replace(/^\/+/, '')}`;
+  }
+  return url;
+}
+
 function enc(part: string): string {
   return encodeURIComponent(part);
 }
 
 /** The REST API, one method per route. */
 export class PerryAPI {
-  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+  constructor(readonly server: IServer) {}
 
   async request<T>(path: string, init: RequestInit = {}): Promise<T> {
-    const url = URLExt.join(this.settings.baseUrl, API, path);
+    const url = joinUrl(this.server.baseUrl, API, path);
     let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, init, this.settings);
+      response = await this.server.request(url, init);
     } catch (e) {
       throw new PerryError(`cannot reach the Jupyter server: ${(e as Error).message}`, 0, 'network');
     }
@@ -315,10 +337,10 @@ export class PerryAPI {
     if (workspace) {
       params.push(`workspace=${enc(workspace)}`);
     }
-    if (this.settings.appendToken && this.settings.token) {
-      params.push(`token=${enc(this.settings.token)}`);
+    if (this.server.appendToken && this.server.token) {
+      params.push(`token=${enc(this.server.token)}`);
     }
-    const url = URLExt.join(this.settings.wsUrl, API, 'events');
+    const url = joinUrl(this.server.wsUrl, API, 'events');
     return params.length ? `${url}?${params.join('&')}` : url;
   }
 }

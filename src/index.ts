@@ -8,10 +8,12 @@ import { ICommandPalette, InputDialog, Notification, WidgetTracker } from '@jupy
 import { IWorkspace, PerryAPI } from './api';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
+import { labServer } from './server';
 import { PerryPanel } from './panel';
 import { addResumeCommand } from './resume';
 import { SessionWidget } from './session';
 import { CommandIDs } from './tokens';
+import { WorkspacePage } from './workspacepage';
 
 const CATEGORY = 'Perry';
 
@@ -56,7 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, palette: ICommandPalette | null) => {
     const { commands, shell } = app;
-    const model = new PerryModel(new PerryAPI(app.serviceManager.serverSettings));
+    const model = new PerryModel(new PerryAPI(labServer(app.serviceManager.serverSettings)));
     const panel = new PerryPanel(model, commands);
     shell.add(panel, 'left', { rank: 650 });
     if (restorer) {
@@ -73,7 +75,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
+    const pages = new WidgetTracker<WorkspacePage>({ namespace: 'perry-workspace' });
+    if (restorer) {
+      void restorer.restore(pages, {
+        command: CommandIDs.openWorkspace,
+        args: w => ({ workspace: w.workspace }),
+        name: w => w.workspace
+      });
+    }
+
     const running = (ws: IWorkspace) => ws.status === 'running';
+
+    commands.addCommand(CommandIDs.openWorkspace, {
+      label: args => (args.workspace ? `Open Workspace ${args.workspace}` : 'Open Perry Workspace…'),
+      caption: 'The workspace on a page of its own: overview, terminals, sessions, tasks, changes, ports',
+      execute: async args => {
+        const name = await pickWorkspace(model, args, 'open', () => true);
+        if (!name) {
+          return;
+        }
+        let page = pages.find(w => w.workspace === name);
+        if (!page) {
+          page = new WorkspacePage(model, name, commands);
+          void pages.add(page);
+          shell.add(page, 'main');
+        }
+        shell.activateById(page.id);
+        return page;
+      }
+    });
 
     commands.addCommand(CommandIDs.openPanel, {
       label: 'Show Perry Workspaces',
@@ -156,6 +186,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (palette) {
       for (const command of [
         CommandIDs.openPanel,
+        CommandIDs.openWorkspace,
         CommandIDs.createWorkspace,
         CommandIDs.openTerminal,
         CommandIDs.dispatchTask,

@@ -3,11 +3,9 @@
  * server-sent events (`GET .../logs?follow=true`), read through ServerConnection (which
  * adds the token) and stopped with an AbortController when the section closes.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import * as React from 'react';
 
-import { IWorkspace, PerryAPI } from './api';
+import { IWorkspace, joinUrl, PerryAPI } from './api';
 import { ErrorAlert } from './components';
 import { PerryModel } from './model';
 
@@ -26,8 +24,8 @@ export async function readEvents(
   onEvent: (e: IStreamEvent) => void,
   signal: AbortSignal
 ): Promise<void> {
-  const url = URLExt.join(api.settings.baseUrl, 'perry/api', path);
-  const response = await ServerConnection.makeRequest(url, { signal }, api.settings);
+  const url = joinUrl(api.server.baseUrl, 'perry/api', path);
+  const response = await api.server.request(url, { signal });
   if (!response.ok) {
     let message = `HTTP ${response.status}`;
     try {

@@ -10,11 +10,12 @@ import { ConnectionState, LiveEvents } from './events';
 import { errorMessage } from './format';
 import * as notify from './notify';
 import { EnginesState } from './resources';
+import { labServer } from './server';
 import { PerryStore } from './store';
 import { IFocusRequest, PanelState } from './ui';
 
 export class PerryModel implements IDisposable {
-  constructor(readonly api: PerryAPI = new PerryAPI()) {
+  constructor(readonly api: PerryAPI = new PerryAPI(labServer())) {
     this.store = new PerryStore(api);
     this.ui = new PanelState();
     this._live = new LiveEvents(api);

@@ -199,7 +199,7 @@ export async function confirmDelete(ws: IWorkspace): Promise<boolean> {
   return result.button.accept;
 }
 
-function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+export function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
   const { model, ws } = props;
   const state = model.store.sessions.get(ws.name);
   let content: JSX.Element;
@@ -253,7 +253,13 @@ function SessionList(props: { model: PerryModel; commands: CommandRegistry; ws: 
   );
 }
 
-function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry; ws: IWorkspace }): JSX.Element {
+export function WorkspaceActions(props: {
+  model: PerryModel;
+  commands: CommandRegistry;
+  ws: IWorkspace;
+  /** Shown on the workspace's own page: no button to open it. */
+  onPage?: boolean;
+}): JSX.Element {
   const { model, ws } = props;
   const busy = model.ui.busy(ws.name);
   const running = ws.status === 'running';
@@ -270,6 +276,15 @@ function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry;
   };
   return (
     <div className="perry-actions" role="toolbar" aria-label={`Actions for ${ws.name}`}>
+      {props.onPage ? null : (
+        <button
+          className="perry-button"
+          title="The workspace on a page of its own: overview, terminals, sessions, tasks, changes, ports"
+          onClick={() => void props.commands.execute(CommandIDs.openWorkspace, { workspace: ws.name })}
+        >
+          Open
+        </button>
+      )}
       <button
         className="perry-button"
         disabled={disabled || !(running || wakesOnUse(ws))}
@@ -300,7 +315,27 @@ function WorkspaceActions(props: { model: PerryModel; commands: CommandRegistry;
   );
 }
 
-function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
+/** Copies `text`, and says so for a moment. */
+function CopyButton(props: { text: string; label: string }): JSX.Element {
+  const [said, setSaid] = React.useState<string | null>(null);
+  const copy = async () => {
+    try {
+      // No clipboard on a page served over plain http from another host: say so, the text stays selectable.
+      await navigator.clipboard.writeText(props.text);
+      setSaid('Copied');
+    } catch {
+      setSaid('Copy failed');
+    }
+    window.setTimeout(() => setSaid(null), 2000);
+  };
+  return (
+    <button className="perry-button perry-copy" aria-label={props.label} title={props.label} onClick={() => void copy()}>
+      {said ?? 'Copy'}
+    </button>
+  );
+}
+
+export function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
   const { ws } = props;
   const ssh = sshCommand(ws);
   return (
@@ -319,7 +354,7 @@ function WorkspaceDetails(props: { ws: IWorkspace }): JSX.Element {
         <>
           <dt>SSH</dt>
           <dd>
-            <code>{ssh}</code>
+            <code>{ssh}</code> <CopyButton text={ssh} label="Copy the SSH command" />
           </dd>
         </>
       ) : null}

@@ -3,11 +3,10 @@
  * it through Perry's authenticated proxy (`<base_url>/perry/proxy/{name}/{port}/`) in a
  * new browser tab.
  */
-import { URLExt } from '@jupyterlab/coreutils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IWorkspace, PerryAPI } from './api';
+import { IWorkspace, joinUrl, PerryAPI } from './api';
 import { ErrorAlert } from './components';
 import { PerryModel } from './model';
 
@@ -25,7 +24,7 @@ export async function listPorts(api: PerryAPI, name: string): Promise<IPort[]> {
 
 /** Where the browser opens a port of a workspace. */
 export function proxyUrl(api: PerryAPI, name: string, port: number): string {
-  return URLExt.join(api.settings.baseUrl, 'perry/proxy', encodeURIComponent(name), String(port), '/');
+  return joinUrl(api.server.baseUrl, 'perry/proxy', encodeURIComponent(name), String(port), '/');
 }
 
 export function PortsSection(props: { model: PerryModel; ws: IWorkspace }): JSX.Element | null {

@@ -40,7 +40,7 @@ function TaskItem(props: { model: PerryModel; commands: CommandRegistry; task: I
   };
   const when = task.ended ?? task.started ?? task.created;
   const output = tail.length ? (
-    <pre ref={preRef} className="perry-output" aria-label="Output tail">
+    <pre ref={preRef} className="perry-output" aria-label="Output tail" tabIndex={0}>
       {tail.join('\n')}
     </pre>
   ) : null;

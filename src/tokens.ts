@@ -6,5 +6,6 @@ export namespace CommandIDs {
   export const openTerminal = 'perry:open-terminal';
   export const dispatchTask = 'perry:dispatch-task';
   export const openSession = 'perry:open-session';
+  export const openWorkspace = 'perry:open-workspace';
   export const resumeSession = 'perry:resume-session';
 }

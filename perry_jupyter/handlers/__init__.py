@@ -17,6 +17,7 @@ def routes() -> list[tuple]:
     from .follow import TaskOutputHandler
     from .search import SessionSearchHandler
     from .image import ImageBuildHandler, ImageHandler
+    from .phone import PhoneAssetHandler, PhonePageHandler
     from .proxy import PortSocket, PortsHandler, ProxyHandler, ProxyScriptHandler
     from .info import ConfigHandler, InfoHandler, NoRouteHandler, OpenAPIHandler
     from .sessions import AllUsageHandler, MessagesHandler, SessionHandler, SessionsHandler, UsageHandler
@@ -68,5 +69,9 @@ def routes() -> list[tuple]:
         (f"/perry/proxy/{NAME}/{PORT}{PROXIED}", ProxyHandler),
         (f"/perry/proxy-absolute/{NAME}/{PORT}{PROXIED}", ProxyHandler, {"absolute": True}),
         (r"/perry/proxy\.js", ProxyScriptHandler),
+        (r"/perry/?", PhonePageHandler),
+        (r"/perry/sw\.js", PhoneAssetHandler, {"file": "sw.js"}),
+        (r"/perry/manifest\.webmanifest", PhoneAssetHandler, {"file": "manifest.webmanifest"}),
+        (r"/perry/phone/(?P<path>.+)", PhoneAssetHandler),
         (r"/perry/(?:api|terminal|proxy|proxy-absolute)(?:/.*)?", NoRouteHandler),
     ]

@@ -63,8 +63,9 @@ def remove_e2e_objects() -> None:
     from docker.errors import APIError, NotFound
 
     client = docker.from_env()
-    # Filtered by the engine: another run's containers may vanish between a list and its inspects.
-    for c in client.containers.list(all=True, filters={"name": E2E_PREFIX}):
+    # Filtered by the engine, and one gone between the list and its inspection (another run's
+    # cleanup) is skipped, not an error.
+    for c in client.containers.list(all=True, filters={"name": E2E_PREFIX}, ignore_removed=True):
         if c.name.startswith(E2E_PREFIX):
             try:
                 c.remove(force=True)

@@ -60,6 +60,9 @@ def test_wheel_carries_the_built_extension(wheel):
     assert any(n.endswith("/perry-jupyter/install.json") for n in data), data
     assert any(re.search(r"/static/remoteEntry\.[0-9a-f]+\.js$", n) for n in data), data
     assert any(n.endswith("etc/jupyter/jupyter_server_config.d/perry_jupyter.json") for n in names)
+    # The phone page's bundle, built by the same `jlpm build:prod`, inside the package.
+    assert "perry_jupyter/static/phone/build/phone.js" in names
+    assert "perry_jupyter/static/phone/sw.js" in names
 
 
 def test_installed_wheel_serves_the_panel_without_node(wheel, tmp_path, browser, artifacts):
@@ -102,6 +105,10 @@ def test_installed_wheel_serves_the_panel_without_node(wheel, tmp_path, browser,
         page.wait_for_selector("#perry-panel .perry-header", timeout=30_000)
         page.shot("installed-wheel-panel")
         assert any("remoteEntry." in u for u in loaded), loaded
+        assert not page.perry_errors
+        page.goto(f"{lab.url}perry/")
+        page.wait_for_selector(".pp-header h1", timeout=30_000)
+        page.shot("installed-wheel-phone")
         assert not page.perry_errors
         context.close()
     finally:

@@ -34,6 +34,8 @@ SOCKETS = [("perry", "api", "events"), ("perry", "terminal", "alpha"),
            ("perry", "api", "workspaces", "alpha", "ports", "8000", "connect")]
 # The reverse proxy (a GET without credentials goes to the login page; test_proxy.py checks them).
 PROXIES = {"/perry/proxy/{name}/{port}/{path}", "/perry/proxy-absolute/{name}/{port}/{path}", "/perry/proxy.js"}
+# The phone page's files (a GET without credentials goes to the login page; tests/e2e/test_phone.py checks them).
+PAGES = {"/perry/", "/perry/sw.js", "/perry/manifest.webmanifest", "/perry/phone/{path}"}
 
 
 def _shape(path: str) -> str:
@@ -47,10 +49,10 @@ def test_every_route_is_in_this_list_and_in_the_openapi_document():
     served = {pattern.replace("(?P<name>[^/]+)", "{name}").replace("(?P<workspace>[^/]+)", "{name}")
               .replace("/(?P<action>start|stop|sync)", "/{action}").replace("(?P<term>[^/]+)", "{term}").replace("(?P<session_id>[^/]+)", "{sessionId}")
               .replace("(?P<task_id>[^/]+)", "{taskId}").replace("(?P<port>[^/]+)", "{port}")
-              .replace("(?P<path>/.*)?", "/{path}").replace("\\.", ".")
+              .replace("(?P<path>/.*)?", "/{path}").replace("(?P<path>.+)", "{path}").replace("\\.", ".").replace("/perry/?", "/perry/")
               for pattern, handler, *_ in routes() if handler.__name__ != "NoRouteHandler"}
     sockets = {"/" + "/".join(parts).replace("alpha", "{name}").replace("8000", "{port}") for parts in SOCKETS}
-    listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets | PROXIES
+    listed = {_shape("/perry/api/" + path) for _, path in ROUTES} | sockets | PROXIES | PAGES
     assert served == listed
     documented = {_shape(p).replace("{term}", "{term}") for p in openapi_document()["paths"]} | sockets
     assert documented == served

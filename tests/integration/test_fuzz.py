@@ -58,7 +58,7 @@ def served_operations() -> set[tuple[str, str]]:
         for path in _expand(pattern):
             path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda g: "{%s}" % PARAMETER_NAMES.get(g[1], g[1]), path)
             path = path.replace("{path}?", "/{path}")  # the proxy's optional rest of the path
-            path = path.replace("\\.", ".")  # /perry/proxy\.js
+            path = path.replace("\\.", ".").replace("/perry/?", "/perry/")  # /perry/proxy\.js; /perry[/]
             out |= {(m, path) for m in methods}
     return out
 
@@ -158,10 +158,10 @@ def test_fuzzing_the_document_finds_no_server_error_and_no_undocumented_answer(f
                     "commit", "-q", "--allow-empty", "-m", "start"], check=True)
 
     doc = requests.get(f"{url}/openapi.json", headers=headers, timeout=30).json()
-    # Not fuzzed: a build would rebuild the image every test shares, WebSockets are not HTTP, and the
-    # proxy answers whatever the server in the workspace answers.
+    # Not fuzzed: a build would rebuild the image every test shares, WebSockets are not HTTP, the
+    # proxy answers whatever the server in the workspace answers, and the phone page is files.
     excluded = ["/perry/api/image/build"] + [p for p, ops in doc["paths"].items()
-                                             if any(op.get("x-websocket") or op.get("x-proxy")
+                                             if any(op.get("x-websocket") or op.get("x-proxy") or op.get("x-page")
                                                     for op in ops.values())]
     config = tmp_path / "schemathesis.toml"
     config.write_text(fuzz_config(workspace="fz", session=session["sessionId"], task=done["id"], terminal=terminal))
