@@ -95,6 +95,9 @@ class TaskManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        # Tasks whose `task start` is under way: the workspace may not know them yet, so the poller
+        # leaves them alone (it would fail them as "never started") and a cancel is passed on after.
+        self._starting: set[str] = set()
 
     # -------------------------------------------------------------- the API
 
@@ -135,12 +138,18 @@ class TaskManager:
             args += ["--session", session_id]
         if model:
             args += ["--model", model]
+        self._starting.add(task["id"])
         try:
             started = self._worker(name, *args)
         except PerryError as e:
             task = self._update(task["id"], status="failed", ended=_now(), error=e.message)
         else:
             task = self._merge(task["id"], started)
+            if task["status"] == "cancelled" and started.get("status") not in FINAL:
+                # Cancelled while it was being started: the workspace did not know it then, it does now.
+                task = self._merge(task["id"], self._worker(name, "task", "cancel", task["id"]))
+        finally:
+            self._starting.discard(task["id"])
         self._ensure_thread()
         return public(task)
 
@@ -227,6 +236,8 @@ class TaskManager:
             if not pending:
                 return  # the next dispatch starts a new one
             for task in pending:
+                if task["id"] in self._starting:
+                    continue
                 try:
                     if task["status"] not in FINAL:
                         self._poll(task)
@@ -346,6 +357,10 @@ class TaskManager:
         with self.store.transaction() as data:
             task = data.setdefault("tasks", {})[task_id]
             before = {k: task.get(k) for k in fields}
+            if task["status"] in FINAL and worker_view.get("status") not in FINAL:
+                # An end Perry recorded (a cancel before the workspace knew the task) is not undone
+                # by an older answer saying it runs.
+                worker_view = {k: v for k, v in worker_view.items() if k in ("sessionId", "outputTail")}
             for key in fields:
                 if key in worker_view and (worker_view[key] is not None or key in ("error",)):
                     task[key] = worker_view[key]

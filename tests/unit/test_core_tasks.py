@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from perry_jupyter.core import tasks as tasks_mod
-from perry_jupyter.core.errors import PerryError
+from perry_jupyter.core.errors import NotFound, PerryError
 from perry_jupyter.core.events import EventBus
 from perry_jupyter.core.tasks import TaskManager
 from tests.fake_engine import TEST_PREFIX, FakeEngine, make_manager, worker, workspace_labels
@@ -133,6 +133,38 @@ def test_a_workspace_stopped_under_a_running_task_fails_it(manager, engine, answ
     engine.stop(f"{TEST_PREFIX}w", timeout=1)
     failed = until(lambda: (t := manager.get("w", task["id"]))["status"] == "failed" and t)
     assert failed["error"] == "the workspace stopped while the task ran"
+
+
+def test_a_task_cancelled_while_it_is_being_started_is_cancelled_in_the_workspace_too(manager, engine, answers):
+    # Found on the phone page: the worker's "running" from a slow start overwrote the cancel.
+    release, starting = threading.Event(), threading.Event()
+    cancelled_in_workspace: list[str] = []
+
+    def slow_worker(args: list[str]):
+        if args[:2] == ["task", "start"]:
+            starting.set()
+            release.wait(5)
+        if args[:2] == ["task", "cancel"]:
+            if not release.is_set():  # the workspace has no such task yet
+                raise NotFound(f"no task {args[2]!r}")
+            cancelled_in_workspace.append(args[2])
+            return {"id": args[2], "status": "cancelled", "ended": "C"}
+        return answers(args)
+
+    engine.on_exec = worker(slow_worker)
+    dispatched: list[dict] = []
+    thread = threading.Thread(target=lambda: dispatched.append(manager.dispatch("w", agent="opencode", prompt="p")))
+    thread.start()
+    assert starting.wait(5)
+    task_id = next(iter(manager.store.read()["tasks"]))
+    time.sleep(0.05)  # the poller runs meanwhile: a task being started is not "never started"
+    assert manager.cancel("w", task_id)["status"] == "cancelled"
+    release.set()
+    thread.join(5)
+    assert dispatched[0]["status"] == "cancelled"
+    assert cancelled_in_workspace == [task_id]
+    time.sleep(0.05)
+    assert manager.get("w", task_id)["status"] == "cancelled"
 
 
 class Receiver:
