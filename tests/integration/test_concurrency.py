@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ..conftest import TEST_PREFIX
+from .test_devcontainer import commit_repo
 
 pytestmark = pytest.mark.engine
 
@@ -108,8 +109,11 @@ def test_stop_while_starting_is_refused_at_once_and_the_start_finishes(rest, doc
     assert code == 200 and stopped["status"] == "stopped"
 
 
-def test_delete_while_creating_is_refused_and_changes_nothing(rest, docker_client, ssh_key):
-    create = rest.in_background("POST", "workspaces", {"name": "growing"})
+def test_delete_while_creating_is_refused_and_changes_nothing(rest, docker_client, ssh_key, tmp_path):
+    # A create is ready in well under a second now: a project whose set-up takes a few seconds
+    # keeps it in progress long enough to be raced, on a quiet machine too.
+    repo = commit_repo(tmp_path / "slow", {".devcontainer/devcontainer.json": '{"postCreateCommand": "sleep 4"}'})
+    create = rest.in_background("POST", "workspaces", {"name": "growing", "clone": repo})
     time.sleep(0.8)
     code, refused = rest("DELETE", "workspaces/growing")
     assert code == 409, refused
