@@ -14,6 +14,7 @@ import io
 import itertools
 import tarfile
 import threading
+import time
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from perry_jupyter.core.engine import CapabilitiesRefused, Doing, DockerError, PortTaken, read_lines
@@ -393,7 +394,8 @@ class FakeEngine:
         with self._lock:
             streams = list(self._streams)
         for stream in streams:
-            stream.put({"action": action, "id": c["id"], "name": c["name"], "labels": dict(c["labels"])})
+            stream.put({"action": action, "id": c["id"], "name": c["name"], "labels": dict(c["labels"]),
+                        "time": time.time()})
 
     def _touch(self, call: str) -> None:
         if not self.reachable:
@@ -476,8 +478,6 @@ class FakeEventStream:
             self._changed.notify_all()
 
     def events(self) -> Iterator[dict[str, Any]]:
-        import time
-
         while True:
             with self._changed:
                 while not self._queue and self._ended is None and time.time() < self._until:

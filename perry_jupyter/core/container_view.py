@@ -51,9 +51,13 @@ class _View:
 
 class ContainerViews:
     def __init__(self, engines: Any, fetch: Fetch, container_name: Callable[[str], str], prefix: str,
-                 resync: float = 30.0, idle: float = 120.0):
+                 resync: float = 30.0, idle: float = 120.0,
+                 on_died: Callable[[str, float | None], None] | None = None):
         """``engines``: the Engines; ``container_name(workspace)``: its container's name, of ``prefix``.
-        A view nobody read for ``idle`` seconds stops following (and reads ask Docker until it is live again)."""
+        A view nobody read for ``idle`` seconds stops following (and reads ask Docker until it is live again).
+        ``on_died(workspace, when)``: a workspace's container stopped (``when`` in epoch seconds, if known),
+        told even when it was started again before the view asked Docker about it."""
+        self.on_died = on_died
         self.engines = engines
         self.fetch = fetch
         self.container_name = container_name
@@ -209,9 +213,14 @@ class ContainerViews:
             for event in stream.events():
                 workspace = event["labels"].get(LABEL_WORKSPACE)
                 if workspace and event["name"] == self.container_name(workspace):
-                    self._one(engine_name, view, workspace)
+                    pass
                 elif workspace is None and event["id"] in view.ids:
-                    self._one(engine_name, view, view.ids[event["id"]])
+                    workspace = view.ids[event["id"]]
+                else:
+                    continue
+                if event["action"] == "die" and self.on_died is not None:
+                    self.on_died(workspace, event.get("time"))
+                self._one(engine_name, view, workspace)
         finally:
             with self._lock:
                 view.stream = None

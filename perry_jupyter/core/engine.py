@@ -374,7 +374,7 @@ class Engine:
 
     def events(self, labels: Mapping[str, str], until: float) -> "EventStream":
         """The changes of the containers carrying all ``labels`` from now until ``until`` (epoch
-        seconds), as they happen: {action, id, name, labels}. Only what changes a container's listed
+        seconds), as they happen: {action, id, name, labels, time} (time: when, in the engine's epoch seconds). Only what changes a container's listed
         state is asked for (an exec, a health check or an attach is not)."""
         filters = {"type": ["container"], "event": list(CONTAINER_CHANGES),
                    "label": [f"{k}={v}" for k, v in labels.items()]}
@@ -760,8 +760,10 @@ class EventStream:
             for event in self._stream:
                 actor = event.get("Actor") or {}
                 attributes = dict(actor.get("Attributes") or {})
+                when = event.get("timeNano")
                 yield {"action": event.get("Action") or event.get("status"), "id": actor.get("ID") or event.get("id"),
-                       "name": attributes.pop("name", None), "labels": attributes}
+                       "name": attributes.pop("name", None), "labels": attributes,
+                       "time": when / 1e9 if when else event.get("time")}
         except (OSError, requests.RequestException, DockerException, ValueError) as e:
             if not self._closed.is_set():
                 raise self._engine.unavailable(e) from None

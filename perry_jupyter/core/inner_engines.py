@@ -10,6 +10,7 @@ starting gets one background wait (one exec that waits inside), whose end is ann
 from __future__ import annotations
 
 import itertools
+import time
 import logging
 import threading
 from typing import Callable
@@ -25,6 +26,7 @@ class InnerEngines:
         self._announce = announce
         self._states: dict[str, str] = {}
         self._watches: dict[str, int] = {}  # the current watch of each workspace: older ones say nothing
+        self._since: dict[str, float] = {}  # when each state was told (epoch seconds)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         # Grows with every change of a state: a list made at one version is still true at it.
@@ -46,6 +48,7 @@ class InnerEngines:
                 self._states.pop(name, None)
                 return
             self._states[name] = state
+            self._since[name] = time.time()
         if state == STARTING:
             threading.Thread(target=self._watch, args=(name, number, wait), name=f"perry-dind-{name}",
                              daemon=True).start()
@@ -53,6 +56,17 @@ class InnerEngines:
     def forget(self, name: str) -> None:
         """Stopped or gone: nothing is known until its next start."""
         with self._lock:
+            self.version += 1
+            self._states.pop(name, None)
+            self._watches.pop(name, None)
+
+    def died(self, name: str, when: float | None) -> None:
+        """Its container stopped at ``when``: a stop after the state was told (one behind Perry's back,
+        a crash) makes it unknown, even if the container runs again (its inner engine starts anew).
+        A stop before it (Perry's own restart, whose event comes late) changes nothing."""
+        with self._lock:
+            if name not in self._states or (when is not None and when < self._since.get(name, 0)):
+                return
             self.version += 1
             self._states.pop(name, None)
             self._watches.pop(name, None)

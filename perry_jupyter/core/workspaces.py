@@ -101,7 +101,7 @@ class WorkspaceManager:
         # The lists' containers, from memory (see core/container_view.py); everything that changes
         # a container asks Docker itself.
         self.views = ContainerViews(self.engines, lambda engine_name, name: self._containers(name, engine=engine_name),
-                                    self.naming.container, settings.prefix)
+                                    self.naming.container, settings.prefix, on_died=self.inner_engines.died)
 
     @property
     def engine(self) -> Engine:
@@ -366,7 +366,10 @@ class WorkspaceManager:
                                    "stopReason": None}
         if _unfinished(record):
             clone = clone_source or record.get("clone")
-            changes["projectDir"] = self._clone(name, clone, record.get("env") or {}, progress) if clone else HOME_DIR
+            # A create cut short after its clone (in the project's own set-up, say) keeps that clone.
+            cloned = None if clone_source or not clone else self._cloned_before(name)
+            changes["projectDir"] = cloned or (self._clone(name, clone, record.get("env") or {}, progress)
+                                               if clone else HOME_DIR)
             if clone:
                 project_setup.after_clone(self, name, record, changes["projectDir"], progress)
         try:
@@ -644,6 +647,14 @@ class WorkspaceManager:
         if status != "running":
             return None
         return "off" if mode == "off" else self.inner_engines.state(name)
+
+    def _cloned_before(self, name: str) -> str | None:
+        """The project directory an earlier clone into this workspace made (the entrypoint's
+        marker names it), if it is still there."""
+        marker = f"{HOME_DIR}/.perry/clone.done"
+        result = self.run(name, ["sh", "-c", 'd=$(cat "$1") && [ -d "$d/.git" ] && echo "$d"', "sh", marker],
+                          user="workspace")
+        return (result["stdout"].strip() or None) if result["exitCode"] == 0 else None
 
     def _clone(self, name: str, source: str, env: Mapping[str, str], progress: Progress) -> str:
         """Clone ``source`` into the home through one exec (the entrypoint's `clone`, as root);

@@ -14,6 +14,7 @@ from perry_jupyter.app import PerryApp
 from ..conftest import SSH_PORTS, TEST_PREFIX
 from .conftest import PERRY, PerryServe, until
 from .test_concurrency import ssh, ssh_works
+from .test_devcontainer import commit_repo
 from .test_lifecycle import make_repo
 
 pytestmark = pytest.mark.engine
@@ -71,9 +72,10 @@ def test_lists_cost_no_docker_call_once_the_engine_is_followed(perry):
 
     def free() -> bool:
         before = perry.engine.api_calls
-        names = [w["name"] for w in perry.workspaces.list()]
-        assert names == ["one", "two"]
-        return perry.engine.api_calls == before
+        listed = perry.workspaces.list()
+        assert [w["name"] for w in listed] == ["one", "two"]
+        # (Until their inner engines are up, a wait for each calls Docker in the background.)
+        return perry.engine.api_calls == before and all(w["dindStatus"] != "starting" for w in listed)
     until(free, timeout=30, interval=0.1)
     before = perry.engine.api_calls
     for _ in range(10):
@@ -112,27 +114,35 @@ def server(tmp_path, ssh_key):
     serve.stop()
 
 
-def crash_mid_create(server, docker_client, ssh_key, repo):
-    """Create with a clone through a real `perry serve`, and kill -9 it once the container
-    runs, before Perry copied the keys in; the workspace's container."""
+# The project's own set-up (its devcontainer.json) holds the create for a few seconds after the
+# clone: the server is killed then, so a restart has a cut-short create to finish.
+SLOW_SETUP = '{"postCreateCommand": "sleep 6 && echo set-up > ../setup.txt"}'
+
+
+def crash_mid_create(server, docker_client, ssh_key, tmp_path):
+    """Create with a clone through a real `perry serve`, and kill -9 it once the project is cloned,
+    while the project's set-up runs; the workspace's container."""
+    repo = commit_repo(tmp_path / "project", {"README.md": "hello\n", ".devcontainer/devcontainer.json": SLOW_SETUP})
+
     def create():
         try:
-            requests.post(f"{server.url}/perry/api/workspaces", json={"name": "crashed", "clone": str(repo)},
+            requests.post(f"{server.url}/perry/api/workspaces", json={"name": "crashed", "clone": repo},
                           headers=server.headers, timeout=300)
         except requests.ConnectionError:
             pass  # the server died under it, as planned
 
     threading.Thread(target=create, daemon=True).start()
 
-    def running():
+    def cloned():
         found = docker_client.containers.list(filters={"name": f"{TEST_PREFIX}crashed", "status": "running"})
-        return found[0] if found else None
+        if found and found[0].exec_run(["test", "-f", "/home/workspace/.perry/clone.done"]).exit_code == 0:
+            return found[0]
+        return None
 
-    container = until(running, timeout=120, interval=0.02)
+    container = until(cloned, timeout=120, interval=0.05)
     server.kill()
-    key = (ssh_key.parent / (ssh_key.name + ".pub")).read_text().split()[1]
-    keys = container.exec_run(["cat", "/home/workspace/.ssh/authorized_keys"], user="root").output.decode()
-    assert key not in keys, "the crash came too late: the keys were already in"
+    done = container.exec_run(["cat", "/home/workspace/setup.txt"])
+    assert done.exit_code != 0, "the crash came too late: the project's set-up had ended"
     return container
 
 
@@ -143,7 +153,7 @@ def get(server, name):
 
 
 def test_create_cut_short_by_a_crash_is_finished_after_the_restart(server, docker_client, ssh_key, tmp_path):
-    crash_mid_create(server, docker_client, ssh_key, make_repo(tmp_path / "project"))
+    crash_mid_create(server, docker_client, ssh_key, tmp_path)
     server.start()
 
     ws = until(lambda: (w := get(server, "crashed"))["status"] != "creating" and w, timeout=180)
@@ -162,7 +172,7 @@ def test_create_cut_short_by_a_crash_is_finished_after_the_restart(server, docke
 
 def test_create_cut_short_whose_container_stopped_says_how_to_finish_it(server, docker_client, ssh_key,
                                                                           tmp_path):
-    container = crash_mid_create(server, docker_client, ssh_key, make_repo(tmp_path / "project"))
+    container = crash_mid_create(server, docker_client, ssh_key, tmp_path)
     container.stop(timeout=5)  # while Perry is down
     server.start()
 

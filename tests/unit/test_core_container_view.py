@@ -180,3 +180,25 @@ def test_a_kept_list_follows_the_state_file_the_settings_and_the_containers(mana
     assert manager.list()[0]["idleTimeout"] == 55
     engine.behind_perry(f"{TEST_PREFIX}a", "exited")
     until(lambda: manager.list()[0]["status"] == "stopped", "the stop shows in the kept list")
+
+
+def test_a_restart_behind_perrys_back_makes_the_inner_engine_unknown(manager, engine):
+    box(engine, "a")
+    following(manager, engine)
+    manager.inner_engines.started("a", "ready", lambda: True)
+    assert manager.get("a")["dindStatus"] == "ready"
+    # Stopped and started again by hand before anyone listed: its inner engine starts anew.
+    engine.behind_perry(f"{TEST_PREFIX}a", "exited")
+    engine.behind_perry(f"{TEST_PREFIX}a", "running")
+    until(lambda: manager.list()[0]["dindStatus"] is None, "the inner engine of a restarted container is unknown")
+    assert manager.list()[0]["status"] == "running"
+
+
+def test_a_stop_older_than_what_perry_was_told_changes_nothing(manager):
+    # Perry's own restart: the stop's event may come after the start told the new state.
+    before = time.time()
+    manager.inner_engines.started("a", "ready", lambda: True)
+    manager.inner_engines.died("a", before)
+    assert manager.inner_engines.state("a") == "ready"
+    manager.inner_engines.died("a", time.time())
+    assert manager.inner_engines.state("a") is None
