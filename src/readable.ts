@@ -226,9 +226,23 @@ function otherEvent(event: Obj): string[] {
   return [oneLine([kind, ...fields].filter(Boolean).join(' · ')) || '(an event without words)'];
 }
 
+// OpenCode's own log lines (`--print-logs`): `timestamp=… level=ERROR … message="…"`.
+const LOGFMT = /^timestamp=\S+ level=(\w+) .*?\bmessage=("(?:[^"\\]|\\.)*"|\S+)/;
+
+const LOGFMT_ERROR = /\berror(?:\.error)?=("(?:[^"\\]|\\.)*")/;
+
+function unquote(value: string): string {
+  return value.startsWith('"') ? value.slice(1, -1).replace(/\\"/g, '"') : value;
+}
+
 /** One printed line of an agent, as it reads: none, one or a few lines. */
 export function outputLine(line: string): string[] {
   const trimmed = line.trim();
+  const logged = LOGFMT.exec(trimmed);
+  if (logged) {
+    const error = LOGFMT_ERROR.exec(trimmed);
+    return [`log ${logged[1].toLowerCase()}: ${unquote(logged[2])}${error ? ` (${unquote(error[1])})` : ''}`];
+  }
   if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) {
     return [line];
   }

@@ -21,8 +21,8 @@ async function askOnClose(workspace: string, terminal: string): Promise<'keep' |
       'Terminals tab. Or end it now: whatever runs in it stops.',
     buttons: [
       Dialog.cancelButton(),
-      Dialog.warnButton({ label: 'End shell', ariaLabel: `End the shell of ${terminal}` }),
-      Dialog.okButton({ label: 'Keep running', ariaLabel: `Close the tab, keep ${terminal} running` })
+      Dialog.warnButton({ label: 'End shell' }),
+      Dialog.okButton({ label: 'Keep running' })
     ],
     defaultButton: 2
   });
