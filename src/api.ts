@@ -19,6 +19,8 @@ export interface IWorkspace {
   /** How to reach it over SSH from where the server is used ("ssh -p 2201 workspace@host"). */
   sshCommand?: string | null;
   dind?: string | null;
+  /** While it runs: whether its own Docker engine (Docker inside) answers yet; null otherwise. */
+  dindStatus?: 'starting' | 'ready' | 'off' | null;
   clone?: string | null;
   /** The names of the agents whose CLIs its image carries; null when that is not known. */
   agents?: string[] | null;
@@ -200,6 +202,25 @@ function enc(part: string): string {
   return encodeURIComponent(part);
 }
 
+/**
+ * What an answer that is not Perry's says, in words: Jupyter's own JSON errors
+ * (`{"message", "reason"}`), an HTML error page's text, or plain text; never the raw JSON.
+ */
+export function bodyMessage(body: unknown, text: string): string {
+  if (body && typeof body === 'object') {
+    const b = body as { message?: unknown; reason?: unknown };
+    const said = [b.message, b.reason].filter(x => typeof x === 'string' && x).join(': ');
+    return said.slice(0, 300);
+  }
+  if (body !== null) {
+    return String(body).slice(0, 300);
+  }
+  const plain = /<[a-z!/][^>]*>/i.test(text)
+    ? text.replace(/<(script|style|head)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]+>/g, ' ')
+    : text;
+  return plain.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
 /** The REST API, one method per route. */
 export class PerryAPI {
   constructor(readonly server: IServer) {}
@@ -234,11 +255,8 @@ export class PerryAPI {
           'no_route'
         );
       }
-      throw new PerryError(
-        `${response.status} ${response.statusText || 'error'}${text ? `: ${text.slice(0, 300)}` : ''}`,
-        response.status,
-        'http'
-      );
+      const said = bodyMessage(body, text);
+      throw new PerryError(`${response.status} ${response.statusText || 'error'}${said ? `: ${said}` : ''}`, response.status, 'http');
     }
     return body as T;
   }
@@ -325,6 +343,11 @@ export class PerryAPI {
       body.sessionId = sessionId;
     }
     return this.json<ITask>('POST', `workspaces/${enc(name)}/tasks`, body);
+  }
+
+  /** Ends a terminal's shell (it cannot be reattached after). */
+  async closeTerminal(name: string, terminal: string): Promise<void> {
+    await this.request<null>(`workspaces/${enc(name)}/terminals/${enc(terminal)}`, { method: 'DELETE' });
   }
 
   async cancelTask(name: string, id: string): Promise<void> {

@@ -68,21 +68,6 @@ export function cost(value: number | null | undefined): string {
   return value ? `$${value.toFixed(value < 0.01 ? 4 : 2)}` : '';
 }
 
-/** Tool input or output as text: strings as they are, anything else as indented JSON. */
-export function asText(value: unknown): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  if (typeof value === 'string') {
-    return value;
-  }
-  try {
-    return JSON.stringify(value, null, 2);
-  } catch {
-    return String(value);
-  }
-}
-
 /** An error's message, whatever was thrown. */
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -95,4 +80,12 @@ export function sshCommand(ws: IWorkspace): string | null {
   }
   const port = ws.ports?.ssh;
   return port ? `ssh -p ${port} workspace@${ws.sshHost ?? '127.0.0.1'}` : null;
+}
+
+/** "Docker inside: starting…" while a running workspace's own engine comes up; null when not told. */
+export function dockerInside(ws: IWorkspace): string | null {
+  if (ws.status !== 'running' || !ws.dindStatus) {
+    return null;
+  }
+  return `Docker inside: ${ws.dindStatus === 'starting' ? 'starting…' : ws.dindStatus}`;
 }

@@ -12,6 +12,7 @@ import { labServer } from './server';
 import { PerryPanel } from './panel';
 import { addResumeCommand } from './resume';
 import { SessionWidget } from './session';
+import { openTerminalTab } from './terminaltab';
 import { CommandIDs } from './tokens';
 import { WorkspacePage } from './workspacepage';
 
@@ -141,7 +142,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         try {
           const terminal = await model.api.openTerminal(name);
-          return await commands.execute('terminal:open', { name: terminal.name });
+          return await openTerminalTab(commands, model.api, name, terminal.name);
         } catch (e) {
           // The server's message as it is: it names the workspace and what to do.
           Notification.error((e as Error).message, { autoClose: false });

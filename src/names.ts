@@ -22,3 +22,15 @@ export function nameError(name: string): string | null {
   }
   return null;
 }
+
+/**
+ * Why `name` cannot be created now (invalid, or a workspace of the list has it), or null:
+ * said while the user types, in the server's words for the same refusal.
+ */
+export function createNameError(name: string, workspaces: { name: string }[]): string | null {
+  const invalid = nameError(name);
+  if (invalid) {
+    return invalid;
+  }
+  return workspaces.some(w => w.name === name) ? `workspace ${pyRepr(name)} already exists` : null;
+}

@@ -8,11 +8,12 @@ import { CommandRegistry } from '@lumino/commands';
 import * as React from 'react';
 
 import { IWorkspace } from './api';
-import { age, fullTime, sshCommand } from './format';
+import { age, dockerInside, fullTime, sshCommand } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
 import { IFocusRequest } from './ui';
-import { nameError } from './names';
+import { createNameError } from './names';
+import { escapeCloses } from './keys';
 import { StatusBadge, useModel } from './components';
 import { CommandIDs } from './tokens';
 import { TasksSection } from './tasks';
@@ -81,8 +82,9 @@ function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: Re
   const [clone, setClone] = React.useState('');
   const [engine, setEngine] = React.useState('');
   const [touched, setTouched] = React.useState(false);
-  const error = nameError(name);
   const inProgress = !!creating && !creating.error;
+  // Taken names too, while typing; not the name being created (the list has it from the start).
+  const error = inProgress ? null : createNameError(name, model.store.workspaces);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -101,7 +103,16 @@ function CreateForm(props: { model: PerryModel; onClose: () => void; nameRef: Re
 
   const elapsed = creating ? Math.round((Date.now() - creating.started) / 1000) : 0;
   return (
-    <form className="perry-create" onSubmit={submit} aria-label="Create a workspace">
+    <form
+      className="perry-create"
+      onSubmit={submit}
+      aria-label="Create a workspace"
+      onKeyDown={escapeCloses(() => {
+        if (!inProgress) {
+          props.onClose();
+        }
+      })}
+    >
       <label>
         Name
         <input
@@ -315,6 +326,21 @@ export function WorkspaceActions(props: {
   );
 }
 
+/** Whether the workspace's own Docker engine answers yet: a running workspace is usable before it does. */
+export function DockerInsideBadge(props: { ws: IWorkspace }): JSX.Element | null {
+  const text = dockerInside(props.ws);
+  return text ? (
+    <span
+      className={`perry-dind perry-dind-${props.ws.dindStatus}`}
+      data-dind={props.ws.dindStatus ?? ''}
+      role="status"
+      title={props.ws.dindStatus === 'starting' ? '`docker` inside the workspace waits for its engine until then' : undefined}
+    >
+      {text}
+    </span>
+  ) : null;
+}
+
 /** Copies `text`, and says so for a moment. */
 function CopyButton(props: { text: string; label: string }): JSX.Element {
   const [said, setSaid] = React.useState<string | null>(null);
@@ -415,6 +441,7 @@ function WorkspaceItem(props: { model: PerryModel; commands: CommandRegistry; ws
       <div className="perry-ws-meta">
         <span title={sshCommand(ws) ?? 'no SSH port'}>SSH {port ? `:${port}` : '—'}</span>
         {stopWhy(ws) ? <span className="perry-stop-reason">{stopWhy(ws)}</span> : null}
+        <DockerInsideBadge ws={ws} />
         <span title={`created ${fullTime(ws.created)}`}>{ws.created ? `${age(ws.created, props.now)} old` : ''}</span>
       </div>
       <UseBars ws={ws} />

@@ -6,6 +6,7 @@ import { Notification } from '@jupyterlab/apputils';
 import { CommandRegistry } from '@lumino/commands';
 
 import { PerryModel } from './model';
+import { openTerminalTab } from './terminaltab';
 import { CommandIDs } from './tokens';
 
 export function addResumeCommand(commands: CommandRegistry, model: PerryModel): void {
@@ -24,7 +25,7 @@ export function addResumeCommand(commands: CommandRegistry, model: PerryModel): 
       }
       try {
         const terminal = await model.api.resumeSession(workspace, sessionId);
-        return await commands.execute('terminal:open', { name: terminal.name });
+        return await openTerminalTab(commands, model.api, workspace, terminal.name);
       } catch (e) {
         // The server's message as it is: it names the session, or the agent the workspace lacks.
         Notification.error((e as Error).message, { autoClose: false });

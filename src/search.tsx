@@ -8,6 +8,7 @@ import { PerryAPI } from './api';
 import { ErrorAlert } from './components';
 import { age } from './format';
 import { PerryModel } from './model';
+import { escapeCloses } from './keys';
 
 export interface ISearchHit {
   workspace: string;
@@ -56,6 +57,11 @@ export function SessionSearch(props: { model: PerryModel }): JSX.Element {
   return (
     <div className="perry-search" role="search">
       <form
+        onKeyDown={escapeCloses(() => {
+          setText('');
+          setFound(null);
+          setError(null);
+        })}
         onSubmit={e => {
           e.preventDefault();
           void search();

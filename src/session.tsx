@@ -9,9 +9,10 @@ import * as React from 'react';
 
 import { IMessage, IPart, ISession, PerryError } from './api';
 import { ErrorAlert, useModel } from './components';
-import { asText, cost, fullTime, tokenSummary, tokenTotal } from './format';
+import { cost, fullTime, tokenSummary, tokenTotal } from './format';
 import { perryIcon } from './icons';
 import { PerryModel } from './model';
+import { readable } from './readable';
 import { IReplyPart, ISessionChange } from './store';
 import { CommandIDs } from './tokens';
 
@@ -35,8 +36,8 @@ function Part(props: { part: IPart }): JSX.Element | null {
         </details>
       ) : null;
     case 'tool': {
-      const input = asText(part.input);
-      const output = asText(part.output);
+      const input = readable(part.input);
+      const output = readable(part.output);
       return (
         <details className="perry-tool" data-tool={part.tool ?? ''}>
           <summary>

@@ -6,7 +6,9 @@ import { agentChoices, chosenAgent, IAgentChoice } from './agents';
 import { FINISHED, ITask, IWorkspace } from './api';
 import { age, fullTime } from './format';
 import { PerryModel } from './model';
+import { readableOutput } from './readable';
 import { ErrorAlert, StatusBadge } from './components';
+import { escapeCloses } from './keys';
 import { CommandIDs } from './tokens';
 
 const SHOWN = 5;
@@ -16,7 +18,7 @@ function TaskItem(props: { model: PerryModel; commands: CommandRegistry; task: I
   const [error, setError] = React.useState<string | null>(null);
   const [cancelling, setCancelling] = React.useState(false);
   const done = FINISHED.includes(task.status);
-  const tail = task.outputTail ?? [];
+  const tail = readableOutput(task.outputTail ?? []);
   const preRef = React.useRef<HTMLPreElement>(null);
   const lastLine = tail[tail.length - 1];
   React.useEffect(() => {
@@ -151,7 +153,18 @@ export function TasksSection(props: { model: PerryModel; commands: CommandRegist
       {state.unsupported ? (
         <div className="perry-dim">{state.error}</div>
       ) : (
-        <form className="perry-task-form" onSubmit={submit} aria-label={`Dispatch a task to ${ws.name}`}>
+        <form
+          className="perry-task-form"
+          onSubmit={submit}
+          aria-label={`Dispatch a task to ${ws.name}`}
+          // An inline form has nothing to fold: Esc drops the draft and leaves the form.
+          onKeyDown={escapeCloses(() => {
+            setPrompt('');
+            setSessionId('');
+            setError(null);
+            (document.activeElement as HTMLElement | null)?.blur();
+          })}
+        >
           <div className="perry-row">
             <label>
               Agent{' '}

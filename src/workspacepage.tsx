@@ -14,10 +14,11 @@ import { ErrorAlert, StatusBadge, useModel } from './components';
 import { perryIcon } from './icons';
 import { LogsSection } from './logs';
 import { PerryModel } from './model';
-import { SessionList, WorkspaceActions, WorkspaceDetails } from './panel';
+import { DockerInsideBadge, SessionList, WorkspaceActions, WorkspaceDetails } from './panel';
 import { PortsSection } from './ports';
 import { UseBars } from './resources';
 import { TasksSection } from './tasks';
+import { openTerminalTab } from './terminaltab';
 import { CommandIDs } from './tokens';
 
 const TABS = ['Overview', 'Terminals', 'Sessions', 'Tasks', 'Changes', 'Ports'] as const;
@@ -62,7 +63,7 @@ function Terminals(props: { model: PerryModel; commands: CommandRegistry; name: 
               <code>{t.name}</code>
               {t.resumes ? <span className="perry-dim"> resumes {t.resumes.agent} session {t.resumes.sessionId}</span> : null}
             </span>
-            <button className="perry-button" onClick={() => void commands.execute('terminal:open', { name: t.name })}>
+            <button className="perry-button" onClick={() => void openTerminalTab(commands, model.api, name, t.name)}>
               Attach
             </button>
           </li>
@@ -90,6 +91,7 @@ function WorkspacePageView(props: { model: PerryModel; commands: CommandRegistry
       <header className="perry-workspace-page-head">
         <h2>{name}</h2>
         <StatusBadge status={ws.status} />
+        <DockerInsideBadge ws={ws} />
         <WorkspaceActions model={model} commands={commands} ws={ws} onPage />
       </header>
       <div className="perry-tabs" role="tablist" aria-label={`Sections of ${name}`}>

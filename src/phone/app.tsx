@@ -7,6 +7,9 @@ import * as React from 'react';
 
 import { ITask, IWorkspace } from '../api';
 import { ConnectionState } from '../events';
+import { dockerInside } from '../format';
+import { escapeCloses } from '../keys';
+import { createNameError } from '../names';
 import { ErrorLine, StatusBadge, useAction, usePhone } from './context';
 import { href, useRoute, useSignal } from './hooks';
 import { askPermission, permission, taskEndedText } from './notify';
@@ -75,22 +78,39 @@ function WorkspaceCard(props: { ws: IWorkspace }): JSX.Element {
 
 function CreateForm(): JSX.Element {
   const { api, store } = usePhone();
+  useSignal(store.changed);
   const [name, setName] = React.useState('');
   const action = useAction();
+  const wanted = name.trim();
+  // Said while typing; not while this very name is being created (the list has it from the start).
+  const problem = wanted && !action.busy ? createNameError(wanted, store.workspaces) : null;
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
-    const wanted = name.trim();
+    if (problem) {
+      return;
+    }
     if (await action.run(async () => store.put(await api.create(wanted)))) {
       setName('');
     }
   };
   return (
-    <form className="pp-form" onSubmit={e => void submit(e)}>
+    <form
+      className="pp-form"
+      onSubmit={e => void submit(e)}
+      onKeyDown={escapeCloses(() => {
+        if (!action.busy) {
+          setName('');
+          (document.activeElement as HTMLElement | null)?.blur();
+        }
+      })}
+    >
       <label htmlFor="pp-new-name">New workspace</label>
       <div className="pp-row">
         <input
           id="pp-new-name"
           value={name}
+          aria-invalid={!!problem}
+          aria-describedby={problem ? 'pp-new-name-problem' : undefined}
           onChange={e => setName(e.target.value)}
           placeholder="name"
           autoCapitalize="none"
@@ -98,10 +118,15 @@ function CreateForm(): JSX.Element {
           spellCheck={false}
           required
         />
-        <button type="submit" disabled={action.busy || !name.trim()}>
+        <button type="submit" disabled={action.busy || !wanted || !!problem}>
           {action.busy ? 'Creating…' : 'Create'}
         </button>
       </div>
+      {problem ? (
+        <p id="pp-new-name-problem" className="pp-error" role="alert">
+          {problem}
+        </p>
+      ) : null}
       <ErrorLine error={action.error} />
     </form>
   );
@@ -159,6 +184,11 @@ function WorkspaceScreen(props: { name: string; tab: Tab }): JSX.Element {
       <main className="pp-main">
         <div className="pp-row pp-summary">
           <StatusBadge status={ws.status} />
+          {dockerInside(ws) ? (
+            <span className="pp-muted" role="status" data-dind={ws.dindStatus ?? ''}>
+              {dockerInside(ws)}
+            </span>
+          ) : null}
           {ws.status === 'running' ? (
             <a className="pp-button" href={href('w', name, 'terminal')}>
               Terminal

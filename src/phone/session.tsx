@@ -3,16 +3,10 @@ import * as React from 'react';
 
 import { IMessage, IPart, ISession } from '../api';
 import { fullTime } from '../format';
+import { readable } from '../readable';
 import { ErrorLine, useAction, usePhone } from './context';
 
 const TAIL = 50;
-
-function text(value: unknown): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  return typeof value === 'string' ? value : JSON.stringify(value, null, 2);
-}
 
 export function PartView(props: { part: IPart }): JSX.Element | null {
   const { part } = props;
@@ -36,8 +30,8 @@ export function PartView(props: { part: IPart }): JSX.Element | null {
         <summary>
           {part.tool ?? 'tool'} {part.status ? <span className="pp-muted">({part.status})</span> : null}
         </summary>
-        <pre className="pp-pre" tabIndex={0}>{text(part.input) || '(no input)'}</pre>
-        <pre className="pp-pre" tabIndex={0}>{text(part.output) || '(no output)'}</pre>
+        <pre className="pp-pre" tabIndex={0}>{readable(part.input) || '(no input)'}</pre>
+        <pre className="pp-pre" tabIndex={0}>{readable(part.output) || '(no output)'}</pre>
       </details>
     );
   }

@@ -5,6 +5,8 @@ import { agentChoices, chosenAgent } from '../agents';
 import { FINISHED, ITask, IWorkspace, joinUrl } from '../api';
 import type { IChanges } from '../changes';
 import { age } from '../format';
+import { escapeCloses } from '../keys';
+import { readableOutput } from '../readable';
 import type { IPort } from '../ports';
 import { ErrorLine, StatusBadge, useAction, usePhone } from './context';
 import { href, useLoad, useSignal } from './hooks';
@@ -61,7 +63,7 @@ function TaskCard(props: { task: ITask }): JSX.Element {
   const { api } = usePhone();
   const cancel = useAction();
   const done = FINISHED.includes(task.status);
-  const tail = task.outputTail ?? [];
+  const tail = readableOutput(task.outputTail ?? []);
   return (
     <li className="pp-card" data-task={task.id}>
       <div className="pp-row pp-spread">
@@ -113,7 +115,16 @@ function DispatchForm(props: { ws: IWorkspace }): JSX.Element {
     }
   };
   return (
-    <form className="pp-form" onSubmit={e => void submit(e)}>
+    <form
+      className="pp-form"
+      onSubmit={e => void submit(e)}
+      // An inline form has nothing to fold: Esc drops the draft and leaves the form.
+      onKeyDown={escapeCloses(() => {
+        setPrompt('');
+        setSessionId('');
+        (document.activeElement as HTMLElement | null)?.blur();
+      })}
+    >
       <label htmlFor="pp-agent">Agent</label>
       <select
         id="pp-agent"

@@ -77,15 +77,36 @@ def test_create_validates_then_creates_a_running_workspace(page, lab):
     assert ws["status"] == "running" and E2E_SSH_PORTS[0] <= ws["ports"]["ssh"] <= E2E_SSH_PORTS[1]
 
 
-def test_server_errors_are_shown_as_they_are(page, lab):
+def test_a_taken_name_is_flagged_while_typing_and_esc_closes_the_form(page, lab):
     panel = open_panel(page)
     panel.get_by_role("button", name="New workspace").click()
     name_input = panel.locator('.perry-create input[name="name"]')
-    name_input.fill(NAME)
-    name_input.press("Enter")
+    name_input.press_sequentially(NAME[:-1])
+    expect()(panel.locator(".perry-field-error")).to_have_count(0)
+    name_input.press_sequentially(NAME[-1])
+    # In the server's words for the same refusal, before anything is sent.
+    expect()(panel.locator(".perry-field-error")).to_have_text(f"workspace '{NAME}' already exists")
     message = lab.api("POST", "workspaces", json={"name": NAME}).json()["error"]["message"]
+    assert message.startswith(f"workspace '{NAME}' already exists")
+    expect()(panel.get_by_role("button", name="Create", exact=True)).to_be_disabled()
+    page.shot("create-taken-name")
+    name_input.press("Escape")
+    expect()(panel.locator(".perry-create")).to_have_count(0)
+    assert [w["name"] for w in lab.api("GET", "workspaces").json()["workspaces"]] == [NAME]
+
+
+def test_server_errors_are_shown_as_they_are(page, lab):
+    panel = open_panel(page)
+    panel.get_by_role("button", name="New workspace").click()
+    form = panel.locator(".perry-create")
+    form.locator('input[name="name"]').fill(f"{NAME}-x")
+    # Only the server can tell that this path is not a directory on its machine.
+    form.locator('input[name="clone"]').fill("/nonexistent/perry-e2e-repo")
+    form.locator('input[name="name"]').press("Enter")
+    message = lab.api("POST", "workspaces", json={"name": f"{NAME}-x", "clone": "/nonexistent/perry-e2e-repo"}
+                      ).json()["error"]["message"]
     expect()(panel.locator(".perry-create .perry-server-message")).to_have_text(message)
-    page.shot("create-duplicate-error")
+    page.shot("create-server-error")
     panel.locator(".perry-create").get_by_role("button", name="Cancel").click()
     expect()(panel.locator(".perry-create")).to_have_count(0)
     expect()(workspace(page)).to_have_attribute("data-status", "running")

@@ -102,6 +102,23 @@ def test_create_a_workspace_and_see_it_run(phone, lab):
     expect()(page.get_by_label("New workspace")).to_have_value("")
     page.shot("workspaces")
     assert lab.api("GET", f"workspaces/{NAME}").json()["status"] == "running"
+    # Docker inside it is told on its screen.
+    page.goto(f"{lab.url}perry/#/w/{NAME}")
+    expect()(page.locator(".pp-summary [data-dind]")).to_have_text("Docker inside: ready", timeout=90_000)
+    page.get_by_role("link", name="Back").tap()
+
+
+def test_a_taken_name_is_flagged_while_typing_and_esc_drops_it(phone, lab):
+    page = phone
+    field = page.get_by_label("New workspace")
+    field.press_sequentially(NAME)
+    expect()(page.locator("#pp-new-name-problem")).to_have_text(f"workspace '{NAME}' already exists")
+    expect()(field).to_have_attribute("aria-invalid", "true")
+    expect()(page.get_by_role("button", name="Create")).to_be_disabled()
+    page.shot("create-taken-name")
+    field.press("Escape")
+    expect()(field).to_have_value("")
+    expect()(page.locator("#pp-new-name-problem")).to_have_count(0)
 
 
 def test_terminal_with_the_key_row(phone, lab):
@@ -184,8 +201,10 @@ def test_dispatch_a_task_into_a_session_and_see_it_end(phone, lab, session):
     page.get_by_role("button", name="Dispatch").tap()
     task = page.locator(".pp-card[data-task]").filter(has_text="Say OK")
     expect()(task.locator(".pp-badge")).to_have_text("succeeded", timeout=120_000)
-    # The agent's output, live while it ran, and the page's word that it ended.
+    # The agent's output, live while it ran, told in words (its events are JSON), and the page's word that it ended.
     expect()(task.get_by_label("Output")).to_contain_text("OK.")
+    expect()(task.get_by_label("Output")).to_contain_text("· done")
+    assert '{"' not in task.get_by_label("Output").inner_text()
     expect()(page.locator(".pp-toast")).to_contain_text(f"Task in {NAME} succeeded: Say OK")
     assert f"Task in {NAME} succeeded: Say OK" in page.evaluate("() => window.perryNotified")
     page.shot("task-succeeded")
@@ -215,6 +234,9 @@ def test_dispatch_and_cancel_a_task(phone, lab, session):
     expect()(agent.locator("option[value=opencode]")).to_be_enabled()
     expect()(agent).to_have_value("opencode")
     expect()(agent.locator("option[value=claude]")).to_be_disabled()  # not in the default image
+    page.get_by_label("Prompt").fill("a draft to drop")
+    page.get_by_label("Prompt").press("Escape")
+    expect()(page.get_by_label("Prompt")).to_have_value("")
     page.get_by_label("Session").select_option("")  # a new session
     page.get_by_label("Prompt").fill("Count to a million, slowly")
     page.get_by_role("button", name="Dispatch").tap()
@@ -286,6 +308,62 @@ def test_no_serious_accessibility_violations(phone, lab, screen):
     page.goto(f"{lab.url}perry/{screen}")
     expect()(page.locator(".pp-header h1")).to_be_visible()
     page.wait_for_load_state("networkidle")
+    assert axe_violations(page) == []
+    assert not page.perry_errors
+
+
+@pytest.fixture(scope="module")
+def desktop(browser, lab, artifacts):
+    """The same page in a desktop browser (1280x800, a mouse), signed in the same way."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{lab.url}perry/?token={lab.token}")
+    expect()(page.locator(".pp-header h1")).to_have_text("Perry")
+    page.perry_errors = errors  # type: ignore[attr-defined]
+    page.shot = Shots(page, artifacts, "phone-desktop")  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def test_at_desktop_size_create_terminal_session_dispatch_cancel(desktop, lab, session):
+    page = desktop
+    other = f"{NAME}-d"
+    page.get_by_label("New workspace").fill(other)
+    page.get_by_role("button", name="Create").click()
+    expect()(card(page, other).locator(".pp-badge")).to_have_text("running", timeout=150_000)
+    page.shot("workspaces")
+    assert lab.api("DELETE", f"workspaces/{other}").status_code == 204  # room for the rest on a small machine
+
+    card(page).get_by_role("link", name="Terminal").click()
+    expect()(page.locator(".pp-xterm .xterm-rows")).to_contain_text(f"workspace@{NAME}", timeout=30_000)
+    page.locator(".pp-xterm").click()
+    page.keyboard.type("echo desk-$((40+2))")
+    page.keyboard.press("Enter")
+    expect()(page.locator(".pp-xterm .xterm-rows")).to_contain_text("desk-42", timeout=20_000)
+    page.shot("terminal")
+
+    page.goto(f"{lab.url}perry/#/w/{NAME}/sessions")
+    page.locator(".pp-card").filter(has_text="Write a greeting file").locator("a").click()
+    expect()(page.locator(".pp-msg-user").first).to_contain_text("Write hello.txt with a greeting")
+    page.locator(".pp-detail summary").filter(has_text="write").first.click()
+    tool_input = page.locator(".pp-detail[open] .pp-pre").first
+    expect()(tool_input).to_contain_text("filePath: /home/workspace/hello.txt")
+    assert "{" not in tool_input.inner_text()
+    page.shot("session")
+
+    page.goto(f"{lab.url}perry/#/w/{NAME}/tasks")
+    page.get_by_label("Session").select_option("")
+    page.get_by_label("Prompt").fill("Count slowly at a desk")
+    page.get_by_role("button", name="Dispatch").click()
+    task = page.locator(".pp-card[data-task]").filter(has_text="Count slowly at a desk")
+    expect()(task.locator(".pp-badge")).to_have_text("running", timeout=60_000)
+    task.get_by_role("button", name="Cancel").click()
+    expect()(task.locator(".pp-badge")).to_have_text("cancelled", timeout=60_000)
+    page.shot("tasks")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert axe_violations(page) == []
     assert not page.perry_errors
 
