@@ -216,17 +216,27 @@ def lab(tmp_path_factory, docker_client, workspace_image, ssh_key):
     shutil.rmtree(tmp / "state", ignore_errors=True)
 
 
-def open_lab_page(browser, lab: Lab, artifacts: Path, prefix: str):
-    """A browser page on the lab, with page errors collected and numbered screenshots."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def open_page(browser, url: str | None, artifacts: Path, prefix: str, **context_options):
+    """A browser page (in a context of its own, made with ``context_options``) on ``url`` (None: not
+    yet anywhere), with page errors collected in ``page.perry_errors`` and numbered screenshots from
+    ``page.shot``."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{lab.url}lab?token={lab.token}")
-    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     page.perry_errors = errors  # type: ignore[attr-defined]
     page.shot = Shots(page, artifacts, prefix)  # type: ignore[attr-defined]
+    if url is not None:
+        page.goto(url)
+    return context, page
+
+
+def open_lab_page(browser, lab: Lab, artifacts: Path, prefix: str, **context_options):
+    """A browser page on the lab (1400x900 unless ``context_options`` say otherwise)."""
+    context, page = open_page(browser, f"{lab.url}lab?token={lab.token}", artifacts, prefix,
+                              **(context_options or {"viewport": {"width": 1400, "height": 900}}))
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     return context, page
 
 

@@ -14,32 +14,20 @@ import time
 import pytest
 import requests
 
-from .conftest import E2E_PREFIX, ROOT, Shots
-from .test_sessions import MODEL_PORT, expect, run, serve_model
+from .conftest import E2E_PREFIX, ROOT, open_page
+from .test_sessions import MODEL_PORT, REPLIES, expect, run, serve_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.timeout(240)]
 
 NAME = f"phone-{secrets.token_hex(2)}"
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-REPLIES = {
-    "title": "Write a greeting file",
-    "default": "OK.",
-    "replies": [
-        {"text": "I will write the file.", "tool": "write",
-         "input": {"filePath": "/home/workspace/hello.txt", "content": "hello from perry\n"},
-         "usage": {"input": 1200, "output": 40}},
-        {"text": "Done: hello.txt says hello from perry.", "usage": {"input": 1300, "output": 12}},
-        "Goodbye from the model.",
-        "You are welcome.",
-    ],
-}
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
 def phone(browser, lab, artifacts):
     """A phone's browser signed in to the lab (the token once, then its cookie), on the page."""
-    context = browser.new_context(**PHONE)
+    context, page = open_page(browser, None, artifacts, "phone", **PHONE)
     context.grant_permissions(["notifications"], origin=lab.url.rstrip("/"))
     # The system notifications the page shows, recorded on their way to the browser's own.
     context.add_init_script("""(() => {
@@ -49,14 +37,8 @@ def phone(browser, lab, artifacts):
             constructor(title, options) { super(title, options); window.perryNotified.push(options.body); }
         };
     })()""")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{lab.url}perry/?token={lab.token}")
     expect()(page.locator(".pp-header h1")).to_have_text("Perry")
-    page.perry_errors = errors  # type: ignore[attr-defined]
-    page.shot = Shots(page, artifacts, "phone")  # type: ignore[attr-defined]
     yield page
     context.close()
 
@@ -70,13 +52,11 @@ def screen_text(page) -> str:
 
 
 def test_without_a_cookie_the_page_sends_to_login_and_back(browser, lab, artifacts):
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
+    context, page = open_page(browser, f"{lab.url}perry/", artifacts, "phone-login", **PHONE)
     try:
-        page.goto(f"{lab.url}perry/")
         # Jupyter's own login page, asked to come back to the phone page.
         expect()(page).to_have_url(re.compile(r"/login\?next=%2Fperry%2F$"))
-        Shots(page, artifacts, "phone-login")("login")
+        page.shot("login")
         page.locator("#password_input").fill(lab.token)
         page.locator("#password_input").press("Enter")
         expect()(page).to_have_url(f"{lab.url}perry/")
@@ -315,15 +295,9 @@ def test_no_serious_accessibility_violations(phone, lab, screen):
 @pytest.fixture(scope="module")
 def desktop(browser, lab, artifacts):
     """The same page in a desktop browser (1280x800, a mouse), signed in the same way."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{lab.url}perry/?token={lab.token}")
+    context, page = open_page(browser, f"{lab.url}perry/?token={lab.token}", artifacts, "phone-desktop",
+                              viewport={"width": 1280, "height": 800})
     expect()(page.locator(".pp-header h1")).to_have_text("Perry")
-    page.perry_errors = errors  # type: ignore[attr-defined]
-    page.shot = Shots(page, artifacts, "phone-desktop")  # type: ignore[attr-defined]
     yield page
     context.close()
 

@@ -150,8 +150,10 @@ def test_opencode_ui_through_perry_forward(browser, lab, opencode_served, artifa
 
     local = free_port()
     env = {**os.environ, "PERRY_URL": lab.url.rstrip("/"), "PERRY_TOKEN": lab.token}
+    # Its complaints go to a file: a pipe nobody reads fills up and would hold the process at exit.
+    complaints = open(artifacts / "test_proxy-forward-stderr.txt", "w")
     forward = subprocess.Popen([str(Path(sys.executable).with_name("perry")), "forward", NAME, str(PORT),
-                                "--local", str(local)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--local", str(local)], env=env, stdout=subprocess.PIPE, stderr=complaints,
                                text=True)
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
@@ -172,3 +174,4 @@ def test_opencode_ui_through_perry_forward(browser, lab, opencode_served, artifa
         context.close()
         forward.send_signal(2)
         forward.wait(15)
+        complaints.close()

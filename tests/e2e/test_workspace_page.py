@@ -13,7 +13,7 @@ import secrets
 
 import pytest
 
-from .conftest import E2E_PREFIX, Shots
+from .conftest import E2E_PREFIX, open_lab_page
 from .test_panel import open_panel
 from .test_phone import PHONE, axe_violations, slow_down_the_model
 from .test_sessions import REPLIES, expect, run, serve_model
@@ -220,15 +220,7 @@ def test_no_serious_accessibility_violations(page, lab, workspace, name):
 @pytest.fixture(scope="module")
 def phone_lab(browser, lab, artifacts):
     """The lab in a phone's browser (390x844, touch): JupyterLab's own single-document layout."""
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{lab.url}lab?token={lab.token}")
-    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
-    page.perry_errors = errors  # type: ignore[attr-defined]
-    page.shot = Shots(page, artifacts, "workspace-page-phone")  # type: ignore[attr-defined]
+    context, page = open_lab_page(browser, lab, artifacts, "workspace-page-phone", **PHONE)
     yield page
     context.close()
 
