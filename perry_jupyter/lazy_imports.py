@@ -21,9 +21,14 @@ IRI_MODULE = "rfc3987_syntax"
 
 def defer_iri_grammar() -> None:
     """Put the stand-in in place, unless the real module is loaded already or is not installed."""
-    if IRI_MODULE in sys.modules or importlib.util.find_spec(IRI_MODULE) is None:
+    if IRI_MODULE in sys.modules:
         return
-    sys.modules[IRI_MODULE] = _StandIn(IRI_MODULE)
+    spec = importlib.util.find_spec(IRI_MODULE)
+    if spec is None:
+        return
+    stand_in = _StandIn(IRI_MODULE)
+    stand_in.__spec__ = spec  # what importlib.util.find_spec answers for a loaded module
+    sys.modules[IRI_MODULE] = stand_in
 
 
 class _StandIn(types.ModuleType):

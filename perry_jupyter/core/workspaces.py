@@ -189,8 +189,8 @@ class WorkspaceManager:
         return listed[1], listed[2]
 
     def _list_key(self, text: str | None, versions: dict[str, int | None], down: dict[str, str]) -> tuple:
-        """Everything a list is made of besides the containers' and the state's versions: a list made
-        with the same key is still true."""
+        """What a list is made of (the state file's text, the views' versions, the engines found down, the
+        settings a description reads, the inner engines' states): a list made with the same key is still true."""
         # What a description reads besides the record and the container (see _describe).
         settings = (self.settings.image, self.settings.idle_timeout, self.settings.bind_address,
                     {name: self.engines.spec(name) for name in self.engines.names()})
