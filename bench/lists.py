@@ -17,7 +17,10 @@ instead (adopted as running), then, ``--repeat`` times:
    measured once the usage sampler has gone to sleep, a minute after the last list).
 
 Jupyter's own ``GET /api/status`` (authenticated, no Perry code) with 20 clients is measured too:
-the most requests/s any route of this server can answer on the machine at that moment.
+the most requests/s any route of this server can answer on the machine at that moment. So is
+Jupyter Server's own start, side by side with each run's: a bare ServerApp (no extension at all)
+and ``jupyter server`` as installed (every enabled extension but Perry's), each to its first authenticated
+``/api/status``.
 
 Each figure is the median of the repeats with their range. Which Perry runs is the one
 ``perry_jupyter`` imports (PYTHONPATH): run it once on each side of a change. Everything it makes
@@ -30,16 +33,21 @@ import argparse
 import http.client
 import multiprocessing
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import requests
 from harness import (
     IMAGE,
+    VENV_BIN,
     Server,
+    any_free_port,
     clean_up,
     clean_up_on_signals,
     now,
@@ -175,8 +183,50 @@ def reconcile_seconds(tmp: Path) -> tuple[float, float]:
     return first, again
 
 
+# A ServerApp with no extension: not the ones enabled in the Jupyter paths either.
+BARE_JUPYTER = ("import sys; from jupyter_server.serverapp import ServerApp; app = ServerApp.instance(); "
+                "app.initialize(sys.argv[1:], find_extensions=False); app.start()")
+
+
+def jupyter_start(tmp: Path, bare: bool) -> float:
+    """Seconds from starting Jupyter Server alone to its first authenticated ``GET /api/status``,
+    polled as Server.start polls Perry's."""
+    port, token = any_free_port(), "bench"
+    # As installed, but for Perry's extension: Jupyter's own share of the start.
+    command = ([sys.executable, "-c", BARE_JUPYTER] if bare
+               else [str(VENV_BIN / "jupyter"), "server", "--ServerApp.jpserver_extensions=perry_jupyter=False"])
+    options = [f"--port={port}", "--ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser",
+               "--allow-root", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}"]
+    t0 = now()
+    proc = subprocess.Popen([*command, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=tmp)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Jupyter Server exited with {proc.returncode}")
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"},
+                                 timeout=5)
+                if r.status_code == 200:
+                    return now() - t0
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("Jupyter Server did not answer within 60 s")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def one_run(client, server: Server, size: int, seconds: float, idle: float, listeners: int = 0) -> dict:
     adopt, again = reconcile_seconds(server.state_dir.parent)
+    jupyter_bare = jupyter_start(server.state_dir.parent, bare=True)
+    jupyter_installed = jupyter_start(server.state_dir.parent, bare=False)
     boot = server.start()
     listed = len(server.get("workspaces")["workspaces"])
     assert listed >= size, f"the server lists {listed} of {size}"
@@ -186,7 +236,8 @@ def one_run(client, server: Server, size: int, seconds: float, idle: float, list
         t0 = now()
         client.api.containers(all=True, filters=label)
         docker_calls.append(now() - t0)
-    row = {"boot": boot, "docker": statistics.median(docker_calls), "adopt": adopt, "again": again}
+    row = {"boot": boot, "docker": statistics.median(docker_calls), "adopt": adopt, "again": again,
+           "jupyter_bare": jupyter_bare, "jupyter_installed": jupyter_installed}
     for n in CLIENTS:
         load(server, n, min(1.0, seconds))  # warm-up
         latencies, rate = load(server, n, seconds)
@@ -244,7 +295,8 @@ def main() -> int:
             for r in range(args.repeat):
                 row = one_run(client, server, size, args.seconds, args.idle,
                               min(args.running, size) if args.listeners else 0)
-                say(f"  run {r + 1}: start-up {row['boot']:.2f} s, docker list {row['docker'] * 1000:.1f} ms, "
+                say(f"  run {r + 1}: start-up {row['boot']:.2f} s (Jupyter alone: bare {row['jupyter_bare']:.2f} s, "
+                    f"as installed {row['jupyter_installed']:.2f} s), docker list {row['docker'] * 1000:.1f} ms, "
                     + ", ".join(f"{n} client(s) p50 {row[n]['p50'] * 1000:.2f} ms {row[n]['rate']:.0f}/s" for n in CLIENTS)
                     + f", RSS {row['rss'] / 2**20:.0f} MB, idle CPU {row['idle_cpu'] * 100:.1f}%")
                 runs.append(row)
@@ -268,8 +320,11 @@ def main() -> int:
     table(f"GET /workspaces, medians of {args.repeat} runs (range)",
           ["workspaces", "what", "p50 ms", "p99 ms", "req/s", "p50 / Docker"], rows)
     table("the server at scale, medians (range)",
-          ["workspaces", "start-up s", "reconcile s (adopting / again)", "RSS MB", "idle CPU % of a core"],
+          ["workspaces", "start-up s", "Jupyter alone: bare / as installed, s", "reconcile s (adopting / again)",
+           "RSS MB", "idle CPU % of a core"],
           [[f"{size} ({min(args.running, size)} running)", spread([r["boot"] for r in runs], "{:.2f}"),
+            spread([r["jupyter_bare"] for r in runs], "{:.2f}") + " / "
+            + spread([r["jupyter_installed"] for r in runs], "{:.2f}"),
             spread([r["adopt"] for r in runs], "{:.3f}") + " / " + spread([r["again"] for r in runs], "{:.3f}"),
             spread([r["rss"] / 2**20 for r in runs], "{:.0f}"), spread([r["idle_cpu"] * 100 for r in runs], "{:.2f}")]
            for size, runs in results.items()])

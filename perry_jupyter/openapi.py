@@ -246,7 +246,9 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "/perry/api/workspaces": {
             "get": {"summary": "List workspaces",
                     "responses": {"200": _json({"type": "object", "required": ["workspaces"], "properties": {
-                        "workspaces": {"type": "array", "items": _ref("Workspace")}}}), **_errors("502", "503")}},
+                        "workspaces": {"type": "array", "items": _ref("Workspace")}}}),
+                        "304": {"description": "Not modified: If-None-Match named the list's ETag"},
+                        **_errors("502", "503")}},
             "post": {"summary": "Create a workspace and wait until it is ready",
                      "requestBody": {"required": True,
                                      "content": {"application/json": {"schema": _ref("CreateWorkspace")}}},

@@ -18,10 +18,15 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from . import paths
-from .app import PerryApp
-from .core.state import atomic_write_json
-from .notebook.kernel_env import server_url
+from . import lazy_imports, paths
+
+# Before Jupyter is imported: what it imports on the way and no request of this server needs waits
+# until something calls it.
+lazy_imports.defer_iri_grammar()
+
+from .app import PerryApp  # noqa: E402
+from .core.state import atomic_write_json  # noqa: E402
+from .notebook.kernel_env import server_url  # noqa: E402
 
 DEFAULT_PORT = 7391
 
@@ -84,6 +89,11 @@ SERVE_DEFAULTS = {
     "allow_root": True,
     "default_url": "/perry/api/info",
 }
+# The server extensions `perry serve` loads: Perry, and Jupyter's terminals (its manager is the one
+# workspace terminals run on). Not every extension installed beside it (JupyterLab's, the LSP's, the
+# notebook shim's): a headless server serves none of their pages, and they were most of its start-up.
+# Extensions named in the user's config or argv (ServerApp.jpserver_extensions) still load.
+SERVE_EXTENSIONS = {"perry_jupyter": True, "jupyter_server_terminals": True}
 
 
 def banner(serverapp, token: str, source: str, record: Path | None, config_dir: Path) -> str:
@@ -107,8 +117,14 @@ def banner(serverapp, token: str, source: str, record: Path | None, config_dir: 
 
 
 def initialize(argv: list[str]):
-    """The ServerApp of `perry serve`, with Perry's defaults under the user's config and ``argv``."""
-    return PerryApp.initialize_server(argv=argv, config=Config({"ServerApp": SERVE_DEFAULTS}))
+    """The ServerApp of `perry serve`, with Perry's defaults under the user's config and ``argv``.
+
+    ExtensionApp.initialize_server, but without searching the Jupyter paths for every enabled extension."""
+    serverapp = PerryApp.make_serverapp(jpserver_extensions=dict(SERVE_EXTENSIONS),
+                                        config=Config({"ServerApp": SERVE_DEFAULTS}))
+    serverapp.aliases.update(PerryApp.aliases)
+    serverapp.initialize(argv=argv, starter_extension=PerryApp.name, find_extensions=False)
+    return serverapp
 
 
 def main(argv: list[str] | None = None) -> None:

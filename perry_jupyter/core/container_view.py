@@ -94,6 +94,16 @@ class ContainerViews:
         with self._lock:
             return dict(view.containers), self._version
 
+    def known(self, engine_name: str) -> int | None:
+        """The version read() would answer at from memory alone, without a Docker call; None when it
+        would ask Docker (the view is not live, or has containers Perry changed to ask about first)."""
+        view = self._view(engine_name)
+        with self._lock:
+            if (view.live and not view.all_stale and not view.dirty and view.engine is self.engines.get(engine_name)
+                    and self.engines.unreachable(engine_name) is None):
+                return self._version
+            return None
+
     def changed(self, engine_name: str, container: str) -> None:
         """Container ``container`` (a name or an id) of engine ``engine_name`` was changed by Perry."""
         with self._lock:

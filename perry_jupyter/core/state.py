@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,6 +29,9 @@ from filelock import FileLock, Timeout
 from .errors import PerryError
 
 SCHEMA_VERSION = 1
+# A file whose status changed more recently than this is read again at every look: a write within the
+# file system's timestamp granularity of the last one could leave the same size and times.
+SETTLED_NS = 1_000_000_000
 
 
 def _empty() -> dict[str, Any]:
@@ -71,6 +75,8 @@ class LockedJsonFile:
         self._file_lock = FileLock(str(self.path.with_name(self.path.name + ".lock")), timeout=lock_timeout)
         # filelock guards against other processes; this guards threads of ours.
         self._thread_lock = threading.RLock()
+        # (the file's status, its text) of the last read of a settled file (see known_text).
+        self._kept: tuple[tuple[int, ...] | None, str | None] | None = None
 
     def _parse(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
         """(the object, None) or (None, what is wrong with the text)."""
@@ -88,10 +94,34 @@ class LockedJsonFile:
 
     def text(self) -> str | None:
         """The file's text as it is now (None: there is no file yet)."""
+        known, text = self.known_text()
+        if known:
+            return text
+        status = self._status()
         try:
-            return self.path.read_text(encoding="utf-8")
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = None
+        # The status is taken before the read: a write in between makes the next look read again.
+        if status is None or time.time_ns() - status[-1] > SETTLED_NS:
+            self._kept = (status, text)
+        return text
+
+    def known_text(self) -> tuple[bool, str | None]:
+        """(True, the file's text) when its status shows no change since text() last read it (one
+        ``stat``, no read: cheap enough for an event loop); (False, None) when it must be read."""
+        kept = self._kept
+        if kept is None or kept[0] != self._status():
+            return False, None
+        return True, kept[1]
+
+    def _status(self) -> tuple[int, ...] | None:
+        """What changes with any write to the file, another process's or an editor's in place."""
+        try:
+            st = os.stat(self.path)
         except FileNotFoundError:
             return None
+        return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def parsed(self, text: str | None) -> dict[str, Any]:
         """The content ``text`` (of text()) holds."""

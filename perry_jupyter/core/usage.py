@@ -39,12 +39,16 @@ class UsageSampler:
 
     def read(self) -> dict[str, dict[str, Any]]:
         """{workspace: use} of the last sample (running workspaces only); starts sampling if it sleeps."""
+        return dict(self.sample()[1])
+
+    def sample(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """read() and the number of its round: the same round, the same use (do not change it)."""
         with self._lock:
             self._asked = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="perry-usage", daemon=True)
                 self._thread.start()
-            return dict(self._use)
+            return self._rounds, self._use
 
     def of(self, name: str, wait: float = 0.0) -> dict[str, Any] | None:
         """The use of workspace ``name``; with ``wait``, up to that long for a first sample of it."""

@@ -8,6 +8,7 @@ executor.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import os
@@ -96,8 +97,9 @@ class WorkspaceManager:
         self.inner_engines = InnerEngines(self.announce)
         # Containers started and not yet waited for (wait_ready takes them).
         self._startups: dict[str, Startup] = {}
-        # list()'s last answer and what it was made of: the same inputs give the same list.
-        self._listed: tuple[Any, list[dict[str, Any]]] | None = None
+        # list()'s last answer, what it was made of and its serial: the same inputs give the same list.
+        self._listed: tuple[Any, int, list[dict[str, Any]]] | None = None
+        self._list_serials = itertools.count(1)
         # The lists' containers, from memory (see core/container_view.py); everything that changes
         # a container asks Docker itself.
         self.views = ContainerViews(self.engines, lambda engine_name, name: self._containers(name, engine=engine_name),
@@ -131,15 +133,17 @@ class WorkspaceManager:
         """All workspaces: each engine's containers from its view (one Docker call per engine while
         the view is not live), the engines asked at once; an unreachable engine's workspaces show
         `unreachable` with their last known state."""
+        return list(self.listing()[1])
+
+    def listing(self) -> tuple[int, list[dict[str, Any]]]:
+        """list() and the serial of its answer: the same serial, the same list (do not change it)."""
         text = self.store.file.text()
-        # Everything a description reads besides the record and the container (see _describe).
-        settings = (self.settings.image, self.settings.idle_timeout, self.settings.bind_address,
-                    {name: self.engines.spec(name) for name in self.engines.names()})
         read, down = self.engines.each(lambda engine_name, _: self.views.read(engine_name))
         versions = {name: version for name, (_, version) in read.items()}
-        key = (text, settings, versions, down, self.inner_engines.version)
-        if None not in versions.values() and self._listed is not None and self._listed[0] == key:
-            return list(self._listed[1])
+        key = self._list_key(text, versions, down)
+        listed = self._listed
+        if None not in versions.values() and listed is not None and listed[0] == key:
+            return listed[1], listed[2]
         found = {name: containers for name, (containers, _) in read.items()}
         records = self.store.workspaces_of(text)
         default = self.engines.default
@@ -155,8 +159,42 @@ class WorkspaceManager:
                 out.append(self._unreachable(n, record or {}, engine_name, down.get(engine_name)))
             else:
                 out.append(self._describe(n, record, found[engine_name].get(n), engine_name))
-        self._listed = (key, out)
-        return list(out)
+        serial = next(self._list_serials)
+        self._listed = (key, serial, out)
+        return serial, out
+
+    def kept_listing(self) -> tuple[int, list[dict[str, Any]]] | None:
+        """listing() when it would answer with the list it made last time and can tell so without a
+        Docker call or a file read (a ``stat`` of the state file, the views' versions in memory): for a
+        caller on an event loop. None when listing() must run (on an executor)."""
+        listed = self._listed
+        if listed is None:
+            return None
+        known, text = self.store.file.known_text()
+        if not known:
+            return None
+        versions, down = {}, {}
+        names = self.engines.names()
+        for engine_name in names:
+            why = None if len(names) == 1 and self.engines.single else self.engines.resting(engine_name)
+            if why is not None:
+                down[engine_name] = why
+                continue
+            version = self.views.known(engine_name)
+            if version is None:
+                return None
+            versions[engine_name] = version
+        if listed[0] != self._list_key(text, versions, down):
+            return None
+        return listed[1], listed[2]
+
+    def _list_key(self, text: str | None, versions: dict[str, int | None], down: dict[str, str]) -> tuple:
+        """What a list is made of (the state file's text, the views' versions, the engines found down, the
+        settings a description reads, the inner engines' states): a list made with the same key is still true."""
+        # What a description reads besides the record and the container (see _describe).
+        settings = (self.settings.image, self.settings.idle_timeout, self.settings.bind_address,
+                    {name: self.engines.spec(name) for name in self.engines.names()})
+        return (text, settings, versions, down, self.inner_engines.version)
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)

@@ -129,6 +129,17 @@ class PerryHandler(PerryMixin, APIHandler):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(payload))
 
+    def reply_encoded(self, body: bytes, etag: str) -> None:
+        """A 200 whose JSON is ``body``, encoded already, with the ETag tornado would give it (a 304
+        for a client that has it)."""
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Etag", etag)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+        else:
+            self.finish(body)
+
     async def stream_progress(self, work: Callable[[Callable[[dict], None]], Any], result: str) -> None:
         """Run ``work(progress)`` on the executor, streaming each ``progress(event)`` as a line of
         JSON; the last line is ``{"stage": "done", result: what work returned}`` or

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -36,15 +38,33 @@ def with_use(ws: dict[str, Any], use: dict[str, Any] | None) -> dict[str, Any]:
     return {**ws, "use": use if ws.get("status") == "running" else None}
 
 
+# Answers of the workspace list kept, one per Host name the list was asked by (a few: the name is the
+# client's to choose).
+KEPT_ANSWERS = 8
+
+
 class WorkspacesHandler(PerryHandler):
     auth_resource = "perry:workspaces"
 
     @api
     async def get(self) -> None:
-        workspaces = await self.blocking(self.perry.workspaces.list)
-        use = self.perry.usage.read()  # the last sample: never a Docker call
-        self.reply({"workspaces": [as_reached(with_use(ws, use.get(ws["name"])), self.request.host_name)
-                                   for ws in workspaces]})
+        manager = self.perry.workspaces
+        # Answered on the loop when nothing changed since the last list; on the executor otherwise
+        # (a view that is not live asks Docker).
+        serial, workspaces = manager.kept_listing() or await self.blocking(manager.listing)
+        rounds, use = self.perry.usage.sample()  # the last sample: never a Docker call
+        host = self.request.host_name
+        # The same list, use and host give the same bytes: encoded (and hashed for the ETag) once.
+        answers = self.settings.setdefault("perry_list_answers", {})
+        answer = answers.get(host)
+        if answer is None or answer[0] != (serial, rounds):
+            body = json.dumps({"workspaces": [as_reached(with_use(ws, use.get(ws["name"])), host)
+                                              for ws in workspaces]}).encode()
+            answer = ((serial, rounds), body, f'"{hashlib.sha1(body).hexdigest()}"')
+            if host not in answers and len(answers) >= KEPT_ANSWERS:
+                answers.clear()
+            answers[host] = answer
+        self.reply_encoded(answer[1], etag=answer[2])
 
     @api
     async def post(self) -> None:

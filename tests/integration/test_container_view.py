@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from perry_jupyter.app import PerryApp
+from perry_jupyter.core.names import LABEL_DIND, LABEL_MANAGED, LABEL_WORKSPACE
 from perry_jupyter.core.services import Perry
 
-from ..conftest import TEST_PREFIX
+from ..conftest import IMAGE_TAG, TEST_PREFIX
 from .conftest import until
 
 pytestmark = pytest.mark.engine
@@ -81,6 +82,29 @@ def test_the_list_from_memory_is_the_one_docker_gives(perry, perry_state_dir, pe
     asked_every_time = Perry(perry_state_dir, PerryApp(**perry_config).core_config())
     asked_every_time.workspaces.views.close()  # never follows: every list asks Docker
     following(perry)
+    # (Its dindStatus too: "up" restarted behind Perry's back has an inner engine neither server knows of.)
     until(lambda: perry.workspaces.list() == asked_every_time.workspaces.list(), timeout=30, interval=0.1)
     shown = {ws["name"]: ws["status"] for ws in perry.workspaces.list()}
     assert shown == {"up": "running", "down": "stopped", "gone": "error"}
+
+
+def test_an_unchanged_list_is_not_sent_again_and_a_change_by_hand_is(server):
+    url = f"{server.url}/perry/api/workspaces"
+    first = requests.get(url, headers=server.headers, timeout=30)
+    assert first.status_code == 200 and first.json() == {"workspaces": []}
+    etag = first.headers["Etag"]
+    assert requests.get(url, headers=server.headers, timeout=30).headers["Etag"] == etag
+    again = requests.get(url, headers={**server.headers, "If-None-Match": etag}, timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    # A workspace's container made with `docker` (never started): the list shows it, with a new ETag.
+    labels = {LABEL_MANAGED: "true", LABEL_WORKSPACE: "made", LABEL_DIND: "off"}
+    docker("create", "--name", f"{TEST_PREFIX}made", *[f"--label={k}={v}" for k, v in labels.items()],
+           "--entrypoint", "sleep", IMAGE_TAG, "infinity")
+
+    def changed():
+        r = requests.get(url, headers={**server.headers, "If-None-Match": etag}, timeout=30)
+        return r if r.status_code == 200 else None
+
+    r = until(changed, timeout=30, interval=0.1)
+    assert [(ws["name"], ws["status"]) for ws in r.json()["workspaces"]] == [("made", "stopped")]
+    assert r.headers["Etag"] != etag

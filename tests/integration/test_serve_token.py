@@ -29,9 +29,14 @@ class Serve(PerryServe):
         while True:
             assert self.proc.poll() is None, self.log.read_text()
             if self.record_file.exists():
-                r = requests.get(f"{self.url}/perry/api/info", headers=self.headers, timeout=5)
-                assert r.status_code == 200, r.text
-                return self
+                # The record is written before Jupyter binds its port (on the loop's first turn).
+                try:
+                    r = requests.get(f"{self.url}/perry/api/info", headers=self.headers, timeout=5)
+                except requests.ConnectionError:
+                    r = None
+                if r is not None:
+                    assert r.status_code == 200, r.text
+                    return self
             assert time.monotonic() < deadline, self.log.read_text()
             time.sleep(0.2)
 

@@ -202,3 +202,39 @@ def test_a_stop_older_than_what_perry_was_told_changes_nothing(manager):
     assert manager.inner_engines.state("a") == "ready"
     manager.inner_engines.died("a", time.time())
     assert manager.inner_engines.state("a") is None
+
+
+def kept(manager):
+    """The kept list once the state file has settled (a file changed within a second is read again)."""
+    def settled():
+        manager.listing()
+        return manager.kept_listing()
+    return until(settled, "a list answered from memory")
+
+
+def test_a_list_nothing_changed_is_known_from_memory_and_every_change_ends_it(tmp_path, manager, engine):
+    from perry_jupyter.core.state import StateStore
+
+    for n in ("a", "b"):
+        box(engine, n)
+    manager.reconcile()
+    following(manager, engine)
+    serial, workspaces = kept(manager)
+    before = engine.api_calls
+    assert manager.kept_listing() == (serial, workspaces) == manager.listing()
+    assert engine.api_calls == before
+    # Another process (a CLI, a second server) changes the state file: the next list reads it.
+    StateStore(tmp_path).patch_workspace("a", idleTimeout=77)
+    assert manager.kept_listing() is None
+    assert {ws["name"]: ws["idleTimeout"] for ws in manager.list()}["a"] == 77
+    # A change made with `docker` behind Perry's back.
+    serial, _ = kept(manager)
+    engine.behind_perry(f"{TEST_PREFIX}b", "exited")
+    until(lambda: manager.kept_listing() is None, "the stop ends the kept list")
+    assert statuses(manager) == {"a": "running", "b": "stopped"}
+    # Perry's own change: known at once, without waiting for its event.
+    kept(manager)
+    manager.stop("a")
+    assert manager.kept_listing() is None
+    assert statuses(manager)["a"] == "stopped"
+    assert manager.listing()[0] > serial

@@ -1,11 +1,12 @@
 import json
 import multiprocessing
 import os
+import time
 
 import pytest
 
 from perry_jupyter.core.errors import PerryError
-from perry_jupyter.core.state import StateStore
+from perry_jupyter.core.state import SETTLED_NS, StateStore
 
 
 def _bump(state_dir: str, who: str, count: int) -> None:
@@ -101,3 +102,22 @@ def test_a_state_file_from_before_good_copies_gets_one_at_start(tmp_path):
     assert store.recover() is None
     store.path.write_text("")
     assert store.recover() is not None and set(store.workspaces()) == {"old"}
+
+
+def test_an_edit_in_place_of_the_same_size_and_times_is_read(tmp_path):
+    # The reads skip a settled file whose status has not changed: an editor's in-place write that
+    # keeps its size and even puts its times back is still seen.
+    store = StateStore(tmp_path)
+    with store.transaction() as data:
+        data["workspaces"]["a"] = {"idleTimeout": 10}
+    path = store.path
+    settled = os.stat(path).st_mtime_ns - 5_000_000_000
+    os.utime(path, ns=(settled, settled))
+    time.sleep(SETTLED_NS / 1e9 + 0.2)  # a file changed within this is read at every look
+    assert store.get_workspace("a")["idleTimeout"] == 10
+    assert store.file.known_text() == (True, path.read_text())  # kept: no read until it changes
+    text = path.read_text().replace('"idleTimeout": 10', '"idleTimeout": 20')
+    with open(path, "r+") as f:  # the same inode, the same size
+        f.write(text)
+    os.utime(path, ns=(settled, settled))
+    assert store.get_workspace("a")["idleTimeout"] == 20
