@@ -29,6 +29,7 @@ from tornado import web
 from .core.engine import container_running_command, terminal_command
 from .core.errors import Conflict, InvalidInput, NotFound, PerryError
 from .core.names import HOME_DIR, NAME_PATTERN, shown
+from .terminal_pty import LoopPtyManager
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,13 @@ def workspace_of(term_name: str | None) -> str | None:
     return workspace if NAME_PATTERN.fullmatch(workspace) else None
 
 
-class WorkspaceTerminalManager(TerminalManager):
+class WorkspaceTerminalManager(LoopPtyManager, TerminalManager):
     """Jupyter's terminal manager, never letting a workspace terminal's name come back as a host shell.
 
     Its overrides hold for every way a terminal is made or ended: Perry's API, Jupyter's
     ``/api/terminals`` and terminal sockets, JupyterLab restoring a layout, the culler.
+    Its ptys are read and written on the event loop (`LoopPtyManager`), for Jupyter's
+    terminal sockets as for Perry's.
     """
 
     # Handed over by Perry's extension, which loads after Jupyter made this manager.
