@@ -26,6 +26,11 @@ from terminado.management import PtyWithClients, TermManagerBase, preexec_fn
 from tornado.ioloop import IOLoop
 
 READ_SIZE = 1 << 16  # bytes of output per WebSocket message at most (terminado's own read size)
+# A read this large found the pty's line buffer (4 kB) full: its program is writing faster than
+# it is read, and more follows at once. Such output is joined into fewer, larger messages, for
+# at most COALESCE seconds; anything smaller (an echo, a prompt) goes out at once.
+FULL_READ = 4000
+COALESCE = 0.002
 
 
 class LoopPtyProcess(PtyProcessUnicode):
@@ -39,6 +44,7 @@ class LoopPtyProcess(PtyProcessUnicode):
         # asks the loop to say when the pty is writable, or stops asking.
         self.on_backlog: Callable[[bool], None] = lambda waiting: None
         self._eof = False
+        self.last_read = 0  # bytes the last `read` took
 
     def write(self, s: str | bytes, flush: bool = True) -> int:
         """Write what the pty takes now; keep the rest, after any earlier rest, for `write_backlog`."""
@@ -96,6 +102,7 @@ class LoopPtyProcess(PtyProcessUnicode):
                 break  # the output before the end goes out first; the next read says it ended
             chunks.append(chunk)
             got += len(chunk)
+        self.last_read = got
         return self.decoder.decode(b"".join(chunks), final=False)
 
 
@@ -111,6 +118,9 @@ class LoopPty(PtyWithClients):
             kwargs["preexec_fn"] = preexec_fn
         self.ptyproc = LoopPtyProcess.spawn(**kwargs)
         self.ptyproc.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.unsent: list[str] = []  # streaming output being joined into one message
+        self.unsent_bytes = 0
+        self.send_timer: Any = None
 
 
 class InlineExecutor(Executor):
@@ -130,7 +140,9 @@ class InlineExecutor(Executor):
 
 
 class LoopPtyManager(TermManagerBase):
-    """A terminado manager whose terminals are `LoopPty`: mixed in before terminado's own class."""
+    """A terminado manager whose terminals are all `LoopPty`: mixed in before terminado's own class."""
+
+    ptys_by_fd: dict[int, LoopPty]  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -138,24 +150,22 @@ class LoopPtyManager(TermManagerBase):
             self.blocking_io_executor.shutdown(wait=False)  # made by terminado, never used: no thread started
             self.blocking_io_executor = InlineExecutor()
 
-    def new_terminal(self, **kwargs: Any) -> PtyWithClients:
+    def new_terminal(self, **kwargs: Any) -> LoopPty:
         # TermManagerBase.new_terminal, building a LoopPty.
         options = self.term_settings.copy()
         options["shell_command"] = self.shell_command
         options.update(kwargs)
         return LoopPty(options["shell_command"], self.make_term_env(**options), options.get("cwd", None))
 
-    def start_reading(self, ptywclients: PtyWithClients) -> None:
+    def start_reading(self, ptywclients: LoopPty) -> None:  # type: ignore[override]
         super().start_reading(ptywclients)
-        ptyproc = ptywclients.ptyproc
-        if isinstance(ptyproc, LoopPtyProcess):
-            fd, loop = ptyproc.fd, IOLoop.current()
+        fd, loop = ptywclients.ptyproc.fd, IOLoop.current()
 
-            def watch_writable(waiting: bool) -> None:
-                if fd in self.ptys_by_fd:
-                    loop.update_handler(fd, loop.READ | (loop.WRITE if waiting else 0))
+        def watch_writable(waiting: bool) -> None:
+            if fd in self.ptys_by_fd:
+                loop.update_handler(fd, loop.READ | (loop.WRITE if waiting else 0))
 
-            ptyproc.on_backlog = watch_writable
+        ptywclients.ptyproc.on_backlog = watch_writable
 
     def pty_read(self, fd: int, events: Any = None) -> None:
         """The loop says the pty is readable (or writable while input waits): no second poll."""
@@ -163,9 +173,6 @@ class LoopPtyManager(TermManagerBase):
         if ptywclients is None:
             return
         ptyproc = ptywclients.ptyproc
-        if not isinstance(ptyproc, LoopPtyProcess):
-            super().pty_read(fd, events)
-            return
         if events is not None and events & IOLoop.WRITE and ptyproc.backlog:
             ptyproc.write_backlog()
         if events is not None and not events & (IOLoop.READ | IOLoop.ERROR):
@@ -173,12 +180,32 @@ class LoopPtyManager(TermManagerBase):
         try:
             self.pre_pty_read_hook(ptywclients)
             text = ptyproc.read(READ_SIZE)
-            if not text:
-                return
-            ptywclients.read_buffer.append(text)
-            for client in ptywclients.clients:
-                client.on_pty_read(text)
         except EOFError:
+            self.send_output(ptywclients)
             self.on_eof(ptywclients)
             for client in ptywclients.clients:
                 client.on_pty_died()
+            return
+        if not text:
+            return
+        ptywclients.unsent.append(text)
+        ptywclients.unsent_bytes += ptyproc.last_read
+        if ptyproc.last_read >= FULL_READ and ptywclients.unsent_bytes < READ_SIZE:
+            if ptywclients.send_timer is None:
+                ptywclients.send_timer = IOLoop.current().call_later(COALESCE, self.send_output, ptywclients)
+            return
+        self.send_output(ptywclients)
+
+    def send_output(self, ptywclients: LoopPty) -> None:
+        """What was read and not sent yet, as one message to every client (and kept for re-attaching)."""
+        if ptywclients.send_timer is not None:
+            IOLoop.current().remove_timeout(ptywclients.send_timer)
+            ptywclients.send_timer = None
+        if not ptywclients.unsent:
+            return
+        text = "".join(ptywclients.unsent)
+        ptywclients.unsent.clear()
+        ptywclients.unsent_bytes = 0
+        ptywclients.read_buffer.append(text)
+        for client in ptywclients.clients:
+            client.on_pty_read(text)
