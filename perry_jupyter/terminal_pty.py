@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import errno
 import os
+import time
 from collections import deque
 from concurrent.futures import Executor, Future
 from typing import Any, Callable
@@ -26,10 +27,11 @@ from terminado.management import PtyWithClients, TermManagerBase, preexec_fn
 from tornado.ioloop import IOLoop
 
 READ_SIZE = 1 << 16  # bytes of output per WebSocket message at most (terminado's own read size)
-# A read this large found the pty's line buffer (4 kB) full: its program is writing faster than
-# it is read, and more follows at once. Such output is joined into fewer, larger messages, for
-# at most COALESCE seconds; anything smaller (an echo, a prompt) goes out at once.
-FULL_READ = 4000
+# Output that keeps coming (a build log, `cat` of a big file) is joined into fewer, larger
+# messages: each message costs the server and the browser far more than its bytes do, and such
+# output arrives in reads of a few hundred bytes. Output read within COALESCE seconds of the
+# last message, with no input written since, waits at most COALESCE seconds for more; output
+# after input (an echo, an answer) or after a pause goes out at once.
 COALESCE = 0.002
 
 
@@ -44,11 +46,13 @@ class LoopPtyProcess(PtyProcessUnicode):
         # asks the loop to say when the pty is writable, or stops asking.
         self.on_backlog: Callable[[bool], None] = lambda waiting: None
         self._eof = False
+        self.writes = 0  # input written so far (counted)
         self.last_read = 0  # bytes the last `read` took
 
     def write(self, s: str | bytes, flush: bool = True) -> int:
         """Write what the pty takes now; keep the rest, after any earlier rest, for `write_backlog`."""
         data = s.encode("utf-8") if isinstance(s, str) else s
+        self.writes += 1
         if not self.backlog:
             written = self._write_some(data)
             if written == len(data):
@@ -121,6 +125,8 @@ class LoopPty(PtyWithClients):
         self.unsent: list[str] = []  # streaming output being joined into one message
         self.unsent_bytes = 0
         self.send_timer: Any = None
+        self.last_sent = 0.0  # time.monotonic() of the last message
+        self.writes_sent = 0  # the pty's input count then
 
 
 class InlineExecutor(Executor):
@@ -190,7 +196,8 @@ class LoopPtyManager(TermManagerBase):
             return
         ptywclients.unsent.append(text)
         ptywclients.unsent_bytes += ptyproc.last_read
-        if ptyproc.last_read >= FULL_READ and ptywclients.unsent_bytes < READ_SIZE:
+        if (ptyproc.writes == ptywclients.writes_sent and ptywclients.unsent_bytes < READ_SIZE
+                and time.monotonic() - ptywclients.last_sent < COALESCE):
             if ptywclients.send_timer is None:
                 ptywclients.send_timer = IOLoop.current().call_later(COALESCE, self.send_output, ptywclients)
             return
@@ -206,6 +213,8 @@ class LoopPtyManager(TermManagerBase):
         text = "".join(ptywclients.unsent)
         ptywclients.unsent.clear()
         ptywclients.unsent_bytes = 0
+        ptywclients.last_sent = time.monotonic()
+        ptywclients.writes_sent = ptywclients.ptyproc.writes
         ptywclients.read_buffer.append(text)
         for client in ptywclients.clients:
             client.on_pty_read(text)
