@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import codecs
 import errno
+import fcntl
 import os
+import shutil
+import signal
+import struct
+import termios
 import time
 from collections import deque
 from concurrent.futures import Executor, Future
@@ -48,6 +53,34 @@ class LoopPtyProcess(PtyProcessUnicode):
         self._eof = False
         self.writes = 0  # input written so far (counted)
         self.last_read = 0  # bytes the last `read` took
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], dimensions: tuple[int, int] = (24, 80)) -> LoopPtyProcess:
+        """`spawn` without a fork: the program starts by posix_spawn in a session of its own, on the pty.
+
+        ptyprocess forks this server (large, threaded) to start a terminal's program, on the event
+        loop: a copy of its memory maps for each terminal. posix_spawn does not copy them. Opening
+        the pty's far end as a session leader makes it the program's controlling terminal, as
+        ptyprocess's fork does, so resizing signals it.
+        """
+        command = shutil.which(argv[0], path=env.get("PATH"))
+        if command is None:
+            raise FileNotFoundError(f"The command was not found or was not executable: {argv[0]}.")
+        master, slave = os.openpty()  # both close on exec
+        try:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *dimensions, 0, 0))
+            pid = os.posix_spawn(command, argv, env, setsid=True,
+                                 setsigdef=(signal.SIGPIPE,),  # as terminado's preexec_fn: this server ignores it
+                                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.ttyname(slave), os.O_RDWR, 0),
+                                               (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)])
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        inst = cls(pid, master)
+        inst.argv, inst.env = [command, *argv[1:]], env
+        return inst
 
     def write(self, s: str | bytes, flush: bool = True) -> int:
         """Write what the pty takes now; keep the rest, after any earlier rest, for `write_backlog`."""
@@ -117,10 +150,13 @@ class LoopPty(PtyWithClients):
         # PtyWithClients.__init__, but with the class of pty chosen here.
         self.clients: list[Any] = []
         self.read_buffer: deque[str] = deque([], maxlen=1000)  # replayed to a client that re-attaches
-        kwargs: dict[str, Any] = {"argv": argv, "env": env or [], "cwd": cwd}
-        if preexec_fn is not None:
-            kwargs["preexec_fn"] = preexec_fn
-        self.ptyproc = LoopPtyProcess.spawn(**kwargs)
+        if cwd is None and env:
+            self.ptyproc = LoopPtyProcess.start(argv, env)
+        else:  # posix_spawn has no working directory to start in (before Python 3.13)
+            kwargs: dict[str, Any] = {"argv": argv, "env": env or [], "cwd": cwd}
+            if preexec_fn is not None:
+                kwargs["preexec_fn"] = preexec_fn
+            self.ptyproc = LoopPtyProcess.spawn(**kwargs)
         self.ptyproc.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.unsent: list[str] = []  # streaming output being joined into one message
         self.unsent_bytes = 0
