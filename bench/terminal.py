@@ -12,11 +12,17 @@ workspace, served by a real `perry serve` subprocess, it measures
    output), in MB/s of terminal output received;
 3. open-to-prompt: from the first byte on the wire to bash's first prompt;
 
-each through Perry (`/perry/terminal/{name}`: WebSocket -> terminado pty -> `docker exec
--it` -> the container's pty) and directly (`docker exec -it` on a pty of this process,
-the same command line the server runs), with the ratios Perry/direct. Both clients are
-plain Python loops on this machine, so the difference is Perry's share: the WebSocket,
-the JSON frames, terminado's extra pty and the server's event loop.
+each through Perry (`/perry/terminal/{name}`: WebSocket -> the server's pty -> `docker exec
+-it` -> the container's pty) and directly (`docker exec -it` on a pty of this process, the
+same command line the server runs), with the ratios Perry/direct taken run by run. Both
+clients are plain Python loops on this machine, and both sides have one pty on this host
+and the same docker CLI, so the difference is Perry's share: the WebSocket, the JSON frames
+and the server's event loop. A third side, the WebSocket floor, sends the same frames to a
+bare tornado WebSocket that answers each keystroke at once: what the WebSocket round trip
+alone costs here, the least any WebSocket terminal adds to the echo.
+
+Every figure is the median of `--runs` runs (each side in turn in every run) with the
+lowest and highest run.
 
 Everything it makes is named `perry-bench-term-*` (the container, its volumes, the
 network), uses SSH host ports 2690-2699 and a temporary state directory; all of it is
