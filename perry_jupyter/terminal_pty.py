@@ -100,6 +100,8 @@ class LoopPtyProcess(PtyProcessUnicode):
         while self.backlog:
             data = self.backlog[0]
             written = self._write_some(data)
+            if not self.backlog:  # the program's end closed, and the backlog went with it
+                break
             if written < len(data):
                 self.backlog[0] = data[written:]
                 return
