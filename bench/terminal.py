@@ -1,6 +1,6 @@
 """Workspace terminals: Perry's terminal WebSocket against `docker exec -it` in a local pty.
 
-    .venv/bin/python bench/terminal.py [--keys N] [--mb N] [--rounds N]
+    .venv/bin/python bench/terminal.py [--keys N] [--mb N] [--runs N]
 
 A benchmark, not a test: it prints figures and asserts nothing. Against one real
 workspace, served by a real `perry serve` subprocess, it measures
@@ -12,11 +12,17 @@ workspace, served by a real `perry serve` subprocess, it measures
    output), in MB/s of terminal output received;
 3. open-to-prompt: from the first byte on the wire to bash's first prompt;
 
-each through Perry (`/perry/terminal/{name}`: WebSocket -> terminado pty -> `docker exec
--it` -> the container's pty) and directly (`docker exec -it` on a pty of this process,
-the same command line the server runs), with the ratios Perry/direct. Both clients are
-plain Python loops on this machine, so the difference is Perry's share: the WebSocket,
-the JSON frames, terminado's extra pty and the server's event loop.
+each through Perry (`/perry/terminal/{name}`: WebSocket -> the server's pty -> `docker exec
+-it` -> the container's pty) and directly (`docker exec -it` on a pty of this process, the
+same command line the server runs), with the ratios Perry/direct taken run by run. Both
+clients are plain Python loops on this machine, and both sides have one pty on this host
+and the same docker CLI, so the difference is Perry's share: the WebSocket, the JSON frames
+and the server's event loop. A third side, the WebSocket floor, sends the same frames to a
+bare tornado WebSocket that answers each keystroke at once: what the WebSocket round trip
+alone costs here, the least any WebSocket terminal adds to the echo.
+
+Every figure is the median of `--runs` runs (each side in turn in every run) with the
+lowest and highest run.
 
 Everything it makes is named `perry-bench-term-*` (the container, its volumes, the
 network), uses SSH host ports 2690-2699 and a temporary state directory; all of it is
@@ -35,7 +41,9 @@ import os
 import pty
 import select
 import signal
+import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import termios
@@ -44,7 +52,7 @@ from pathlib import Path
 
 import requests
 import websocket
-from harness import Server, clean_up, now, open_engine, pct, say, table
+from harness import Server, any_free_port, clean_up, now, open_engine, pct, say, table
 
 PREFIX = "perry-bench-term-"
 NETWORK = "perry-bench-term"
@@ -239,6 +247,58 @@ class DirectTerminal(Terminal):
         os.close(self.fd)
 
 
+# ------------------------------------------------------ the WebSocket floor
+
+# A WebSocket server that answers each terminado stdin frame with the stdout frame a terminal
+# would send: the same client, framing, JSON and tornado loop as Perry's, with no pty, no
+# docker and no Jupyter behind it. Its round trip is the least Perry's echo can add.
+ECHO_SERVER = """
+import asyncio, json, sys
+import tornado.web, tornado.websocket
+class Echo(tornado.websocket.WebSocketHandler):
+    def open(self):
+        self.set_nodelay(True)
+        self.write_message(json.dumps(["setup", {}]))
+    def on_message(self, message):
+        command = json.loads(message)
+        if command[0] == "stdin":
+            self.write_message(json.dumps(["stdout", command[1]]))
+async def main():
+    tornado.web.Application([(r"/", Echo)]).listen(int(sys.argv[1]), "127.0.0.1")
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+class EchoServer:
+    def __init__(self):
+        self.port = any_free_port()
+        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(self.port)],
+                                     stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class FloorTerminal(PerryTerminal):
+    """The floor's WebSocket, with PerryTerminal's client side."""
+
+    def __init__(self, port: int):
+        self.received = 0
+        self.t_open = now()
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/", suppress_origin=True, timeout=30,
+                                              skip_utf8_validation=True)
+
+    def start_cat(self) -> None:
+        self.drain(0.1)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
 # -------------------------------------------------------------------- main
 
 def open_at_prompt(make) -> tuple[Terminal, float]:
@@ -249,11 +309,18 @@ def open_at_prompt(make) -> tuple[Terminal, float]:
     return term, opened
 
 
+def spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    """The median, with the lowest and highest in brackets."""
+    return (f"{statistics.median(values) * scale:.{digits}f} "
+            f"({min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, default=500, help="keystrokes to time (default 500)")
+    parser.add_argument("--keys", type=int, default=500, help="keystrokes to time per run (default 500)")
     parser.add_argument("--mb", type=int, default=50, help="MB of /dev/zero fed to base64 (default 50)")
-    parser.add_argument("--rounds", type=int, default=1, help="throughput runs per side; the best counts")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs, each side in turn in every run; figures are medians of the runs (default 5)")
     args = parser.parse_args()
     # A SIGTERM (timeout, CI) unwinds through the finally below, like ^C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -264,73 +331,78 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
     server = Server(tmp / "state", tmp / "serve.log", prefix=PREFIX, network=NETWORK, ssh_ports=SSH_PORTS)
     terminals: list[Terminal] = []
+    floor: EchoServer | None = None
     try:
         say("starting perry serve")
         server.start()
         say(f"creating workspace {WORKSPACE} ({CONTAINER})")
         server.session.post(f"{server.url}/workspaces", json={"name": WORKSPACE}, timeout=600).raise_for_status()
+        floor = EchoServer()
 
-        def perry() -> Terminal:
-            return PerryTerminal(server.base, server.token)
-
-        sides = {"perry": perry, "direct": DirectTerminal}
-        results: dict[str, dict] = {side: {} for side in sides}
-
-        for side, make in sides.items():
-            say(f"{side}: open, then {args.keys} keystrokes at cat")
-            term, opened = open_at_prompt(make)
-            terminals.append(term)
-            results[side]["open"] = opened
-            term.start_cat()
-            term.echo_times(20)  # warm-up
-            results[side]["echo"] = term.echo_times(args.keys)
-            term.close()
-            terminals.remove(term)
-
-        for side, make in sides.items():
-            best = None
-            for n in range(args.rounds):
-                say(f"{side}: throughput run {n + 1}/{args.rounds} ({args.mb} MB through base64)")
-                term, _ = open_at_prompt(make)
+        sides = {"perry": lambda: PerryTerminal(server.base, server.token), "direct": DirectTerminal,
+                 "floor": lambda: FloorTerminal(floor.port)}
+        # Per run and side: p50, p99 and mean echo, MB/s, open-to-prompt.
+        runs: list[dict[str, dict[str, float]]] = []
+        for run in range(1, args.runs + 1):
+            figures: dict[str, dict[str, float]] = {side: {} for side in sides}
+            for side, make in sides.items():
+                say(f"run {run}/{args.runs}, {side}: open, then {args.keys} keystrokes at cat")
+                if side == "floor":
+                    term, opened = make(), 0.0
+                else:
+                    term, opened = open_at_prompt(make)
+                terminals.append(term)
+                term.start_cat()
+                term.echo_times(20)  # warm-up
+                echo = term.echo_times(args.keys)
+                term.close()
+                terminals.remove(term)
+                figures[side].update(open=opened, p50=pct(echo, 50), p99=pct(echo, 99), mean=statistics.mean(echo))
+            for side in ("perry", "direct"):
+                say(f"run {run}/{args.runs}, {side}: throughput ({args.mb} MB through base64)")
+                term, _ = open_at_prompt(sides[side])
                 terminals.append(term)
                 nbytes, seconds = term.throughput(args.mb)
                 term.close()
                 terminals.remove(term)
-                if best is None or nbytes / seconds > best[0] / best[1]:
-                    best = (nbytes, seconds)
-            results[side]["bytes"], results[side]["seconds"] = best
+                figures[side]["mbps"] = nbytes / 1e6 / seconds
+            runs.append(figures)
 
-        p, d = results["perry"], results["direct"]
+        def column(side: str, key: str) -> list[float]:
+            return [r[side][key] for r in runs]
 
-        def ms(x: float) -> str:
-            return f"{x * 1000:.2f}"
+        def ratio(key: str, over: str = "direct") -> list[float]:
+            return [r["perry"][key] / r[over][key] for r in runs]
+
+        def extra(key: str) -> list[float]:
+            return [r["perry"][key] - r["direct"][key] for r in runs]
 
         rows = []
-        for label, q in (("p50", 50), ("p99", 99)):
-            a, b = pct(p["echo"], q), pct(d["echo"], q)
-            rows.append([f"echo {label} (ms)", ms(a), ms(b), f"{a / b:.2f}x"])
-        a, b = sum(p["echo"]) / len(p["echo"]), sum(d["echo"]) / len(d["echo"])
-        rows.append(["echo mean (ms)", ms(a), ms(b), f"{a / b:.2f}x"])
-        rows.append(["echo max (ms)", ms(max(p["echo"])), ms(max(d["echo"])),
-                     f"{max(p['echo']) / max(d['echo']):.2f}x"])
-        mbps = {s: results[s]["bytes"] / 1e6 / results[s]["seconds"] for s in results}
-        rows.append(["throughput (MB/s)", f"{mbps['perry']:.1f}", f"{mbps['direct']:.1f}",
-                     f"{mbps['perry'] / mbps['direct']:.2f}x"])
-        rows.append(["  output (MB) / time (s)", f"{p['bytes'] / 1e6:.1f} / {p['seconds']:.2f}",
-                     f"{d['bytes'] / 1e6:.1f} / {d['seconds']:.2f}", ""])
-        rows.append(["open to prompt (ms)", ms(p["open"]), ms(d["open"]), f"{p['open'] / d['open']:.2f}x"])
+        for key, label in (("p50", "echo p50"), ("p99", "echo p99"), ("mean", "echo mean")):
+            rows.append([f"{label} (ms)", spread(column("perry", key), 1000, 3), spread(column("direct", key), 1000, 3),
+                         spread(ratio(key)) + "x", spread(extra(key), 1000, 3),
+                         spread(column("floor", key), 1000, 3)])
+        rows.append(["throughput (MB/s)", spread(column("perry", "mbps"), digits=1),
+                     spread(column("direct", "mbps"), digits=1), spread(ratio("mbps")) + "x", "", ""])
+        rows.append(["open to prompt (ms)", spread(column("perry", "open"), 1000, 1),
+                     spread(column("direct", "open"), 1000, 1), spread(ratio("open")) + "x",
+                     spread(extra("open"), 1000, 1), ""])
         table(f"Workspace terminal: Perry WebSocket vs docker exec -it on a local pty "
-              f"({args.keys} keys, {args.mb} MB)",
-              ["", "perry", "direct", "perry/direct"], rows,
+              f"({args.runs} runs of {args.keys} keys and {args.mb} MB; median (min-max) of the runs)",
+              ["", "perry", "direct", "perry/direct", "perry - direct", "WebSocket floor"], rows,
               note="echo: one character typed at cat until it comes back; throughput: terminal output\n"
                    "bytes received per second (pty CRLF included); ratios > 1x for times and < 1x for\n"
-                   "MB/s are Perry's cost. perry = WebSocket + terminado pty + docker exec; direct =\n"
-                   "docker exec on a pty of this process.")
+                   "MB/s are Perry's cost, taken run by run. perry = WebSocket + terminado pty + docker exec;\n"
+                   "direct = docker exec on a pty of this process; WebSocket floor = the same client's\n"
+                   "frames echoed by a bare tornado WebSocket (no pty, no docker, no Jupyter).")
         return 0
     finally:
         for term in terminals:
             with contextlib.suppress(Exception):  # a broken terminal must not stop the clean-up
                 term.close()
+        if floor is not None:
+            with contextlib.suppress(Exception):
+                floor.stop()
         if server.proc is not None:
             # Through Perry first, so that its state forgets the workspace too.
             with contextlib.suppress(requests.RequestException):

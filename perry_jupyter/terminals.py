@@ -29,6 +29,7 @@ from tornado import web
 from .core.engine import container_running_command, terminal_command
 from .core.errors import Conflict, InvalidInput, NotFound, PerryError
 from .core.names import HOME_DIR, NAME_PATTERN, shown
+from .terminal_pty import LoopPtyManager
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,13 @@ def workspace_of(term_name: str | None) -> str | None:
     return workspace if NAME_PATTERN.fullmatch(workspace) else None
 
 
-class WorkspaceTerminalManager(TerminalManager):
+class WorkspaceTerminalManager(LoopPtyManager, TerminalManager):
     """Jupyter's terminal manager, never letting a workspace terminal's name come back as a host shell.
 
     Its overrides hold for every way a terminal is made or ended: Perry's API, Jupyter's
     ``/api/terminals`` and terminal sockets, JupyterLab restoring a layout, the culler.
+    Its ptys are read and written on the event loop (`LoopPtyManager`), for Jupyter's
+    terminal sockets as for Perry's.
     """
 
     # Handed over by Perry's extension, which loads after Jupyter made this manager.
@@ -157,8 +160,9 @@ class WorkspaceTerminals:
 
     def exec_command(self, workspace: str, name: str) -> list[str]:
         # The configured shell when the image has it, bash otherwise. Its pid is noted, because
-        # ending `docker exec` on this side does not end the shell inside the container.
-        script = (f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1" && '
+        # ending `docker exec` on this side does not end the shell inside the container. The
+        # folder is made by the first terminal only: `mkdir` is a process more on the way to the prompt.
+        script = (f'{{ [ -d {PID_DIR} ] || mkdir -p {PID_DIR}; }} && echo $$ > {PID_DIR}/"$1" && '
                   'if command -v "$0" >/dev/null 2>&1; then exec "$0" -l; else exec bash -l; fi')
         return terminal_command(self.container_name(workspace), ["sh", "-c", script, self.shell(), name],
                                 docker=self.docker(workspace), user="workspace", workdir=HOME_DIR,
@@ -171,7 +175,7 @@ class WorkspaceTerminals:
         under a login shell, so it sees the environment a login gives (PATH, the workspace's
         variables); when it exits, the user's shell stays, so the terminal does not vanish.
         """
-        script = (f'mkdir -p {PID_DIR} && echo $$ > {PID_DIR}/"$1"; shell=$0; dir=$2; shift 2; '
+        script = (f'{{ [ -d {PID_DIR} ] || mkdir -p {PID_DIR}; }} && echo $$ > {PID_DIR}/"$1"; shell=$0; dir=$2; shift 2; '
                   'cd -- "$dir" 2>/dev/null || printf "[perry] %s is not there any more: staying in %s\\r\\n" '
                   '"$dir" "$PWD"; '
                   'if command -v "$1" >/dev/null 2>&1 || bash -lc \'command -v "$1"\' _ "$1" >/dev/null 2>&1; then '

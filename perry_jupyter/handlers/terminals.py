@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -121,6 +122,26 @@ class WorkspaceTermSocket(SocketMixin, JupyterTermSocket):
             await require_running(self, workspace)
             name = terminals.create(workspace)["name"]
         await super().get(name)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # A keystroke's echo is one small frame: send it now, not after the last one's ACK.
+        self.set_nodelay(True)
+        super().open(*args, **kwargs)
+
+    def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
+        """terminado's messages, handled at once: a keystroke goes to the pty before the next frame is read.
+
+        terminado's coroutine handed each keystroke to a thread and back; Perry's manager writes
+        it on the loop without blocking (`LoopPtyProcess.write`), so nothing here awaits.
+        """
+        command = json.loads(message)
+        if self.terminal is not None and isinstance(command, list) and command:
+            if command[0] == "stdin" and len(command) > 1 and isinstance(command[1], str):
+                self.terminal.ptyproc.write(command[1])
+            elif command[0] == "set_size":
+                self.size = command[1:3]
+                self.terminal.resize_to_smallest()
+        self._update_activity()
 
     def _wakes_here(self, workspace: str) -> bool:
         """Whether opening a terminal starts ``workspace`` first (idle-stopped, on the engine terminals reach)."""

@@ -106,6 +106,23 @@ async def test_20_mb_of_output_arrives_complete_and_in_order(jp_ws_fetch, api):
     assert hashlib.sha256(body.replace("\r\n", "\n").encode()).hexdigest() == expected
 
 
+async def test_a_paste_larger_than_the_pty_holds_arrives_complete_and_in_order(jp_ws_fetch, api):
+    # The program reads nothing for a while: the pty fills, and the rest of the paste waits in
+    # the server (never blocking it) until there is room, in the order it was typed.
+    await make_workspace(api)
+    term = await open_term(jp_ws_fetch)
+    pieces = [hashlib.sha256(str(i).encode()).hexdigest() * 4096 for i in range(8)]  # 8 x 256 kB
+    paste = "".join(pieces)
+    await term.type(f"stty raw -echo; echo PASTE''-READY; sleep 3; head -c {len(paste)} | sha256sum\r")
+    await term.until("PASTE-READY")
+    for piece in pieces:
+        await term.type(piece)
+    # While the paste waits, the server still answers.
+    code, _ = await api("GET", "workspaces/term")
+    assert code == 200
+    await term.until(f"{hashlib.sha256(paste.encode()).hexdigest()}  -", timeout=120)
+
+
 async def test_two_clients_share_a_terminal_and_closing_leaves_no_process(jp_ws_fetch, api, docker_client):
     await make_workspace(api)
     container = docker_client.containers.get(f"{TEST_PREFIX}term")
