@@ -56,7 +56,7 @@ class ProxyHandler(SocketMixin, JupyterHandler):
 
     def _forwarded(self, port: int):
         prefix = None if self.absolute else self.prefix()
-        drop = {self.cookie_name, "_xsrf"}
+        drop = {self.identity_provider.get_cookie_name(self), "_xsrf"}
         headers = proxy.forwarded_headers(self.request, port, prefix, drop)
         path = self.request.path if self.absolute else self.path_kwargs["path"] or "/"
         return proxy.target(path, self.request.query), headers
