@@ -287,6 +287,13 @@ async def test_a_changed_ssh_host_key_marks_the_engine_down_saying_so(api, machi
     # The machine is "reinstalled": new host keys, and sshd (re-executed by SIGHUP) serves them.
     subprocess.run(["docker", "exec", MACHINE, "sh", "-c",
                     "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -A -q && kill -HUP $(cat /run/sshd.pid)"], check=True)
+    old_key = pinned.stdout.split("ssh-ed25519", 1)[1].split()[0]
+
+    def serves_the_new_key() -> bool:  # sshd re-executing resets the connections that come meanwhile
+        scan = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519", "-p", port, "127.0.0.1"],
+                              capture_output=True, text=True)
+        return "ssh-ed25519" in scan.stdout and old_key not in scan.stdout
+    await asyncio.get_running_loop().run_in_executor(None, lambda: until(serves_the_new_key, timeout=30, interval=0.2))
     # A new engine at that address opens new connections (the pinned key is the same file's).
     code, added = await api("POST", "engines", {"name": "same", "address": machine, "sshKey": str(ssh_key)})
     assert code == 201, added
